@@ -1,0 +1,97 @@
+"""The ASGI application: REST API v1, OGC API - Features, web pages, all from one process."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from yimatong.api import problems
+from yimatong.config import Settings
+from yimatong.profiles.loader import load_profile
+from yimatong.services.context import App
+
+DESCRIPTION = """
+**一码通 yimatong**：市自然资源和规划局项目库与“一码通”枢纽。每个用地项目在入库时获得一个 28 位项目码，
+其来源、批供用补查登各阶段、各阶段成果与所在地块都挂在这个码下。一体化审批系统、不动产登记平台与国土空间
+基础信息平台（一张图）通过本接口按码读写。
+
+认证：`Authorization: Bearer <令牌>`；错误统一为 `application/problem+json`（RFC 9457）。
+"""
+
+# Router modules mounted in this order; each owns one area of the contract.
+ROUTERS = [
+    "yimatong.api.routes.ops",
+    "yimatong.api.routes.codes",
+    "yimatong.api.routes.projects",
+    "yimatong.api.routes.chain",
+    "yimatong.api.routes.stages",
+    "yimatong.api.routes.results",
+    "yimatong.api.routes.parcels",
+    "yimatong.api.routes.events",
+    "yimatong.api.routes.imports",
+    "yimatong.api.routes.supervision",
+    "yimatong.api.routes.admin",
+    "yimatong.api.ogc",
+    "yimatong.web.pages",
+]
+
+
+def create_app(settings: Settings | None = None, ymt: App | None = None) -> FastAPI:
+    settings = settings or Settings()
+    ymt = ymt or App(settings, load_profile(settings.profile))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = _start_background(ymt)
+        try:
+            yield
+        finally:
+            for stop in background:
+                await stop()
+            ymt.close()
+
+    app = FastAPI(title="一码通 yimatong API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.ymt = ymt
+    problems.install(app)
+    _install_limits(app, settings)
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # an area not built yet
+            raise
+        module.install(app) if hasattr(module, "install") else app.include_router(module.router)
+    return app
+
+
+def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
+    """Background loops (webhook delivery) that `ymt serve` runs in-process by default."""
+    if not ymt.settings.deliver_webhooks:
+        return []
+    try:
+        from yimatong.services import delivery
+    except ImportError:
+        return []  # delivery not built yet
+    return [delivery.start_in_process(ymt)]
+
+
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    from yimatong.api.routes.ops import LATENCY, REQUESTS
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        ctype = request.headers.get("content-type", "")
+        limit = settings.max_upload_bytes if ctype.startswith("multipart/") else settings.max_json_bytes
+        if length and length.isdigit() and int(length) > limit:
+            return problems.problem(413, f"请求体超过上限 {limit} 字节", [("body", "请求体过大")])
+        start = time.perf_counter()
+        response = await call_next(request)
+        LATENCY.labels(request.method).observe(time.perf_counter() - start)
+        REQUESTS.labels(request.method, str(response.status_code)).inc()
+        return response

@@ -1,0 +1,75 @@
+"""application/problem+json (RFC 9457) for every error: ours, FastAPI's validation and Starlette's 404/405."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from yimatong.domain.codes import CodeError
+from yimatong.domain.lifecycle import LifecycleError
+from yimatong.errors import AppError
+
+PROBLEM = "application/problem+json"
+TITLES = {400: "请求格式错误", 401: "未认证", 403: "无权操作", 404: "资源不存在", 405: "方法不允许",
+          409: "冲突", 413: "内容过大", 415: "不支持的媒体类型", 422: "输入数据无效", 429: "请求过多"}
+
+
+def problem(status: int, detail: str, errors: list[tuple[str, str]] | None = None, title: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://yimatong.local/problems/{status}", "title": title or TITLES.get(status, "错误"),
+        "status": status, "detail": detail,
+        "errors": [{"field": f, "message": m} for f, m in (errors or [])],
+    }
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "form"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(exc.status, exc.detail, exc.errors, exc.title, headers=headers, **exc.extra)
+
+    @app.exception_handler(CodeError)
+    async def _code_error(_: Request, exc: CodeError) -> JSONResponse:
+        return problem(422, exc.message, [(exc.field, exc.message)])
+
+    @app.exception_handler(LifecycleError)
+    async def _lifecycle_error(_: Request, exc: LifecycleError) -> JSONResponse:
+        return problem(422, exc.message, [(exc.field, exc.message)])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem(400, "请求体不是合法的 JSON", [("body", "JSON 解析失败")])
+        pairs = [(_loc_to_field(tuple(e.get("loc", ()))), _message(e)) for e in errors]
+        return problem(422, "；".join(f"{f}: {m}" for f, m in pairs[:5]), pairs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "错误")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "请求的资源不存在"
+        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "缺少必填字段"
+    if kind == "extra_forbidden":
+        return "不允许的字段"
+    return f"{err.get('msg', '无效')}"

@@ -1,0 +1,47 @@
+"""Operations: liveness, readiness, Prometheus metrics, ledger verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+
+from yimatong.api.deps import get_actor, get_app
+from yimatong.services import ledger
+from yimatong.services.context import Actor, App
+
+router = APIRouter(tags=["运维 Operations"])
+
+REQUESTS = Counter("ymt_http_requests_total", "HTTP requests", ["method", "status"])
+LATENCY = Histogram("ymt_http_request_seconds", "HTTP request latency", ["method"])
+
+
+@router.get("/healthz", summary="进程存活", description="进程在运行即返回 200。")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="就绪检查", description="数据库可连接时返回 200，否则 503。")
+def readyz(app: App = Depends(get_app)) -> Response:
+    try:
+        with app.db.read() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        return JSONResponse({"status": "unavailable", "detail": str(exc)[:200]}, status_code=503)
+    return JSONResponse({"status": "ready", "database": app.db.dialect})
+
+
+@router.get("/metrics", summary="Prometheus 指标", response_class=Response)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/api/v1/ledger/verify", tags=["台账 Ledger"], summary="校验台账哈希链",
+            description="重新计算事件哈希链与全部成果文件的 SHA-256，返回第一个被改动的事件序号。")
+def verify_ledger(app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        report = ledger.verify(session, app.blobs)
+    return {k: v for k, v in report.as_dict().items() if k in ("ok", "length", "head", "first_bad_seq", "reason")}

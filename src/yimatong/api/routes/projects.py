@@ -1,0 +1,128 @@
+"""Projects (项目列表接口): register and issue codes, list, read, change, void, merge, split."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from yimatong.api.deps import get_actor, get_app
+from yimatong.api.schemas import (
+    MergeIn,
+    ProjectIn,
+    ProjectOut,
+    ProjectPage,
+    ProjectPatch,
+    SplitIn,
+    VoidIn,
+    responses,
+)
+from yimatong.services import idempotency, parcels, project_list, registry
+from yimatong.services.context import Actor, App
+
+router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
+
+
+@router.post("/projects", status_code=201, response_model=ProjectOut,
+             responses=responses(400, 401, 403, 409, 413, 422), summary="登记项目并赋码",
+             description="登记一个项目并原子地签发 28 位项目码（计数器、项目记录与台账事件同一事务提交）。"
+                         "投资项目代码已登记时返回 409，并在 existing_code 中给出已有项目码。"
+                         "支持 Idempotency-Key：同键同内容重放首次响应，同键不同内容返回 409。")
+def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor = Depends(get_actor),
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+    registry.require_writer(actor)
+    data = body.model_dump()
+    data["year"] = data["year"] or dt.date.today().year
+    geoms = parcels.parse_features(data.pop("parcels"))
+
+    def work(session: Any) -> tuple[int, dict[str, Any]]:
+        project = registry.register(session, app, actor, data)
+        for geom, feat in zip(geoms, body.parcels, strict=True):
+            parcels.attach(session, project, geom, actor, (feat.get("properties") or {}))
+        return 201, registry.project_dict(session, project)
+
+    status, out = idempotency.run(app, actor, idempotency_key, "projects.register", body.model_dump(mode="json"),
+                                  work)
+    return JSONResponse(out, status_code=status)
+
+
+@router.get("/projects", response_model=ProjectPage, responses=responses(401, 422), summary="项目列表",
+            description="按行政区划、年度、当前阶段、状态、来源、关键字（名称或项目码）、空间范围、更新时间筛选；"
+                        "游标分页（keyset），并发新增时逐页遍历不重不漏。")
+def list_projects(
+    app: App = Depends(get_app), _: Actor = Depends(get_actor),
+    division: str | None = Query(None, description="行政区划代码"),
+    year: int | None = Query(None, description="年度"),
+    stage: str | None = Query(None, description="当前阶段 key"),
+    status: str | None = Query(None, pattern="^(active|void|merged)$", description="状态"),
+    source: str | None = Query(None, description="来源类别"),
+    q: str | None = Query(None, max_length=200, description="名称或项目码片段"),
+    bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat：地块与之相交的项目"),
+    updated_since: dt.datetime | None = Query(None, description="RFC 3339 时间：此后更新的项目"),
+    limit: int = Query(50, description="每页条数，1–1000"),
+    cursor: str | None = Query(None, description="上一页返回的 next_cursor"),
+) -> dict[str, Any]:
+    if stage is not None and app.profile.stage(stage) is None:
+        from yimatong.errors import invalid
+
+        raise invalid("stage", f"未知阶段 {stage!r}")
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=dt.UTC)
+    f = project_list.ProjectFilter(division=division, year=year, stage=stage, status=status, source=source, q=q,
+                                   bbox=project_list.parse_bbox(bbox), updated_since=updated_since)
+    with app.db.read() as session:
+        return project_list.page(session, f, limit, cursor)
+
+
+@router.get("/projects/{code}", response_model=ProjectOut, responses=responses(401, 404),
+            summary="按项目码查询项目",
+            description="返回项目当前属性；已合并的项目码返回被合并项目本身，merged_into 指向保留项目。")
+def get_project(code: str, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return registry.project_dict(session, registry.get(session, code))
+
+
+@router.patch("/projects/{code}", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
+              summary="修改项目属性",
+              description="修改项目属性，项目码永不改变；编码属性与码不一致时 code_outdated 置为 true。")
+def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
+                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    for key in ("name", "division", "year", "approval_type", "project_type", "supply_type", "land_use"):
+        if key in changes and changes[key] is None:
+            from yimatong.errors import invalid
+
+            raise invalid(key, f"{key} 不能为空")
+    with app.db.write() as session:
+        project = registry.update(session, app, actor, code, changes)
+        return registry.project_dict(session, project)
+
+
+@router.post("/projects/{code}/void", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
+             summary="作废项目码", description="作废错误签发的项目码（须给出原因）；作废的码不再复用。")
+def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
+                 actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.write() as session:
+        return registry.project_dict(session, registry.void(session, app, actor, code, body.reason))
+
+
+@router.post("/projects/{code}/merge", response_model=ProjectOut,
+             responses=responses(400, 401, 403, 404, 409, 422), summary="合并项目码",
+             description="同一项目有两个码时合并：被合并的码指向保留的码（into），其来源与交叉引用并入保留项目。")
+def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
+                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.write() as session:
+        return registry.project_dict(session, registry.merge(session, app, actor, code, body.into, body.reason))
+
+
+@router.post("/projects/{code}/split", status_code=201, response_model=list[ProjectOut],
+             responses=responses(400, 401, 403, 404, 409, 422), summary="拆分项目",
+             description="项目拆分为多个：为每个子项目签发新码，并以 parent_code 关联原项目。")
+def split_project(code: str, body: SplitIn, app: App = Depends(get_app),
+                  actor: Actor = Depends(get_actor)) -> list[dict[str, Any]]:
+    parts = [p.model_dump(exclude_none=True) for p in body.parts]
+    with app.db.write() as session:
+        children = registry.split(session, app, actor, code, parts, body.reason)
+        return [registry.project_dict(session, c) for c in children]

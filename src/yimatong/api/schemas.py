@@ -1,0 +1,176 @@
+"""Request and response models of the REST API (the contract in API.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SourceKind = Literal["city_key", "province_key", "national_key", "investment_platform", "reserve_plan",
+                     "supply_plan", "manual"]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] = []
+    existing_code: str | None = None
+
+
+class SourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: SourceKind = Field(description="来源：重点项目、投资平台、储备计划、供应计划或手工登记")
+    ref: str | None = Field(None, max_length=200, description="来源中的编号或行号")
+
+
+class RefIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["supervision_no", "unit_no", "case_no", "certificate_no", "source_ref"] = Field(
+        description="交叉引用：电子监管号、不动产单元号、审批案卷号、证书号")
+    value: str = Field(min_length=1, max_length=100)
+
+
+INVESTMENT_CODE = r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{6}$"
+
+
+class ProjectIn(BaseModel):
+    """登记项目并赋码。"""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="项目名称")
+    division: str = Field(description="行政区划代码（6 位）")
+    year: int | None = Field(None, description="年度，缺省为当前年份，即项目码中的年度段")
+    approval_type: str = Field(description="项目批准类型代码")
+    project_type: str = Field(description="项目类型代码")
+    supply_type: str = Field(description="供地类型代码")
+    land_use: str = Field(description="出让用途代码（4 位二级类）")
+    builder: str | None = Field(None, max_length=200, description="建设单位")
+    investment_code: str | None = Field(None, pattern=INVESTMENT_CODE,
+                                        description="投资项目统一代码（GB/T 40058，24 位）")
+    sources: list[SourceIn] = Field(default_factory=list, max_length=50)
+    refs: list[RefIn] = Field(default_factory=list, max_length=100)
+    area_m2: float | None = Field(None, ge=0, le=1e10, description="用地面积（平方米）")
+    parcels: list[dict[str, Any]] = Field(default_factory=list, max_length=500,
+                                          description="GeoJSON Feature（Polygon/MultiPolygon，EPSG:4490）")
+
+
+class ProjectPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    division: str | None = None
+    year: int | None = None
+    approval_type: str | None = None
+    project_type: str | None = None
+    supply_type: str | None = None
+    land_use: str | None = None
+    builder: str | None = Field(None, max_length=200)
+    investment_code: str | None = Field(None, pattern=INVESTMENT_CODE)
+    area_m2: float | None = Field(None, ge=0, le=1e10)
+    sources: list[SourceIn] | None = Field(None, max_length=50)
+    refs: list[RefIn] | None = Field(None, max_length=100)
+
+
+class VoidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="作废原因")
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    into: str = Field(min_length=1, max_length=40, description="保留的项目码")
+    reason: str = Field(min_length=1, max_length=2000, description="合并原因")
+
+
+class SplitPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    division: str | None = None
+    approval_type: str | None = None
+    project_type: str | None = None
+    supply_type: str | None = None
+    land_use: str | None = None
+    area_m2: float | None = Field(None, ge=0, le=1e10)
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    parts: list[SplitPart] = Field(min_length=2, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SourceOut(BaseModel):
+    kind: str
+    ref: str | None
+
+
+class ProjectOut(BaseModel):
+    code: str = Field(description="28 位项目码")
+    name: str
+    status: Literal["active", "void", "merged"]
+    merged_into: str | None
+    division: str
+    year: int
+    approval_type: str
+    project_type: str
+    supply_type: str
+    land_use: str
+    builder: str | None
+    investment_code: str | None
+    area_m2: float | None
+    sources: list[SourceOut]
+    current_stage: str
+    code_outdated: bool
+    parent_code: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class ProjectPage(BaseModel):
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class SegmentOut(BaseModel):
+    name: str
+    value: str
+    label: str
+
+
+class CodeOut(BaseModel):
+    code: str
+    valid: bool
+    segments: list[SegmentOut]
+
+
+class TableEntry(BaseModel):
+    value: str
+    label: str
+
+
+class StageCatalogueEntry(BaseModel):
+    key: str
+    name: str
+    group: str | None
+
+
+class CodeTables(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    approval_type: list[TableEntry]
+    project_type: list[TableEntry]
+    supply_type: list[TableEntry]
+    land_use: list[TableEntry]
+    division: list[TableEntry]
+    region: list[TableEntry]
+    stages: list[StageCatalogueEntry]
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error responses of one operation (all problem+json)."""
+    text = {400: "请求体无法解析", 401: "缺少或无效令牌", 403: "角色无权执行", 404: "资源不存在（或调用方无权看到）",
+            409: "违反生命周期规则或重复提交", 413: "请求体或文件超过上限", 422: "字段校验失败（errors 指出字段）"}
+    return {c: {"model": Problem, "description": text.get(c, ""), "content": {"application/problem+json": {}}}
+            for c in codes}

@@ -1,0 +1,104 @@
+"""The `ymt` command."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import typer
+
+from yimatong.cli.common import STATE, fail, service, settings
+
+app = typer.Typer(help="一码通 yimatong：项目库与一码通枢纽", no_args_is_help=True, pretty_exceptions_enable=False)
+token_app = typer.Typer(help="API 令牌（每个接入系统一个）", no_args_is_help=True)
+ledger_app = typer.Typer(help="台账（哈希链）", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(ledger_app, name="ledger")
+
+
+@app.callback()
+def main(
+    db: str = typer.Option(None, "--db", envvar="YMT_DATABASE_URL", help="数据库 URL：sqlite:///… 或 postgresql://…"),
+    data_dir: Path = typer.Option(None, "--data-dir", envvar="YMT_DATA_DIR", help="数据目录（默认 ./ymt-data）"),
+    profile: str = typer.Option(None, "--profile", envvar="YMT_PROFILE", help="城市配置（默认 changde）"),
+) -> None:
+    STATE.update(db=db, data_dir=data_dir, profile=profile)
+
+
+@app.command()
+def init() -> None:
+    """创建或升级数据库并校验城市配置（可重复执行）。"""
+    with service(migrate=True) as ymt:
+        from yimatong.storage.migrate import current_revision
+
+        typer.echo(f"数据库已就绪：{ymt.db.dialect}，版本 {current_revision(ymt.db.engine)}；"
+                   f"配置 {ymt.profile.id}（{ymt.profile.title}）")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="监听地址"), port: int = typer.Option(8000, help="端口"),
+          workers: int = typer.Option(1, help="进程数")) -> None:
+    """运行服务（REST API、OGC API、网页）。"""
+    import uvicorn
+
+    with service(migrate=True):
+        pass
+    from yimatong.api.app import create_app
+
+    if workers > 1:
+        import os
+
+        # Worker processes build their own app from YMT_* variables: hand the options over.
+        for key, env in (("db", "YMT_DATABASE_URL"), ("data_dir", "YMT_DATA_DIR"), ("profile", "YMT_PROFILE")):
+            if STATE.get(key):
+                os.environ[env] = str(STATE[key])
+        uvicorn.run("yimatong.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    else:
+        uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
+
+
+@token_app.command("create")
+def token_create(name: str = typer.Option(..., "--name", help="接入系统或使用者名称"),
+                 role: str = typer.Option(..., "--role", help="角色")) -> None:
+    """创建令牌；令牌单独打印在最后一行（只显示一次，库中只存哈希）。"""
+    from yimatong.services import tokens
+
+    with service(migrate=True) as ymt, ymt.db.write() as session:
+        token = tokens.create(session, name, role)
+    typer.echo(f"已为 {name}（{role}）创建令牌：", err=True)
+    typer.echo(token)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str = typer.Option(..., "--name")) -> None:
+    """吊销令牌。"""
+    from yimatong.services import tokens
+
+    with service(migrate=True) as ymt, ymt.db.write() as session:
+        if not tokens.revoke(session, name):
+            raise fail(f"令牌 {name} 不存在", 1)
+    typer.echo(f"已吊销 {name}")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """重算哈希链与全部成果文件哈希；完好时退出码 0，否则指出第一个被改动的条目。"""
+    from yimatong.services import ledger
+
+    with service(migrate=False) as ymt, ymt.db.read() as session:
+        report = ledger.verify(session, ymt.blobs)
+    if report.ok:
+        typer.echo(f"台账完好：{report.length} 条事件，链头 {report.head}")
+        return
+    typer.secho(f"台账校验失败：第一个异常条目 seq={report.first_bad_seq}：{report.reason}", err=True,
+                fg=typer.colors.RED)
+    raise typer.Exit(1)
+
+
+# Command groups of other areas, registered when present.
+for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users"):
+    try:
+        importlib.import_module(_name).register(app)
+    except ModuleNotFoundError as _exc:
+        if not (_exc.name and _name.startswith(_exc.name)):
+            raise

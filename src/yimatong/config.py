@@ -1,0 +1,34 @@
+"""Settings from the environment (YMT_*) and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YMT_", extra="ignore")
+
+    data_dir: Path = Path("./ymt-data")
+    database_url: str | None = None
+    profile: str = "changde"
+    max_upload_bytes: int = 100 * 1024 * 1024      # one result file / import file
+    max_json_bytes: int = 5 * 1024 * 1024           # a JSON body
+    public_base_url: str | None = None              # overrides the profile's, for QR codes
+    tile_url: str | None = None                     # optional base map tiles (e.g. 天地图 with the bureau's key)
+    tile_attribution: str | None = None
+    deliver_webhooks: bool = True                   # run the delivery loop inside `ymt serve`
+    webhook_horizon_seconds: float = 24 * 3600      # retry up to this long, then park
+    webhook_timeout_seconds: float = 10.0
+    session_secret: str | None = None               # web login cookies; generated into data_dir if unset
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ymt.sqlite3').resolve()}"
+
+
+def get_settings(**overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,56 @@
+"""What every use case needs: the database, the profile, the settings, the file store; and who acts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+
+from yimatong.config import Settings
+from yimatong.domain.profile import Profile
+from yimatong.storage.db import Database
+
+ROLES = ("admin", "registrar", "approval_system", "registration_platform", "base_platform", "viewer")
+WRITE_ROLES = ("admin", "registrar")
+PRIVILEGED = ("admin", "registrar")  # see every restricted result
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A token's client system or a logged-in person. `name` is recorded on every write."""
+
+    name: str
+    role: str
+
+    @property
+    def privileged(self) -> bool:
+        return self.role in PRIVILEGED
+
+
+SYSTEM = Actor("system", "admin")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class App:
+    """The service container: built once per process by the CLI or the ASGI app."""
+
+    def __init__(self, settings: Settings, profile: Profile) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.db = Database(settings.resolved_database_url())
+
+    @cached_property
+    def blobs(self):  # type: ignore[no-untyped-def]
+        from yimatong.storage.blobs import BlobStore
+
+        return BlobStore(self.settings.data_dir / "files")
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,256 @@
+"""Use cases of the project registry: register (issue a code), update, void, merge, split, read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yimatong.domain import codes
+from yimatong.domain.names import normalize_name
+from yimatong.errors import Conflict, Forbidden, Invalid, NotFound, invalid
+from yimatong.services import ledger
+from yimatong.services.context import WRITE_ROLES, Actor, App, now, rfc3339
+from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord
+
+CODED = ("division", "year", "approval_type", "project_type", "supply_type", "land_use")
+SOURCE_KINDS = ("city_key", "province_key", "national_key", "investment_platform", "reserve_plan",
+                "supply_plan", "manual")
+REF_KINDS = ("investment_code", "supervision_no", "unit_no", "case_no", "certificate_no", "source_ref")
+
+
+def require_writer(actor: Actor) -> None:
+    if actor.role not in WRITE_ROLES:
+        raise Forbidden(f"角色 {actor.role} 无权修改项目", [("role", "需要 admin 或 registrar")])
+
+
+def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
+    """Check each coded attribute against the profile; the first bad one is named."""
+    out: dict[str, str] = {}
+    for name in CODED:
+        try:
+            out[name] = codes.check_attribute(profile, name, data[name])
+        except codes.CodeError as exc:
+            raise invalid(exc.field, exc.message) from None
+    return out
+
+
+def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> Project:
+    """Issue a code atomically with the project row and its ledger entry (one transaction)."""
+    require_writer(actor)
+    profile = app.profile
+    attrs = coded_attrs(profile, data)
+    inv = data.get("investment_code")
+    if inv:
+        existing = find_by_investment_code(session, inv)
+        if existing is not None:
+            raise Conflict(f"投资项目代码 {inv} 已登记为项目 {existing.code}",
+                           [("investment_code", "投资项目代码已登记")], existing_code=existing.code)
+    scope_attrs = {"region": profile.code.region, **attrs}
+    serial = ledger.next_counter(session, "serial:" + codes.serial_scope_key(profile, scope_attrs))
+    try:
+        code = codes.build_code(profile, scope_attrs, serial)
+    except codes.SerialExhausted:
+        raise Conflict(f"{codes.serial_scope_key(profile, scope_attrs)} 的流水号已用尽（最多 "
+                       f"{codes.max_serial(profile)} 个），无法再赋码", [("serial", "流水号已用尽")]) from None
+    t = now()
+    project = Project(
+        code=code, name=data["name"], name_norm=normalize_name(data["name"]), status="active",
+        division=attrs["division"], year=int(attrs["year"]), approval_type=attrs["approval_type"],
+        project_type=attrs["project_type"], supply_type=attrs["supply_type"], land_use=attrs["land_use"],
+        builder=data.get("builder"), investment_code=inv, area_m2=data.get("area_m2"),
+        current_stage=profile.stages[0].key, code_outdated=False, extra={}, parent_code=data.get("parent_code"),
+        created_at=t, updated_at=t, created_by=actor.name, updated_by=actor.name,
+    )
+    session.add(project)
+    session.flush()
+    _add_sources(session, project, data.get("sources") or [])
+    _add_refs(session, project, data)
+    _record_intake(session, app, project, actor)
+    ledger.append(session, "project.registered", code, actor, {"project": project_dict(session, project)})
+    return project
+
+
+def _add_sources(session: Session, project: Project, sources: list[dict[str, Any]]) -> None:
+    seen = {(s.kind, s.ref) for s in project_sources(session, project)}
+    for src in sources:
+        key = (src["kind"], src.get("ref"))
+        if key in seen:
+            continue
+        seen.add(key)
+        session.add(ProjectSource(project_id=project.id, kind=src["kind"], ref=src.get("ref"),
+                                  data=src.get("data") or {}, added_at=now()))
+
+
+def _add_refs(session: Session, project: Project, data: dict[str, Any]) -> None:
+    refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
+    refs += [(r["kind"], r["value"]) for r in data.get("refs") or []]
+    existing = {(r.kind, r.value) for r in session.execute(
+        select(ProjectRef).where(ProjectRef.project_id == project.id)).scalars()}
+    for kind, value in refs:
+        if (kind, value) not in existing:
+            session.add(ProjectRef(project_id=project.id, kind=kind, value=value))
+            existing.add((kind, value))
+
+
+def add_ref(session: Session, project: Project, kind: str, value: str) -> None:
+    _add_refs(session, project, {"refs": [{"kind": kind, "value": value}]})
+
+
+def _record_intake(session: Session, app: App, project: Project, actor: Actor) -> None:
+    key = app.profile.stages[0].key
+    t = now()
+    session.add(Stage(project_id=project.id, key=key, status="done", finished_at=t.date().isoformat(),
+                      updated_by=actor.name, updated_at=t, department=None, case_no=None))
+    session.add(StageRecord(project_id=project.id, key=key, status="done", previous_status="pending",
+                            finished_at=t.date().isoformat(), actor=actor.name, at=t, data={}))
+
+
+def find_by_investment_code(session: Session, inv: str) -> Project | None:
+    stmt = select(Project).where(Project.investment_code == inv, Project.status == "active")
+    return session.execute(stmt).scalars().first()
+
+
+def get(session: Session, code: str) -> Project:
+    project = session.execute(select(Project).where(Project.code == code)).scalars().first()
+    if project is None:
+        raise NotFound(f"项目码 {code} 不存在", [("code", "未登记的项目码")])
+    return project
+
+
+def project_sources(session: Session, project: Project) -> list[ProjectSource]:
+    stmt = select(ProjectSource).where(ProjectSource.project_id == project.id).order_by(ProjectSource.id)
+    return list(session.execute(stmt).scalars())
+
+
+def project_dict(session: Session, project: Project, sources: list[ProjectSource] | None = None) -> dict[str, Any]:
+    srcs = sources if sources is not None else project_sources(session, project)
+    return {
+        "code": project.code, "name": project.name, "status": project.status, "merged_into": project.merged_into,
+        "division": project.division, "year": project.year, "approval_type": project.approval_type,
+        "project_type": project.project_type, "supply_type": project.supply_type, "land_use": project.land_use,
+        "builder": project.builder, "investment_code": project.investment_code, "area_m2": project.area_m2,
+        "sources": [{"kind": s.kind, "ref": s.ref} for s in srcs],
+        "current_stage": project.current_stage, "code_outdated": project.code_outdated,
+        "parent_code": project.parent_code,
+        "created_at": rfc3339(project.created_at), "updated_at": rfc3339(project.updated_at),
+    }
+
+
+UPDATABLE = ("name", "builder", "area_m2", *CODED)
+
+
+def update(session: Session, app: App, actor: Actor, code: str, changes: dict[str, Any]) -> Project:
+    """Change attributes; the code never changes, `code_outdated` tells when it no longer matches."""
+    require_writer(actor)
+    project = get(session, code)
+    _require_active(project)
+    new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
+    coded = {k: v for k, v in new.items() if k in CODED}
+    if coded:
+        merged = {k: getattr(project, k) for k in CODED} | coded
+        merged["year"] = str(merged["year"])
+        coded_attrs(app.profile, merged)
+    before = project_dict(session, project)
+    _apply_changes(session, project, new)
+    current = {k: str(getattr(project, k)) for k in CODED}
+    project.code_outdated = bool(codes.outdated_segments(app.profile, project.code, current))
+    project.updated_at, project.updated_by = now(), actor.name
+    session.flush()
+    after = project_dict(session, project)
+    diff = {k: {"from": before[k], "to": after[k]} for k in after if before.get(k) != after[k]
+            and k not in ("updated_at",)}
+    ledger.append(session, "project.updated", code, actor, {"changes": diff})
+    return project
+
+
+def _apply_changes(session: Session, project: Project, new: dict[str, Any]) -> None:
+    inv = new.get("investment_code")
+    if inv and inv != project.investment_code:
+        other = find_by_investment_code(session, inv)
+        if other is not None and other.id != project.id:
+            raise Conflict(f"投资项目代码 {inv} 已登记为项目 {other.code}",
+                           [("investment_code", "投资项目代码已登记")], existing_code=other.code)
+    for key, value in new.items():
+        if key in ("sources", "refs"):
+            continue
+        if key == "year":
+            value = int(value)
+        setattr(project, key, value)
+        if key == "name":
+            project.name_norm = normalize_name(value)
+    _add_sources(session, project, new.get("sources") or [])
+    _add_refs(session, project, {"investment_code": inv, "refs": new.get("refs")})
+
+
+def _require_active(project: Project) -> None:
+    if project.status != "active":
+        target = f"，已并入 {project.merged_into}" if project.merged_into else ""
+        raise Conflict(f"项目 {project.code} 状态为 {project.status}{target}，不能修改",
+                       [("code", f"项目状态为 {project.status}")])
+
+
+def void(session: Session, app: App, actor: Actor, code: str, reason: str) -> Project:
+    require_writer(actor)
+    project = get(session, code)
+    _require_active(project)
+    project.status, project.void_reason = "void", reason
+    project.updated_at, project.updated_by = now(), actor.name
+    ledger.append(session, "project.voided", code, actor, {"reason": reason})
+    return project
+
+
+def merge(session: Session, app: App, actor: Actor, code: str, into: str, reason: str) -> Project:
+    """The loser points to the survivor; its sources and refs are carried over to the survivor."""
+    require_writer(actor)
+    if code == into:
+        raise invalid("into", "不能将项目合并到自身")
+    loser, survivor = get(session, code), _get_field(session, into, "into")
+    _require_active(loser)
+    if survivor.status != "active":
+        raise Conflict(f"目标项目 {into} 状态为 {survivor.status}，不能作为合并目标",
+                       [("into", "目标项目不是有效状态")])
+    loser.status, loser.merged_into = "merged", into
+    loser.updated_at, loser.updated_by = now(), actor.name
+    session.flush()
+    _add_sources(session, survivor, [{"kind": s.kind, "ref": s.ref} for s in project_sources(session, loser)])
+    refs = session.execute(select(ProjectRef).where(ProjectRef.project_id == loser.id)).scalars().all()
+    if loser.investment_code and not survivor.investment_code:
+        survivor.investment_code = loser.investment_code
+    _add_refs(session, survivor, {"refs": [{"kind": r.kind, "value": r.value} for r in refs]})
+    survivor.updated_at, survivor.updated_by = now(), actor.name
+    ledger.append(session, "project.merged", code, actor, {"into": into, "reason": reason})
+    return loser
+
+
+def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[str, Any]], reason: str
+          ) -> list[Project]:
+    """A project split into several: new codes linked to the parent, which stays as the record of the past."""
+    require_writer(actor)
+    parent = get(session, code)
+    _require_active(parent)
+    if len(parts) < 2:
+        raise invalid("parts", "拆分至少需要两个子项目")
+    children = []
+    for i, part in enumerate(parts):
+        base = {k: getattr(parent, k) for k in (*CODED, "builder")} | {"name": f"{parent.name}（{i + 1}）"}
+        data = base | part | {"parent_code": code, "investment_code": None,
+                              "sources": [{"kind": "manual", "ref": f"split:{code}"}]}
+        try:
+            child = register(session, app, actor, data)
+        except Invalid as exc:
+            exc.errors = [(f"parts.{i}.{f}", m) for f, m in exc.errors]
+            raise
+        children.append(child)
+    parent.updated_at, parent.updated_by = now(), actor.name
+    ledger.append(session, "project.split", code, actor,
+                  {"children": [c.code for c in children], "reason": reason})
+    return children
+
+
+def _get_field(session: Session, code: str, field: str) -> Project:
+    try:
+        return get(session, code)
+    except NotFound:
+        raise invalid(field, f"项目码 {code} 不存在") from None

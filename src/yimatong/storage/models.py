@@ -1,0 +1,352 @@
+"""Database tables (SQLAlchemy 2). The same schema on SQLite and PostgreSQL; spatial extras are added
+by the migration per dialect (PostGIS geometry + GiST on PostgreSQL, an R*Tree on SQLite)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Counter(Base):
+    """Atomic counters (code serials per scope, ledger head). Never max()+1."""
+
+    __tablename__ = "counters"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    name_norm: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    merged_into: Mapped[str | None] = mapped_column(String(40))
+    parent_code: Mapped[str | None] = mapped_column(String(40))
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    division: Mapped[str] = mapped_column(String(12), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    approval_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    project_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    supply_type: Mapped[str] = mapped_column(String(8), nullable=False)
+    land_use: Mapped[str] = mapped_column(String(8), nullable=False)
+    builder: Mapped[str | None] = mapped_column(String(200))
+    investment_code: Mapped[str | None] = mapped_column(String(40))
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    current_stage: Mapped[str] = mapped_column(String(32), nullable=False, default="intake")
+    code_outdated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    extra: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
+
+    __table_args__ = (
+        # One active project per investment code; a voided or merged one frees it.
+        Index("uq_projects_active_investment_code", "investment_code", unique=True,
+              sqlite_where=text("status = 'active' AND investment_code IS NOT NULL"),
+              postgresql_where=text("status = 'active' AND investment_code IS NOT NULL")),
+        Index("ix_projects_division_year", "division", "year", "id"),
+        Index("ix_projects_stage", "current_stage", "id"),
+        Index("ix_projects_status", "status", "id"),
+        Index("ix_projects_updated", "updated_at", "id"),
+        Index("ix_projects_name_norm", "division", "name_norm"),
+    )
+
+
+class ProjectSource(Base):
+    __tablename__ = "project_sources"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    ref: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_project_sources_kind", "kind", "project_id"),)
+
+
+class ProjectRef(Base):
+    """Cross-references kept beside the code: investment code, 电子监管号, 不动产单元号, case numbers."""
+
+    __tablename__ = "project_refs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    value: Mapped[str] = mapped_column(String(100), nullable=False)
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "value", name="uq_project_refs"),
+        Index("ix_project_refs_value", "kind", "value"),
+    )
+
+
+class Stage(Base):
+    """Current state of one stage of one project; absent row = pending."""
+
+    __tablename__ = "stages"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    case_no: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[str | None] = mapped_column(String(40))
+    finished_at: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_stages_key_status", "key", "status"),)
+
+
+class StageRecord(Base):
+    """Every stage change and every inspection record, kept (who changed what and when)."""
+
+    __tablename__ = "stage_records"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    case_no: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[str | None] = mapped_column(String(40))
+    finished_at: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_stage_records_project", "project_id", "key", "id"),)
+
+
+class Event(Base):
+    """The append-only ledger and change feed. `seq` comes from the ledger head counter, gap-free."""
+
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    code: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[str] = mapped_column(String(40), nullable=False)  # RFC 3339 text: hashed as stored
+    data: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON text: hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Who may see it: public/internal for everyone with a token; restricted only admin/registrar/owner_role.
+    confidentiality: Mapped[str] = mapped_column(String(16), nullable=False, default="internal")
+    owner_role: Mapped[str | None] = mapped_column(String(40))
+    __table_args__ = (Index("ix_events_code", "code", "seq"),)
+
+
+class Blob(Base):
+    """A file in the content-addressed store, by SHA-256 computed on the server."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Result(Base):
+    __tablename__ = "results"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    stage: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    doc_no: Mapped[str | None] = mapped_column(String(100))
+    issued_at: Mapped[str | None] = mapped_column(String(40))
+    issuer: Mapped[str | None] = mapped_column(String(200))
+    confidentiality: Mapped[str] = mapped_column(String(16), nullable=False)
+    data: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_role: Mapped[str] = mapped_column(String(40), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_results_project", "project_id", "stage", "id"),)
+
+
+class ResultFile(Base):
+    __tablename__ = "result_files"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+class Parcel(Base):
+    """A parcel polygon in EPSG:4490. WKB + bbox on every database; PostGIS `geom` added by migration."""
+
+    __tablename__ = "parcels"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    parcel_no: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(200))
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    minx: Mapped[float] = mapped_column(Float, nullable=False)
+    miny: Mapped[float] = mapped_column(Float, nullable=False)
+    maxx: Mapped[float] = mapped_column(Float, nullable=False)
+    maxy: Mapped[float] = mapped_column(Float, nullable=False)
+    area_m2: Mapped[float] = mapped_column(Float, nullable=False)
+    properties: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ProjectParcel(Base):
+    __tablename__ = "project_parcels"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id"), primary_key=True)
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
+    attached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    attached_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    __table_args__ = (Index("ix_project_parcels_parcel", "parcel_id", "project_id"),)
+
+
+class ControlLayerFeature(Base):
+    """Control layers the bureau imports: 永久基本农田, 生态保护红线, 城镇开发边界."""
+
+    __tablename__ = "control_features"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    minx: Mapped[float] = mapped_column(Float, nullable=False)
+    miny: Mapped[float] = mapped_column(Float, nullable=False)
+    maxx: Mapped[float] = mapped_column(Float, nullable=False)
+    maxy: Mapped[float] = mapped_column(Float, nullable=False)
+    properties: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_control_features_kind", "kind", "minx", "maxx"),)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(40), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """Bureau staff who log in to the web pages (password hashed with argon2)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(40), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a write with an Idempotency-Key, stored in the same transaction as the write."""
+
+    __tablename__ = "idempotency_keys"
+    actor: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(100), nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    response: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(500), nullable=False)
+    types: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    secret: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(40), nullable=False, default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    parked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Delivery(Base):
+    """Transactional outbox: one row per (subscription, event), written with the event."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    code: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")  # pending/done/parked
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq", name="uq_deliveries_sub_seq"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_sub_code", "subscription_id", "code", "seq"),
+    )
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), nullable=False, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class Review(Base):
+    """An uncertain duplicate found on import, waiting for a person to merge or keep separate."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_code: Mapped[str] = mapped_column(String(40), nullable=False)
+    candidate_code: Mapped[str] = mapped_column(String(40), nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="open")  # open/merged/kept
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_reviews_state", "state", "id"),)
+
+
+class ImportRun(Base):
+    """One import of one file: its hash makes a second import of the same file a no-op."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    report: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_import_runs_sha", "kind", "sha256"),)

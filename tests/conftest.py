@@ -1,0 +1,173 @@
+"""Shared fixtures. The database under test is chosen by YMT_TEST_DATABASE:
+`sqlite` (default) or a `postgresql://…` URL of a server where we may create databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from yimatong.config import Settings
+from yimatong.profiles.loader import load_profile
+from yimatong.services import tokens
+from yimatong.services.context import App
+from yimatong.storage.migrate import upgrade
+
+TEST_DB = os.environ.get("YMT_TEST_DATABASE", "sqlite")
+ROOT = Path(__file__).resolve().parent.parent
+YMT = str(Path(sys.executable).parent / "ymt")
+
+
+def is_pg() -> bool:
+    return TEST_DB.startswith("postgres")
+
+
+def _pg_admin_url() -> str:
+    return TEST_DB.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database made once; each test gets a fresh copy of it."""
+    if is_pg():
+        name = f"ymt_tpl_{os.getpid()}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            c.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = TEST_DB.rsplit("/", 1)[0] + "/" + name
+        eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        upgrade(eng)
+        eng.dispose()
+        return name
+    path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
+    eng = create_engine(f"sqlite:///{path}")
+    upgrade(eng)
+    eng.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
+    if is_pg():
+        name = f"ymt_t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+        yield TEST_DB.rsplit("/", 1)[0] + "/" + name
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+    else:
+        path = tmp_path / "ymt.sqlite3"
+        shutil.copy(template_db, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, deliver_webhooks=False)
+
+
+@pytest.fixture
+def ymt(settings: Settings) -> Iterator[App]:
+    app = App(settings, load_profile("changde"))
+    yield app
+    app.close()
+
+
+def make_token(ymt: App, role: str, name: str | None = None) -> str:
+    with ymt.db.write() as session:
+        return tokens.create(session, name or f"{role}-{uuid.uuid4().hex[:6]}", role)
+
+
+@pytest.fixture
+def client(ymt: App) -> Iterator[httpx.Client]:
+    """An httpx client bound to the ASGI app in-process (fast API tests); see `live_server` for real HTTP."""
+    from fastapi.testclient import TestClient
+
+    from yimatong.api.app import create_app
+
+    with TestClient(create_app(ymt.settings, ymt), raise_server_exceptions=True) as c:
+        yield c
+
+
+@pytest.fixture
+def admin_headers(ymt: App) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(ymt, 'admin')}"}
+
+
+@pytest.fixture
+def registrar_headers(ymt: App) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(ymt, 'registrar')}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+        self.url, self.proc, self.env = url, proc, env
+
+    def ymt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([YMT, *args], env=self.env, capture_output=True, text=True, check=check)
+
+    def token(self, role: str, name: str | None = None) -> str:
+        out = self.ymt("token", "create", "--name", name or f"{role}-{uuid.uuid4().hex[:6]}", "--role", role)
+        return out.stdout.strip().splitlines()[-1]
+
+
+def start_server(db_url: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    env = {**os.environ, "YMT_DATABASE_URL": db_url, "YMT_DATA_DIR": str(data_dir), **(extra_env or {})}
+    log = open(data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([YMT, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {(data_dir.parent / f'server-{port}.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return LiveServer(url, proc, env)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    data_dir = tmp_path / "live-data"
+    data_dir.mkdir()
+    server = start_server(db_url, data_dir)
+    yield server
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+def project_body(**over: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": "武陵区示例住宅项目", "division": "430702", "year": 2026, "approval_type": "01", "project_type": "02",
+        "supply_type": "23", "land_use": "0701", "builder": "常德建设有限公司", "investment_code": None,
+        "sources": [{"kind": "manual", "ref": "T-1"}], "area_m2": 12000.0, "parcels": []}
+    body.update(over)
+    return body
