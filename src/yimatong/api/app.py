@@ -36,6 +36,7 @@ ROUTERS = [
     "yimatong.api.routes.supervision",
     "yimatong.api.routes.admin",
     "yimatong.api.ogc",
+    "yimatong.web.public",
     "yimatong.web.pages",
 ]
 
