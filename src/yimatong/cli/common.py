@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from yimatong.config import Settings, get_settings
 from yimatong.domain.profile import ProfileError
@@ -34,7 +35,10 @@ def service(migrate: bool = False) -> Iterator[App]:
         profile = load_profile(s.profile)
     except ProfileError as exc:
         raise fail(f"配置文件错误：{exc}") from None
-    app = App(s, profile)
+    try:
+        app = App(s, profile)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise fail(f"数据库地址无效：{exc}") from None
     try:
         if migrate:
             from yimatong.storage.migrate import upgrade
@@ -44,5 +48,7 @@ def service(migrate: bool = False) -> Iterator[App]:
     except AppError as exc:
         fields = "".join(f"\n  {f}: {m}" for f, m in exc.errors)
         raise fail(f"{exc.title}：{exc.detail}{fields}") from None
+    except SQLAlchemyError as exc:
+        raise fail(f"数据库错误：{str(exc).splitlines()[0][:300]}") from None
     finally:
         app.close()

@@ -1,0 +1,115 @@
+"""The `ymt` command, black-box through the installed binary, on the database under test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import YMT, is_pg
+from yimatong.storage.db import normalize_url
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "YMT_DATABASE_URL": db_url, "YMT_DATA_DIR": str(tmp_path / "data")}
+
+
+def ymt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([YMT, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_init_twice_is_harmless(env) -> None:
+    first, second = ymt(env, "init"), ymt(env, "init")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "数据库已就绪" in second.stdout
+
+
+def test_init_on_an_empty_database_creates_every_table(tmp_path: Path) -> None:
+    """Empty database → head: every table and the dialect's spatial index."""
+    if is_pg():
+        from conftest import TEST_DB, _pg_admin_url
+
+        name = "ymt_empty_" + tmp_path.name[-8:].lower().replace("-", "_")
+        admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            c.execute(text(f"CREATE DATABASE {name}"))
+        url = TEST_DB.rsplit("/", 1)[0] + "/" + name
+        query = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        spatial = "SELECT 1 FROM pg_indexes WHERE indexname = 'ix_parcels_geom'"
+    else:
+        url = f"sqlite:///{tmp_path / 'fresh' / 'ymt.sqlite3'}"
+        query = "SELECT name FROM sqlite_master WHERE type='table'"
+        spatial = "SELECT 1 FROM sqlite_master WHERE name = 'parcels_rtree'"
+    env = {**os.environ, "YMT_DATABASE_URL": url, "YMT_DATA_DIR": str(tmp_path / "fresh")}
+    assert ymt(env, "init").returncode == 0
+    assert ymt(env, "init").returncode == 0
+    eng = create_engine(normalize_url(url))
+    with eng.connect() as c:
+        tables = {r[0] for r in c.execute(text(query))}
+        has_spatial = c.execute(text(spatial)).scalar()
+    eng.dispose()
+    assert {"projects", "events", "counters", "results", "parcels", "alembic_version"} <= tables
+    assert has_spatial == 1
+    if is_pg():
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_token_is_printed_alone_on_last_line_and_stored_hashed(env, db_url) -> None:
+    out = ymt(env, "token", "create", "--name", "审批系统", "--role", "approval_system")
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("ymt_") and " " not in token
+    eng = create_engine(normalize_url(db_url))
+    with eng.connect() as c:
+        stored = c.execute(text("SELECT token_hash FROM api_tokens WHERE name = '审批系统'")).scalar_one()
+    eng.dispose()
+    assert token not in stored and len(stored) == 64
+    dup = ymt(env, "token", "create", "--name", "审批系统", "--role", "viewer")
+    assert dup.returncode != 0 and "已存在" in dup.stderr
+    bad = ymt(env, "token", "create", "--name", "x", "--role", "emperor")
+    assert bad.returncode != 0 and "role" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ledger_verify_names_the_edited_event(client, registrar_headers, env, db_url) -> None:
+    from conftest import project_body
+
+    for i in range(3):
+        assert client.post("/api/v1/projects", json=project_body(name=f"台账{i}"),
+                           headers=registrar_headers).status_code == 201
+    ok = ymt(env, "ledger", "verify")
+    assert ok.returncode == 0, ok.stderr
+    eng = create_engine(normalize_url(db_url))
+    with eng.begin() as c:
+        c.execute(text("UPDATE events SET data = replace(data, '台账1', '台账X') WHERE seq = 2"))
+    eng.dispose()
+    bad = ymt(env, "ledger", "verify")
+    assert bad.returncode == 1
+    assert "seq=2" in bad.stderr
+    r = client.get("/api/v1/ledger/verify", headers=registrar_headers).json()
+    assert r["ok"] is False and r["first_bad_seq"] == 2 and r["length"] == 1
+
+
+def test_ledger_verify_detects_a_deleted_event(client, registrar_headers, env, db_url) -> None:
+    from conftest import project_body
+
+    for i in range(3):
+        client.post("/api/v1/projects", json=project_body(name=f"删{i}"), headers=registrar_headers)
+    eng = create_engine(normalize_url(db_url))
+    with eng.begin() as c:
+        c.execute(text("DELETE FROM events WHERE seq = 2"))
+    eng.dispose()
+    bad = ymt(env, "ledger", "verify")
+    assert bad.returncode == 1 and "seq=2" in bad.stderr
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "YMT_DATABASE_URL": "mysql+nothing://x/y", "YMT_DATA_DIR": str(tmp_path)}
+    out = ymt(env, "init")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
