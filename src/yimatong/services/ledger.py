@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from yimatong.domain.ledger import GENESIS, canonical, event_hash
@@ -33,11 +33,12 @@ def append(session: Session, type_: str, code: str | None, actor: Actor, data: d
     at = rfc3339(now())
     data_text = canonical(data).decode()
     stored = json.loads(data_text)
-    ev = Event(seq=seq, type=type_, code=code, actor=actor.name, at=at, data=data_text, prev_hash=prev,
-               hash=event_hash(seq, type_, code, actor.name, at, stored, prev),
-               confidentiality=confidentiality, owner_role=owner_role)
-    session.add(ev)
-    session.flush()
+    row = {"seq": seq, "type": type_, "code": code, "actor": actor.name, "at": at, "data": data_text,
+           "prev_hash": prev, "hash": event_hash(seq, type_, code, actor.name, at, stored, prev),
+           "confidentiality": confidentiality, "owner_role": owner_role}
+    # A Core insert: the event is write-once, the ORM's identity tracking buys nothing on this hot path.
+    session.execute(insert(Event), [row])
+    ev = Event(**row)
     from yimatong.services import outbox
 
     outbox.enqueue(session, ev)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from yimatong.services.context import now
@@ -11,11 +11,11 @@ from yimatong.storage.models import Delivery, Event, Subscription
 
 
 def enqueue(session: Session, ev: Event) -> None:
-    subs = session.execute(select(Subscription).where(Subscription.active.is_(True))).scalars().all()
-    for sub in subs:
-        if sub.types and ev.type not in sub.types:
-            continue
-        if not role_sees(sub.role, ev.confidentiality, ev.owner_role):
-            continue
-        session.add(Delivery(subscription_id=sub.id, seq=ev.seq, code=ev.code, state="pending",
-                             attempts=0, next_attempt_at=now()))
+    subs = session.execute(select(Subscription.id, Subscription.types, Subscription.role)
+                           .where(Subscription.active.is_(True))).all()
+    rows = [{"subscription_id": sid, "seq": ev.seq, "code": ev.code, "state": "pending", "attempts": 0,
+             "next_attempt_at": now()}
+            for sid, types, role in subs
+            if (not types or ev.type in types) and role_sees(role, ev.confidentiality, ev.owner_role)]
+    if rows:
+        session.execute(insert(Delivery), rows)

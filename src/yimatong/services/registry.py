@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from yimatong.domain import codes
@@ -65,11 +65,33 @@ def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> 
     )
     session.add(project)
     session.flush()
-    _add_sources(session, project, data.get("sources") or [])
-    _add_refs(session, project, data)
-    _record_intake(session, app, project, actor)
-    ledger.append(session, "project.registered", code, actor, {"project": project_dict(session, project)})
+    sources = _insert_new_rows(session, app, project, data, actor)
+    ledger.append(session, "project.registered", code, actor, {"project": project_dict(session, project, sources)})
     return project
+
+
+def _insert_new_rows(session: Session, app: App, project: Project, data: dict[str, Any], actor: Actor
+                     ) -> list[ProjectSource]:
+    """Sources, refs and the intake stage of a new project, as multi-row Core inserts: registration is the
+    hot path of imports and code issuance, and the ORM's per-object flush would dominate it."""
+    t = now()
+    unique_sources = list(dict.fromkeys((s["kind"], s.get("ref")) for s in data.get("sources") or []))
+    sources = [ProjectSource(project_id=project.id, kind=k, ref=r, data={}, added_at=t) for k, r in unique_sources]
+    extra = {(s["kind"], s.get("ref")): s.get("data") or {} for s in data.get("sources") or []}
+    if sources:
+        session.execute(insert(ProjectSource), [{"project_id": project.id, "kind": s.kind, "ref": s.ref,
+                                                "data": extra[(s.kind, s.ref)], "added_at": t} for s in sources])
+    refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
+    refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
+    if refs:
+        session.execute(insert(ProjectRef), [{"project_id": project.id, "kind": k, "value": v} for k, v in refs])
+    key, day = app.profile.stages[0].key, t.date().isoformat()
+    session.execute(insert(Stage), [{"project_id": project.id, "key": key, "status": "done", "finished_at": day,
+                                     "updated_by": actor.name, "updated_at": t}])
+    session.execute(insert(StageRecord), [{"project_id": project.id, "key": key, "status": "done",
+                                           "previous_status": "pending", "finished_at": day, "actor": actor.name,
+                                           "at": t, "data": {}}])
+    return sources
 
 
 def _add_sources(session: Session, project: Project, sources: list[dict[str, Any]]) -> None:
@@ -96,15 +118,6 @@ def _add_refs(session: Session, project: Project, data: dict[str, Any]) -> None:
 
 def add_ref(session: Session, project: Project, kind: str, value: str) -> None:
     _add_refs(session, project, {"refs": [{"kind": kind, "value": value}]})
-
-
-def _record_intake(session: Session, app: App, project: Project, actor: Actor) -> None:
-    key = app.profile.stages[0].key
-    t = now()
-    session.add(Stage(project_id=project.id, key=key, status="done", finished_at=t.date().isoformat(),
-                      updated_by=actor.name, updated_at=t, department=None, case_no=None))
-    session.add(StageRecord(project_id=project.id, key=key, status="done", previous_status="pending",
-                            finished_at=t.date().isoformat(), actor=actor.name, at=t, data={}))
 
 
 def find_by_investment_code(session: Session, inv: str) -> Project | None:
