@@ -113,3 +113,36 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "YMT_DATABASE_URL": "mysql+nothing://x/y", "YMT_DATA_DIR": str(tmp_path)}
     out = ymt(env, "init")
     assert out.returncode != 0 and "Traceback" not in out.stderr
+
+
+def test_signed_checkpoint_detects_a_rewritten_history(client, registrar_headers, env, db_url, tmp_path) -> None:
+    from conftest import project_body
+
+    for i in range(2):
+        client.post("/api/v1/projects", json=project_body(name=f"检查点{i}"), headers=registrar_headers)
+    cp = tmp_path / "cp.json"
+    assert ymt(env, "ledger", "checkpoint", "-o", str(cp)).returncode == 0
+    ok = ymt(env, "ledger", "check-checkpoint", str(cp))
+    assert ok.returncode == 0, ok.stderr
+    forged = cp.read_text(encoding="utf-8").replace('"seq": 2', '"seq": 1')
+    (tmp_path / "forged.json").write_text(forged, encoding="utf-8")
+    assert ymt(env, "ledger", "check-checkpoint", str(tmp_path / "forged.json")).returncode == 1
+    # rewrite history consistently (recompute every hash): verify passes, the checkpoint does not
+    from yimatong.domain.ledger import GENESIS, event_hash
+
+    eng = create_engine(normalize_url(db_url))
+    with eng.begin() as c:
+        rows = c.execute(text("SELECT seq, type, code, actor, at, data FROM events ORDER BY seq")).all()
+        prev = GENESIS
+        import json as _json
+
+        for seq, type_, code, actor, at, data in rows:
+            data = data.replace("检查点0", "改写")
+            h = event_hash(seq, type_, code, actor, at, _json.loads(data), prev)
+            c.execute(text("UPDATE events SET data=:d, prev_hash=:p, hash=:h WHERE seq=:s"),
+                      {"d": data, "p": prev, "h": h, "s": seq})
+            prev = h
+    eng.dispose()
+    assert ymt(env, "ledger", "verify").returncode == 0
+    bad = ymt(env, "ledger", "check-checkpoint", str(cp))
+    assert bad.returncode == 1 and "改写" in bad.stderr

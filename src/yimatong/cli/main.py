@@ -95,6 +95,38 @@ def ledger_verify() -> None:
     raise typer.Exit(1)
 
 
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(output: Path = typer.Option(None, "--output", "-o", help="写入文件（默认打印）")) -> None:
+    """生成签名的链头检查点（JSON）。"""
+    from yimatong.services import checkpoints
+
+    with service(migrate=False) as ymt, ymt.db.read() as session:
+        text = checkpoints.dumps(checkpoints.create(session, ymt.settings.data_dir))
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"检查点已写入 {output}")
+    else:
+        typer.echo(text)
+
+
+@ledger_app.command("check-checkpoint")
+def ledger_check_checkpoint(file: Path = typer.Argument(..., help="检查点 JSON 文件")) -> None:
+    """核对检查点：签名有效且台账在该位置仍是同一哈希时退出码 0。"""
+    import json
+
+    from yimatong.services import checkpoints
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise fail(f"无法读取检查点文件：{exc}") from None
+    with service(migrate=False) as ymt, ymt.db.read() as session:
+        ok, message = checkpoints.check(session, data)
+    if not ok:
+        raise fail(message, 1)
+    typer.echo(message)
+
+
 # Command groups of other areas, registered when present.
 for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users"):
     try:

@@ -45,3 +45,13 @@ def verify_ledger(app: App = Depends(get_app), _: Actor = Depends(get_actor)) ->
     with app.db.read() as session:
         report = ledger.verify(session, app.blobs)
     return {k: v for k, v in report.as_dict().items() if k in ("ok", "length", "head", "first_bad_seq", "reason")}
+
+
+@router.get("/api/v1/ledger/checkpoint", tags=["台账 Ledger"], summary="签名的台账检查点",
+            description="返回当前链头（seq、hash、时间）及服务端 Ed25519 签名；"
+                        "各部门保存后可用于证明其所见台账未被改写。")
+def ledger_checkpoint(app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    from yimatong.services import checkpoints
+
+    with app.db.read() as session:
+        return checkpoints.create(session, app.settings.data_dir)
