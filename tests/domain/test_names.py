@@ -6,8 +6,8 @@ from yimatong.domain.names import classify_match, name_similarity, normalize_nam
 
 def test_variants_of_one_name_normalise_equal() -> None:
     base = normalize_name("常德市武陵区（东江）安置小区建设项目")
-    for variant in ("常德市武陵区(东江)安置小区", " 常德市武陵区【东江】安置小区 项目 ", "常德市武陵区（东江）安置小区工程",
-                    "常德市武陵区（东江）安置小区项目"):
+    for variant in ("常德市武陵区(东江)安置小区", " 常德市武陵区【东江】安置小区 项目 ",
+                    "常德市武陵区（东江）安置小区工程", "常德市武陵区（东江）安置小区项目"):
         assert normalize_name(variant) == base
 
 

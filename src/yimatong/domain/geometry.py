@@ -1,0 +1,187 @@
+"""Geometry of parcels: coordinate systems, areas, validation and safe repair. Pure (Shapely 2 + pyproj).
+
+Storage CRS is EPSG:4490 (CGCS2000 geographic, lon/lat). Inputs may be 4490, WGS84 (4326) or a CGCS2000
+3-degree Gauss-Krüger zone, with the zone number prefixed to the easting (EPSG:4513–4533, zones 25–45) or
+without (EPSG:4534–4554). Areas are planar areas in the 3-degree zone that covers the parcel.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import shapely
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform
+from shapely.validation import explain_validity
+
+STORAGE_EPSG = 4490
+GEOGRAPHIC = (4490, 4326)
+PREFIXED = range(4513, 4534)      # zone 25..45, easting with zone prefix
+UNPREFIXED = range(4534, 4555)    # zone 25..45 (CM 75E..135E), easting without prefix
+SQM_PER_MU = 10000 / 15
+CHINA_BBOX = (73.0, 3.0, 136.0, 54.0)
+REPAIR_TOLERANCE = 0.01           # a repair may change the area by less than 1 %
+
+
+class GeometryError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def supported_epsg(epsg: int) -> bool:
+    return epsg in GEOGRAPHIC or epsg in PREFIXED or epsg in UNPREFIXED
+
+
+def zone_epsg(zone: int, prefixed: bool) -> int:
+    if not 25 <= zone <= 45:
+        raise GeometryError("crs", f"3度带带号 {zone} 超出中国范围（25–45）")
+    return (4513 if prefixed else 4534) + zone - 25
+
+
+def gk_zone_for_lon(lon: float) -> int:
+    return int(math.floor(lon / 3 + 0.5))
+
+
+@lru_cache(maxsize=128)
+def _transformer(src: int, dst: int) -> Transformer:
+    return Transformer.from_crs(f"EPSG:{src}", f"EPSG:{dst}", always_xy=True)
+
+
+def reproject(geom: BaseGeometry, src: int, dst: int) -> BaseGeometry:
+    if src == dst:
+        return geom
+    return transform(_transformer(src, dst).transform, geom)
+
+
+def detect_crs(sample_xy: tuple[float, float], declared: int | None = None, zone_hint: int | None = None) -> int:
+    """The CRS of coordinates: the declared one if given, else guessed from the magnitudes."""
+    if declared is not None:
+        if not supported_epsg(declared):
+            raise GeometryError("crs", f"不支持的坐标系 EPSG:{declared}；支持 4490、4326 和 CGCS2000 3度带 4513–4554")
+        return declared
+    x, y = sample_xy
+    if -180 <= x <= 180 and -180 <= y <= 180:
+        return STORAGE_EPSG  # degrees; swapped lat/lon is caught with a clear message by validate_polygon
+    if 1e7 <= x < 1e8 and 0 < y < 1e7:
+        return zone_epsg(int(x // 1e6), prefixed=True)
+    if 0 < x < 1e6 and 0 < y < 1e7:
+        if zone_hint is None:
+            raise GeometryError("crs", "投影坐标的东坐标不带带号，无法判断分带：请指明 crs（如 EPSG:4546）")
+        return zone_epsg(zone_hint, prefixed=False)
+    raise GeometryError("crs", f"无法从坐标 ({x}, {y}) 判断坐标系：请指明 crs")
+
+
+def to_storage(geom: BaseGeometry, src_epsg: int) -> BaseGeometry:
+    return reproject(geom, src_epsg, STORAGE_EPSG)
+
+
+def from_storage(geom: BaseGeometry, dst_epsg: int) -> BaseGeometry:
+    return reproject(geom, STORAGE_EPSG, dst_epsg)
+
+
+def zone_of(geom_4490: BaseGeometry) -> int:
+    return gk_zone_for_lon(geom_4490.centroid.x)
+
+
+def area_m2(geom_4490: BaseGeometry) -> float:
+    """Planar area in the 3-degree Gauss-Krüger zone of the parcel's centroid."""
+    if geom_4490.is_empty:
+        return 0.0
+    return float(reproject(geom_4490, STORAGE_EPSG, zone_epsg(zone_of(geom_4490), prefixed=False)).area)
+
+
+def m2_to_mu(m2: float) -> float:
+    return m2 / SQM_PER_MU
+
+
+def m2_to_ha(m2: float) -> float:
+    return m2 / 10000
+
+
+def areas(geom_4490: BaseGeometry) -> dict[str, float]:
+    m2 = area_m2(geom_4490)
+    return {"area_m2": round(m2, 2), "area_mu": round(m2_to_mu(m2), 4), "area_ha": round(m2_to_ha(m2), 4)}
+
+
+def _ring_area(geom: BaseGeometry) -> float:
+    """Area as the rings say, even for an invalid polygon (shoelace per ring)."""
+    polys = geom.geoms if isinstance(geom, MultiPolygon) else [geom]
+    total = 0.0
+    for p in polys:
+        total += abs(Polygon(p.exterior).area) - sum(abs(Polygon(i).area) for i in p.interiors)
+    return total
+
+
+def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        polys = [g for g in geom.geoms if isinstance(g, Polygon | MultiPolygon)]
+        if polys:
+            merged = shapely.union_all(polys)
+            return merged if isinstance(merged, Polygon | MultiPolygon) else None
+    return None
+
+
+def validate_polygon(geom: BaseGeometry, field: str = "geometry", check_china: bool = True) -> BaseGeometry:
+    """Accept Polygon/MultiPolygon in 4490; repair an invalid one only when the repair keeps its area."""
+    if not isinstance(geom, Polygon | MultiPolygon):
+        raise GeometryError(field, f"地块几何必须是 Polygon 或 MultiPolygon，收到 {geom.geom_type}")
+    if geom.is_empty:
+        raise GeometryError(field, "地块几何为空")
+    coords = shapely.get_coordinates(geom)
+    if not all(math.isfinite(v) for v in coords.flat):
+        raise GeometryError(field, "坐标含非数值（NaN 或无穷大）")
+    minx, miny, maxx, maxy = geom.bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise GeometryError(field, "坐标超出经纬度范围：坐标应为 EPSG:4490 经度、纬度（或用 crs 指明投影坐标系）")
+    if check_china and (minx < CHINA_BBOX[0] or maxx > CHINA_BBOX[2] or miny < CHINA_BBOX[1] or maxy > CHINA_BBOX[3]):
+        raise GeometryError(field, f"坐标不在中国范围内（经度 {minx:.4f}–{maxx:.4f}，纬度 {miny:.4f}–{maxy:.4f}）："
+                                   "是否经纬度顺序颠倒？")
+    if geom.is_valid:
+        return _oriented(geom)
+    return _repair(geom, field)
+
+
+def _repair(geom: BaseGeometry, field: str) -> BaseGeometry:
+    reason = explain_validity(geom)
+    fixed = _polygonal(shapely.make_valid(geom))
+    expected = _ring_area(geom)
+    if fixed is None or fixed.is_empty or expected <= 0:
+        raise GeometryError(field, f"几何图形无效且无法安全修复：{reason}")
+    if abs(fixed.area - expected) / expected >= REPAIR_TOLERANCE:
+        raise GeometryError(field, f"几何图形无效（{reason}），自动修复会使面积变化超过 1%，请修正后再提交")
+    return _oriented(fixed)
+
+
+def _oriented(geom: BaseGeometry) -> BaseGeometry:
+    return shapely.force_2d(shapely.geometry.polygon.orient(geom) if isinstance(geom, Polygon) else
+                            MultiPolygon([shapely.geometry.polygon.orient(p) for p in geom.geoms]))
+
+
+def feature_to_geometry(feature: Any, field: str = "geometry", crs: int | None = None) -> BaseGeometry:
+    """A GeoJSON Feature (or bare geometry) → a validated polygon in 4490."""
+    if not isinstance(feature, dict):
+        raise GeometryError(field, "应为 GeoJSON Feature 对象")
+    geometry = feature.get("geometry") if feature.get("type") == "Feature" else feature
+    if feature.get("type") == "Feature" and geometry is None:
+        raise GeometryError(field, "Feature 缺少 geometry")
+    if not isinstance(geometry, dict) or "type" not in geometry or "coordinates" not in geometry:
+        raise GeometryError(field, "geometry 应含 type 与 coordinates")
+    if geometry["type"] not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(field, f"地块几何必须是 Polygon 或 MultiPolygon，收到 {geometry['type']}")
+    try:
+        geom = shape(geometry)
+    except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException) as exc:
+        raise GeometryError(field, f"坐标结构无效：{exc}") from None
+    if geom.is_empty:
+        raise GeometryError(field, "地块几何为空")
+    first = shapely.get_coordinates(geom)[0]
+    src = detect_crs((float(first[0]), float(first[1])), crs)
+    return validate_polygon(to_storage(geom, src), field)
