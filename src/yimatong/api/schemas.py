@@ -174,3 +174,95 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             409: "违反生命周期规则或重复提交", 413: "请求体或文件超过上限", 422: "字段校验失败（errors 指出字段）"}
     return {c: {"model": Problem, "description": text.get(c, ""), "content": {"application/problem+json": {}}}
             for c in codes}
+
+
+StageStatus = Literal["pending", "in_progress", "done", "returned", "not_applicable"]
+
+
+class StageOut(BaseModel):
+    key: str
+    name: str
+    group: str | None
+    status: StageStatus
+    case_no: str | None
+    department: str | None
+    started_at: str | None
+    finished_at: str | None
+    note: str | None = None
+    updated_by: str | None
+    updated_at: str | None = None
+
+
+class StagePut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: StageStatus = Field(description="阶段状态")
+    case_no: str | None = Field(None, max_length=100, description="审批案卷号")
+    department: str | None = Field(None, max_length=100, description="经办科室或部门")
+    started_at: str | None = Field(None, max_length=40, description="开始日期 YYYY-MM-DD 或 RFC 3339")
+    finished_at: str | None = Field(None, max_length=40, description="办结日期 YYYY-MM-DD 或 RFC 3339")
+    note: str | None = Field(None, max_length=5000, description="备注")
+    data: dict[str, Any] | None = Field(None, description="附加数据")
+
+
+class InspectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: StageStatus = Field("done", description="本次监察的状态")
+    case_no: str | None = Field(None, max_length=100, description="执法案件号")
+    department: str | None = Field(None, max_length=100, description="执法支队等")
+    started_at: str | None = Field(None, max_length=40)
+    finished_at: str | None = Field(None, max_length=40)
+    note: str | None = Field(None, max_length=5000, description="卫片执法、巡查发现等")
+    data: dict[str, Any] | None = None
+
+
+class StageRecordOut(BaseModel):
+    id: int
+    key: str
+    status: str
+    previous_status: str | None
+    case_no: str | None
+    department: str | None
+    started_at: str | None
+    finished_at: str | None
+    note: str | None
+    data: dict[str, Any]
+    actor: str
+    at: str
+
+
+class FileOut(BaseModel):
+    id: int
+    name: str
+    size: int
+    sha256: str
+    media_type: str
+
+
+class ResultOut(BaseModel):
+    id: int
+    code: str
+    stage: str
+    kind: str
+    doc_no: str | None
+    issued_at: str | None
+    issuer: str | None
+    confidentiality: Literal["public", "internal", "restricted"]
+    data: dict[str, Any]
+    files: list[FileOut]
+    created_by: str
+    created_at: str
+
+
+class ResultPage(BaseModel):
+    items: list[ResultOut]
+    next_cursor: str | None
+
+
+class ChainOut(BaseModel):
+    project: ProjectOut
+    stages: list[StageOut]
+    events: list[dict[str, Any]]
+    results: list[ResultOut]
+    parcels: dict[str, Any]
+    refs: list[dict[str, str]] = Field(default_factory=list,
+                                       description="交叉引用：投资项目代码、电子监管号、不动产单元号、证书号、案卷号")

@@ -127,6 +127,7 @@ class ProfileDoc(BaseModel):
     prerequisites: list[PrerequisiteRule] = []
     stage_writers: dict[str, StageWriter] = {}
     supervision: SupervisionSpec = SupervisionSpec()
+    packages: dict[str, list[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class Profile:
     stage_writers: dict[str, StageWriter]
     supervision: SupervisionSpec
     division_boundaries: str | None = None
+    packages: dict[str, list[str]] = field(default_factory=dict)
     directory: Path | None = None
     _lookup: dict[str, dict[str, CodeEntry]] = field(default_factory=dict, repr=False)
 
@@ -193,7 +195,7 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str) ->
         id=parsed.id, title=parsed.title, city=parsed.city, public_base_url=parsed.public_base_url,
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
-        division_boundaries=parsed.division_boundaries,
+        division_boundaries=parsed.division_boundaries, packages=parsed.packages,
     )
 
 
@@ -225,6 +227,10 @@ def _check_stages(doc: ProfileDoc, source: str) -> None:
     keys = [s.key for s in doc.stages]
     if len(set(keys)) != len(keys):
         raise ProfileError(f"{source}: entry `stages`: duplicate stage keys")
+    for purpose, stage_keys in doc.packages.items():
+        for k in stage_keys:
+            if k not in keys:
+                raise ProfileError(f"{source}: entry `packages.{purpose}`: unknown stage {k!r}")
     for i, rule in enumerate(doc.prerequisites):
         for k in [rule.stage, *rule.requires]:
             if k not in keys:

@@ -78,9 +78,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        # Closing (not rolling back) keeps loaded attributes readable after the block; the pool resets the
+        # connection's transaction on return.
         with self._read_factory() as session:
             yield session
-            session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

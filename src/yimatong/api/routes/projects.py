@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.schemas import (
     MergeIn,
     ProjectIn,
@@ -23,6 +23,8 @@ from yimatong.services import idempotency, parcels, project_list, registry
 from yimatong.services.context import Actor, App
 
 router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
+# Role checks run as dependencies so that a client without the right gets 403 before any body validation.
+writer = require_roles("admin", "registrar")
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut,
@@ -30,7 +32,7 @@ router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
              description="登记一个项目并原子地签发 28 位项目码（计数器、项目记录与台账事件同一事务提交）。"
                          "投资项目代码已登记时返回 409，并在 existing_code 中给出已有项目码。"
                          "支持 Idempotency-Key：同键同内容重放首次响应，同键不同内容返回 409。")
-def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor = Depends(get_actor),
+def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor = Depends(writer),
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     registry.require_writer(actor)
     data = body.model_dump()
@@ -88,7 +90,7 @@ def get_project(code: str, app: App = Depends(get_app), _: Actor = Depends(get_a
               summary="修改项目属性",
               description="修改项目属性，项目码永不改变；编码属性与码不一致时 code_outdated 置为 true。")
 def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
-                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+                  actor: Actor = Depends(writer)) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     for key in ("name", "division", "year", "approval_type", "project_type", "supply_type", "land_use"):
         if key in changes and changes[key] is None:
@@ -103,7 +105,7 @@ def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
 @router.post("/projects/{code}/void", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
              summary="作废项目码", description="作废错误签发的项目码（须给出原因）；作废的码不再复用。")
 def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
-                 actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+                 actor: Actor = Depends(writer)) -> dict[str, Any]:
     with app.db.write() as session:
         return registry.project_dict(session, registry.void(session, app, actor, code, body.reason))
 
@@ -112,7 +114,7 @@ def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
              responses=responses(400, 401, 403, 404, 409, 422), summary="合并项目码",
              description="同一项目有两个码时合并：被合并的码指向保留的码（into），其来源与交叉引用并入保留项目。")
 def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
-                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+                  actor: Actor = Depends(writer)) -> dict[str, Any]:
     with app.db.write() as session:
         return registry.project_dict(session, registry.merge(session, app, actor, code, body.into, body.reason))
 
@@ -121,7 +123,7 @@ def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
              responses=responses(400, 401, 403, 404, 409, 422), summary="拆分项目",
              description="项目拆分为多个：为每个子项目签发新码，并以 parent_code 关联原项目。")
 def split_project(code: str, body: SplitIn, app: App = Depends(get_app),
-                  actor: Actor = Depends(get_actor)) -> list[dict[str, Any]]:
+                  actor: Actor = Depends(writer)) -> list[dict[str, Any]]:
     parts = [p.model_dump(exclude_none=True) for p in body.parts]
     with app.db.write() as session:
         children = registry.split(session, app, actor, code, parts, body.reason)

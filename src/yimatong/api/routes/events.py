@@ -1,0 +1,43 @@
+"""The change feed (变更流) from the ledger, filtered by what the caller may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from yimatong.api.deps import get_actor, get_app
+from yimatong.api.schemas import responses
+from yimatong.services import feed
+from yimatong.services.context import Actor, App
+
+router = APIRouter(prefix="/api/v1", tags=["变更流 Events"])
+
+
+class EventOut(BaseModel):
+    seq: int
+    type: str
+    code: str | None
+    at: str
+    actor: str
+    data: dict[str, Any]
+    hash: str
+    prev_hash: str
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+@router.get("/events", response_model=EventPage, responses=responses(401, 422), summary="变更流",
+            description="台账事件按 seq 升序；after 为上次读到的 seq（或上一页的 next_cursor）。受限成果的事件对无权角色不出现。"
+                        "每个事件带 hash 与 prev_hash，接收方可自行校验链。")
+def events(after: int = Query(0, ge=0, description="从此 seq 之后开始"), limit: int = Query(50),
+           cursor: str | None = Query(None, description="上一页的 next_cursor（与 after 等价）"),
+           type: str | None = Query(None, description="只要此类型，如 stage.changed"),
+           code: str | None = Query(None, description="只要此项目码"),
+           app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return feed.page(session, actor, after, limit, cursor, type, code)

@@ -1,0 +1,100 @@
+"""Results: input (成果输入接口) and retrieval (成果调取接口), packages (码上直办, 一码归档)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from yimatong.api.deps import get_actor, get_app, require_roles
+from yimatong.api.schemas import ResultOut, ResultPage, responses
+from yimatong.errors import invalid
+from yimatong.services import idempotency, packages, results
+from yimatong.services.context import Actor, App
+
+router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
+# Read-only roles get 403 before any body validation; per-stage limits are checked in the service.
+stage_writer = require_roles("admin", "registrar", "approval_system", "registration_platform")
+
+
+@router.post("/projects/{code}/results", status_code=201, response_model=ResultOut,
+             responses=responses(400, 401, 403, 404, 409, 413, 422), summary="成果输入（成果输入接口）",
+             description="以 multipart 提交一个阶段成果：`meta`（JSON：stage、kind、doc_no、issued_at、issuer、"
+                         "confidentiality、data、parcels）与任意个 `files`。文件按 SHA-256 内容寻址存储（服务端计算），"
+                         "媒体类型由内容识别；文件哈希记入台账。支持 Idempotency-Key。")
+def add_result(code: str, meta: str = Form(..., description="成果元数据 JSON"),
+               files: list[UploadFile] = File([], description="成果文件，任意个"),
+               app: App = Depends(get_app), actor: Actor = Depends(stage_writer),
+               idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
+    try:
+        raw = json.loads(meta)
+    except ValueError:
+        raise invalid("meta", "meta 不是合法的 JSON") from None
+    checked = results.check_meta(app, actor, raw)
+    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
+
+    def work(session: Any) -> tuple[int, dict[str, Any]]:
+        result = results.add(session, app, actor, code, checked, stored)
+        return 201, results.as_dicts(session, [result], {result.project_id: code})[0]
+
+    status, body = idempotency.run(app, actor, idempotency_key, f"results.add:{code}",
+                                   {"meta": raw, "files": stored}, work)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/projects/{code}/results", response_model=ResultPage, responses=responses(401, 404, 422),
+            summary="成果列表（成果调取接口）",
+            description="某项目调用方有权看到的成果元数据，可按阶段与类型筛选；受限（restricted）成果只对 admin、"
+                        "registrar 与提交它的角色可见。")
+def list_results(code: str, stage: str | None = Query(None, description="阶段 key"),
+                 kind: str | None = Query(None, description="成果类型"), limit: int = Query(50),
+                 cursor: str | None = Query(None), app: App = Depends(get_app),
+                 actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return results.list_for_project(session, actor, code, stage, kind, limit, cursor)
+
+
+@router.get("/results/{result_id}", response_model=ResultOut, responses=responses(401, 404, 422),
+            summary="成果详情", description="一个成果的元数据与文件清单（含 SHA-256）。")
+def get_result(result_id: int, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        result, code = results.get_visible(session, actor, result_id)
+        return results.as_dicts(session, [result], {result.project_id: code})[0]
+
+
+def content_disposition(name: str) -> str:
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
+
+
+@router.get("/results/{result_id}/files/{file_id}", responses=responses(401, 404, 422) | {
+    200: {"description": "文件字节", "content": {"application/octet-stream": {}}},
+    304: {"description": "If-None-Match 与 ETag 相同"}}, summary="下载成果文件",
+    description="返回文件字节；ETag 为文件 SHA-256，Content-Disposition 给出原文件名。")
+def download(result_id: int, file_id: int, request: Request, app: App = Depends(get_app),
+             actor: Actor = Depends(get_actor)) -> Response:
+    with app.db.read() as session:
+        f = results.get_file(session, actor, result_id, file_id)
+    etag = f'"{f.sha256}"'
+    if request.headers.get("if-none-match") in (etag, f.sha256):
+        return Response(status_code=304, headers={"ETag": etag})
+    if not app.blobs.exists(f.sha256):
+        raise invalid("file_id", "文件内容缺失：请联系管理员运行 ymt ledger verify")
+    headers = {"ETag": etag, "Content-Disposition": content_disposition(f.name), "Content-Length": str(f.size),
+               "X-Content-Type-Options": "nosniff"}
+    return StreamingResponse(app.blobs.iter_bytes(f.sha256), media_type=f.media_type, headers=headers)
+
+
+@router.get("/projects/{code}/package", responses=responses(401, 403, 404, 422) | {
+    200: {"description": "ZIP：manifest.json 与文件", "content": {"application/zip": {}}}},
+    summary="成果包（码上直办 / 一码归档）",
+    description="purpose=registration：不动产登记所需成果（零材料受理）；purpose=archive：全部成果（一码归档）。"
+                "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
+def package(code: str, purpose: str = Query(..., description="registration 或 archive"),
+            app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> StreamingResponse:
+    name, stream = packages.build(app, actor, code, purpose)
+    return StreamingResponse(stream, media_type="application/zip",
+                             headers={"Content-Disposition": content_disposition(name)})
