@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
                 continue  # an area not built yet
             raise
         module.install(app) if hasattr(module, "install") else app.include_router(module.router)
+    from yimatong.api import openapi
+
+    openapi.install(app)
     return app
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from yimatong.domain.codes import CodeError
 from yimatong.domain.lifecycle import LifecycleError
@@ -59,11 +60,15 @@ def install(app: FastAPI) -> None:
         return problem(422, "；".join(f"{f}: {m}" for f, m in pairs[:5]), pairs)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "错误")
         if exc.status_code == 404 and detail == "Not Found":
             detail = "请求的资源不存在"
-        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            detail = "该路径不支持此方法"
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, detail, headers=headers or None)
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -73,3 +78,16 @@ def _message(err: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return "不允许的字段"
     return f"{err.get('msg', '无效')}"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Starlette names only the first route of a path in Allow; a path served by several routes has more.
+    The OpenAPI paths are the full list, so match the request path against them."""
+    methods: set[str] = set()
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods |= {m.upper() for m in ops}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

@@ -43,7 +43,7 @@ class ProjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, description="项目名称")
     division: str = Field(description="行政区划代码（6 位）")
-    year: int | None = Field(None, description="年度，缺省为当前年份，即项目码中的年度段")
+    year: int | None = Field(None, ge=1, le=9999, description="年度，缺省为当前年份，即项目码中的年度段")
     approval_type: str = Field(description="项目批准类型代码")
     project_type: str = Field(description="项目类型代码")
     supply_type: str = Field(description="供地类型代码")
@@ -62,7 +62,7 @@ class ProjectPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, min_length=1, max_length=200)
     division: str | None = None
-    year: int | None = None
+    year: int | None = Field(None, ge=1, le=9999)
     approval_type: str | None = None
     project_type: str | None = None
     supply_type: str | None = None

@@ -34,7 +34,7 @@ class EventPage(BaseModel):
 @router.get("/events", response_model=EventPage, responses=responses(401, 422), summary="变更流",
             description="台账事件按 seq 升序；after 为上次读到的 seq（或上一页的 next_cursor）。受限成果的事件对无权角色不出现。"
                         "每个事件带 hash 与 prev_hash，接收方可自行校验链。")
-def events(after: int = Query(0, ge=0, description="从此 seq 之后开始"), limit: int = Query(50),
+def events(after: int = Query(0, ge=0, le=2**53, description="从此 seq 之后开始"), limit: int = Query(50, ge=1, le=1000, description="每页条数，1–1000"),
            cursor: str | None = Query(None, description="上一页的 next_cursor（与 after 等价）"),
            type: str | None = Query(None, description="只要此类型，如 stage.changed"),
            code: str | None = Query(None, description="只要此项目码"),

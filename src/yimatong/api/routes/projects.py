@@ -56,26 +56,40 @@ def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor 
 def list_projects(
     app: App = Depends(get_app), _: Actor = Depends(get_actor),
     division: str | None = Query(None, description="行政区划代码"),
-    year: int | None = Query(None, description="年度"),
+    year: int | None = Query(None, ge=1, le=9999, description="年度"),
     stage: str | None = Query(None, description="当前阶段 key"),
     status: str | None = Query(None, pattern="^(active|void|merged)$", description="状态"),
     source: str | None = Query(None, description="来源类别"),
     q: str | None = Query(None, max_length=200, description="名称或项目码片段"),
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat：地块与之相交的项目"),
-    updated_since: dt.datetime | None = Query(None, description="RFC 3339 时间：此后更新的项目"),
-    limit: int = Query(50, description="每页条数，1–1000"),
+    updated_since: str | None = Query(None, description="RFC 3339 时间（带时区）：此后更新的项目",
+                                      json_schema_extra={"format": "date-time"}),
+    limit: int = Query(50, ge=1, le=1000, description="每页条数，1–1000"),
     cursor: str | None = Query(None, description="上一页返回的 next_cursor"),
 ) -> dict[str, Any]:
     if stage is not None and app.profile.stage(stage) is None:
         from yimatong.errors import invalid
 
         raise invalid("stage", f"未知阶段 {stage!r}")
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=dt.UTC)
     f = project_list.ProjectFilter(division=division, year=year, stage=stage, status=status, source=source, q=q,
-                                   bbox=project_list.parse_bbox(bbox), updated_since=updated_since)
+                                   bbox=project_list.parse_bbox(bbox),
+                                   updated_since=parse_rfc3339(updated_since, "updated_since"))
     with app.db.read() as session:
         return project_list.page(session, f, limit, cursor)
+
+
+def parse_rfc3339(text: str | None, field: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None or "T" not in text.upper():
+        from yimatong.errors import invalid
+
+        raise invalid(field, f"{field} 应为带时区的 RFC 3339 时间，如 2026-01-01T00:00:00+08:00")
+    return value
 
 
 @router.get("/projects/{code}", response_model=ProjectOut, responses=responses(401, 404),

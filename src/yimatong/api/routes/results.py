@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yimatong.api.deps import get_actor, get_app, require_roles
@@ -50,7 +50,7 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
             description="某项目调用方有权看到的成果元数据，可按阶段与类型筛选；受限（restricted）成果只对 admin、"
                         "registrar 与提交它的角色可见。")
 def list_results(code: str, stage: str | None = Query(None, description="阶段 key"),
-                 kind: str | None = Query(None, description="成果类型"), limit: int = Query(50),
+                 kind: str | None = Query(None, description="成果类型"), limit: int = Query(50, ge=1, le=1000, description="每页条数，1–1000"),
                  cursor: str | None = Query(None), app: App = Depends(get_app),
                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
     with app.db.read() as session:
@@ -59,7 +59,7 @@ def list_results(code: str, stage: str | None = Query(None, description="阶段 
 
 @router.get("/results/{result_id}", response_model=ResultOut, responses=responses(401, 404, 422),
             summary="成果详情", description="一个成果的元数据与文件清单（含 SHA-256）。")
-def get_result(result_id: int, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def get_result(result_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
     with app.db.read() as session:
         result, code = results.get_visible(session, actor, result_id)
         return results.as_dicts(session, [result], {result.project_id: code})[0]
@@ -74,7 +74,7 @@ def content_disposition(name: str) -> str:
     200: {"description": "文件字节", "content": {"application/octet-stream": {}}},
     304: {"description": "If-None-Match 与 ETag 相同"}}, summary="下载成果文件",
     description="返回文件字节；ETag 为文件 SHA-256，Content-Disposition 给出原文件名。")
-def download(result_id: int, file_id: int, request: Request, app: App = Depends(get_app),
+def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
              actor: Actor = Depends(get_actor)) -> Response:
     with app.db.read() as session:
         f = results.get_file(session, actor, result_id, file_id)
