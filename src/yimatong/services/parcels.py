@@ -11,7 +11,7 @@ from typing import Any
 from shapely import wkb
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from yimatong.domain import geometry as geo
@@ -84,9 +84,9 @@ def bbox_candidates(session: Session, bbox: tuple[float, float, float, float]) -
         env = text("ST_Intersects(parcels.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))").bindparams(
             minx=minx, miny=miny, maxx=maxx, maxy=maxy)
         return select(Parcel.id).where(env)
-    rtree = text("SELECT id FROM parcels_rtree WHERE maxx >= :minx AND minx <= :maxx AND maxy >= :miny "
-                 "AND miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
-    return select(text("id")).select_from(rtree.columns().subquery())  # type: ignore[return-value]
+    cond = text("parcels_rtree.maxx >= :minx AND parcels_rtree.minx <= :maxx AND parcels_rtree.maxy >= :miny "
+                "AND parcels_rtree.miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    return select(literal_column("parcels_rtree.id")).select_from(text("parcels_rtree")).where(cond)
 
 
 def parcel_ids_in_bbox(session: Session, bbox: tuple[float, float, float, float]) -> list[int]:
@@ -116,3 +116,56 @@ def project_parcels(session: Session, project: Project) -> list[Parcel]:
     stmt = (select(Parcel).join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id)
             .where(ProjectParcel.project_id == project.id).order_by(Parcel.id))
     return list(session.execute(stmt).scalars())
+
+
+def get_parcel(session: Session, parcel_id: int) -> Parcel:
+    parcel = session.get(Parcel, parcel_id)
+    if parcel is None:
+        from yimatong.errors import NotFound
+
+        raise NotFound(f"地块 {parcel_id} 不存在", [("id", "地块不存在")])
+    return parcel
+
+
+def geometry_of(parcel: Parcel) -> BaseGeometry:
+    return wkb.loads(parcel.geom_wkb)
+
+
+def parcels_at_point(session: Session, lon: float, lat: float) -> list[Parcel]:
+    """Parcels containing a point: index candidates, exact test (PostGIS or Shapely)."""
+    from shapely.geometry import Point
+
+    eps = 1e-9
+    ids = [r[0] for r in session.execute(bbox_candidates(session, (lon - eps, lat - eps, lon + eps, lat + eps)))]
+    if not ids:
+        return []
+    rows = session.execute(select(Parcel).where(Parcel.id.in_(ids)).order_by(Parcel.id)).scalars().all()
+    pt = Point(lon, lat)
+    return [p for p in rows if geometry_of(p).intersects(pt)]
+
+
+def page(session: Session, bbox: tuple[float, float, float, float] | None, code: str | None, limit: int,
+         cursor: str | None) -> dict[str, Any]:
+    """A FeatureCollection page of parcels (keyset on id) with the codes of the projects on each."""
+    from yimatong.services import pagination
+    from yimatong.services.chain import codes_of_parcels
+
+    pagination.check_limit(limit)
+    after = pagination.decode(cursor)
+    if after is not None and not isinstance(after, int):
+        raise invalid("cursor", "cursor 无效")
+    stmt = select(Parcel)
+    if bbox is not None:
+        # PostGIS filters exactly inside the query; on SQLite the R*Tree candidates get Shapely's exact test.
+        stmt = stmt.where(Parcel.id.in_(bbox_candidates(session, bbox) if _is_pg(session)
+                                        else parcel_ids_in_bbox(session, bbox)))
+    if code:
+        stmt = stmt.join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id).join(
+            Project, Project.id == ProjectParcel.project_id).where(Project.code == code)
+    if after is not None:
+        stmt = stmt.where(Parcel.id > after)
+    rows = list(session.execute(stmt.order_by(Parcel.id).limit(limit + 1)).scalars())
+    more, rows = len(rows) > limit, rows[:limit]
+    codes = codes_of_parcels(session, [p.id for p in rows])
+    return {"type": "FeatureCollection", "features": [parcel_feature(p, codes.get(p.id, [])) for p in rows],
+            "next_cursor": pagination.encode(rows[-1].id) if more else None}
