@@ -1,0 +1,83 @@
+"""Imports of the four source lists (and parcel files), and the duplicate review queue."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from yimatong.api.deps import get_app, require_roles
+from yimatong.api.problems import problem
+from yimatong.api.schemas import responses
+from yimatong.errors import NotFound
+from yimatong.intake.columns import KINDS
+from yimatong.services import importers, pagination, parcel_import, reviews
+from yimatong.services.context import Actor, App
+from yimatong.storage.models import ImportRun
+
+router = APIRouter(prefix="/api/v1", tags=["数据导入 Imports"])
+writer = require_roles("admin", "registrar")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["merge", "keep_separate"] = Field(description="merge：并入候选项目；keep_separate：另立新项目")
+    reason: str | None = Field(None, max_length=2000)
+
+
+@router.post("/imports/{kind}", responses=responses(400, 401, 403, 404, 413, 422), summary="导入来源清单",
+             description="上传供应计划、储备计划、重点项目、投资平台项目清单（xlsx、xls、CSV：UTF-8 或 GBK），或地块文件"
+                         "（kind=parcels）。默认整文件要么全部导入要么不导入：有被拒的行时返回 422，problem 中的 report 给出"
+                         "行号、列与原因；partial=true 只导入合格的行；dry_run=true 只校验不写入。同一文件重复导入不产生变化。")
+async def import_file(kind: str = Path(description="supply_plan、reserve_plan、key_projects、investment_platform、parcels"),
+                      file: UploadFile = File(..., description="来源文件"),
+                      dry_run: bool = Query(False), partial: bool = Query(False),
+                      crs: int | None = Query(None, ge=1, le=99999, description="地块文件的坐标系 EPSG（可选）"),
+                      app: App = Depends(get_app), actor: Actor = Depends(writer)) -> JSONResponse:
+    if kind not in (*KINDS, "parcels"):
+        raise NotFound(f"导入类型 {kind} 不存在", [("kind", f"可选：{', '.join((*KINDS, 'parcels'))}")])
+    data = await file.read()
+    name = file.filename or "upload"
+    if kind == "parcels":
+        report = parcel_import.import_parcels(app, actor, data, name, crs=crs, dry_run=dry_run, partial=partial)
+    else:
+        report = importers.import_sheet(app, actor, kind, data, name, dry_run=dry_run, partial=partial).as_dict()
+    if report["refused"] and not partial:
+        return problem(422, f"有 {report['counts']['refused']} 行被拒，整个文件未导入", [
+            (f"rows.{r['row']}.{r['column']}", r["reason"]) for r in report["refused"][:50]], report=report)
+    return JSONResponse(report)
+
+
+@router.get("/imports", responses=responses(401, 403, 422), summary="导入记录")
+def import_runs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
+                app: App = Depends(get_app), _: Actor = Depends(writer)) -> dict[str, Any]:
+    after = pagination.decode(cursor)
+    with app.db.read() as session:
+        stmt = select(ImportRun).order_by(ImportRun.id.desc())
+        if after is not None:
+            stmt = stmt.where(ImportRun.id < int(after))
+        rows = list(session.execute(stmt.limit(limit + 1)).scalars())
+    more, rows = len(rows) > limit, rows[:limit]
+    return {"items": [{"id": r.id, "kind": r.kind, "filename": r.filename, "sha256": r.sha256, "actor": r.actor,
+                       "counts": r.report.get("counts"), "created_at": r.created_at.isoformat()} for r in rows],
+            "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
+@router.get("/reviews", responses=responses(401, 403, 422), summary="疑似重复复核队列",
+            description="导入时与已有项目名称相近但不能确定为同一项目的行，等待人工决定合并或另立。")
+def list_reviews(state: str | None = Query(None, description="open、merged 或 kept"),
+                 limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
+                 app: App = Depends(get_app), _: Actor = Depends(writer)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return reviews.page(session, state, limit, cursor)
+
+
+@router.post("/reviews/{review_id}/resolve", responses=responses(400, 401, 403, 404, 409, 422),
+             summary="处理复核项", description="merge：来源并入候选项目；keep_separate：按该行登记新项目并赋码。决定记入台账。")
+def resolve_review(body: ResolveIn, review_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
+                   actor: Actor = Depends(writer)) -> dict[str, Any]:
+    with app.db.write() as session:
+        return reviews.resolve(session, app, actor, review_id, body.decision, body.reason)

@@ -1,0 +1,134 @@
+"""`ymt import KIND FILE` and `ymt export KIND FILE`."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from yimatong.cli.common import fail, service
+from yimatong.intake.columns import KIND_LABELS, KINDS
+from yimatong.services.context import Actor
+
+IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
+
+
+def cli_actor() -> Actor:
+    return Actor(f"cli:{getpass.getuser()}", "admin")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)
+    export_app = typer.Typer(help="导出：projects（xlsx）、parcels（GeoJSON/GeoPackage/TXT）、warnings（xlsx）、template",
+                             no_args_is_help=True)
+    export_app.command("projects")(export_projects)
+    export_app.command("parcels")(export_parcels)
+    export_app.command("warnings")(export_warnings)
+    export_app.command("template")(export_template)
+    app.add_typer(export_app, name="export")
+
+
+def import_command(
+    kind: str = typer.Argument(..., help="supply_plan、reserve_plan、key_projects、investment_platform、parcels、control_layer"),
+    file: Path = typer.Argument(..., help="xlsx、xls、csv；地块：GeoJSON、zip 打包的 Shapefile、GeoPackage、坐标 TXT"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="只校验，不写入"),
+    partial: bool = typer.Option(False, "--partial", help="只导入合格的行（默认整文件要么全部导入要么不导入）"),
+    crs: int = typer.Option(None, "--crs", help="地块文件坐标系 EPSG"),
+    code: str = typer.Option(None, "--code", help="地块全部挂接到此项目码"),
+    layer: str = typer.Option(None, "--kind", help="管控图层：basic_farmland、eco_redline、dev_boundary"),
+) -> None:
+    """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
+    if kind not in IMPORT_KINDS:
+        raise fail(f"未知导入类型 {kind}，可选：{', '.join(IMPORT_KINDS)}")
+    if not file.is_file():
+        raise fail(f"文件不存在：{file}")
+    with service(migrate=True) as ymt:
+        report = _run_import(ymt, kind, file, dry_run, partial, crs, code, layer)
+    _print_report(kind, report)
+    if report.get("refused"):
+        raise typer.Exit(1)
+
+
+def _run_import(ymt: Any, kind: str, file: Path, dry_run: bool, partial: bool, crs: int | None, code: str | None,
+                layer: str | None) -> dict[str, Any]:
+    from yimatong.services import importers, parcel_import
+
+    data = file.read_bytes()
+    if kind == "parcels":
+        return parcel_import.import_parcels(ymt, cli_actor(), data, file.name, crs=crs, code=code, dry_run=dry_run,
+                                            partial=partial)
+    if kind == "control_layer":
+        if not layer:
+            raise fail("导入管控图层须用 --kind 指明 basic_farmland、eco_redline 或 dev_boundary")
+        return parcel_import.import_control_layer(ymt, cli_actor(), data, file.name, layer, crs=crs)
+    return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial).as_dict()
+
+
+def _print_report(kind: str, r: dict[str, Any]) -> None:
+    if kind == "control_layer":
+        typer.echo(f"已导入管控图层 {r['label']}：{r['features']} 个要素")
+        return
+    c = r["counts"]
+    label = KIND_LABELS.get(kind, "地块")
+    mode = "（试运行，未写入）" if r.get("dry_run") else ""
+    if r.get("already_imported"):
+        typer.echo(f"{label}：此文件已导入过，未做任何改动（{c['rows']} 行）")
+        return
+    typer.echo(f"{label} {r['filename']}{mode}")
+    parts = [f"共 {c.get('rows', 0)} 行", f"新登记 {c.get('taken', 0)}", f"合并 {c.get('merged', 0)}",
+             f"待复核 {c.get('review', 0)}", f"无变化 {c.get('unchanged', 0)}", f"被拒 {c.get('refused', 0)}",
+             f"跳过 {c.get('skipped', 0)}"]
+    typer.echo("，".join(parts))
+    for t in r.get("taken", [])[:50]:
+        typer.echo(f"  新登记 第{t['row']}行 {t['code']} {t.get('name', '')}")
+    for m in r.get("merged", [])[:50]:
+        typer.echo(f"  合并   第{m['row']}行 → {m['code']} {m.get('name', '')}")
+    for v in r.get("review", [])[:50]:
+        typer.echo(f"  待复核 第{v['row']}行 与 {v['candidate_code']} 相似度 {v['score']}（复核号 {v['review_id']}）")
+    for x in r.get("refused", []):
+        typer.echo(f"  被拒   第{x['row']}行 [{x['column']}] {x['reason']}", err=True)
+    if r.get("refused") and not r.get("partial"):
+        typer.echo("有被拒的行：整个文件未导入（可修正后重试，或用 --partial 只导入合格的行）", err=True)
+
+
+def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
+                    division: str = typer.Option(None, "--division"), year: int = typer.Option(None, "--year"),
+                    stage: str = typer.Option(None, "--stage"), status: str = typer.Option(None, "--status")) -> None:
+    """导出项目库（xlsx，逐批流式写出）。"""
+    from yimatong.services import exports, project_list
+
+    with service(migrate=True) as ymt:
+        n = exports.export_projects(ymt, file, project_list.ProjectFilter(division=division, year=year, stage=stage,
+                                                                          status=status))
+    typer.echo(f"已导出 {n} 个项目到 {file}")
+
+
+def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg 或 .txt"),
+                   code: str = typer.Option(None, "--code", help="只导出此项目的地块")) -> None:
+    """导出地块（GeoJSON、GeoPackage 或标准坐标 TXT）。"""
+    from yimatong.services import parcel_import
+
+    with service(migrate=True) as ymt:
+        n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code)
+    typer.echo(f"已导出 {n} 个地块到 {file}")
+
+
+def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> None:
+    """导出预警清单（xlsx）。"""
+    from yimatong.services import supervision
+
+    with service(migrate=True) as ymt:
+        n = supervision.export_warnings(ymt, file)
+    typer.echo(f"已导出 {n} 条预警到 {file}")
+
+
+def export_template(kind: str = typer.Argument(..., help=", ".join(KINDS)),
+                    file: Path = typer.Argument(..., help="输出 xlsx")) -> None:
+    """导出中文导入模板（含填写说明与代码表下拉）。"""
+    from yimatong.services import exports
+
+    with service(migrate=False) as ymt:
+        exports.write_template(ymt, kind, file)
+    typer.echo(f"已写出模板 {file}")

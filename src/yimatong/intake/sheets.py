@@ -1,0 +1,117 @@
+"""Read source spreadsheets as rows with the row numbers Excel shows: xlsx (streamed with openpyxl's
+read-only mode, so memory does not grow with the rows), xls (xlrd) and CSV in UTF-8 (with or without BOM)
+or GBK/GB18030."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import openpyxl
+import xlrd
+from openpyxl.utils.exceptions import InvalidFileException
+
+
+class IntakeFileError(ValueError):
+    def __init__(self, message: str, field: str = "file") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class RawSheet:
+    """Rows as (Excel row number, cell values). `rows` is an iterator: read it once."""
+
+    title: str
+    rows: Iterator[tuple[int, list[Any]]]
+
+
+def read_table(data: bytes, filename: str, max_bytes: int = 100 * 1024 * 1024) -> RawSheet:
+    if len(data) > max_bytes:
+        raise IntakeFileError(f"文件超过上限 {max_bytes} 字节")
+    if not data:
+        raise IntakeFileError("文件为空")
+    name = filename.lower()
+    if name.endswith((".xlsx", ".xlsm")):
+        return _xlsx(data)
+    if name.endswith(".xls"):
+        return _xls(data)
+    if name.endswith((".csv", ".txt")):
+        return _csv(data)
+    raise IntakeFileError(f"不支持的文件类型 {filename}：支持 .xlsx、.xls、.csv")
+
+
+def _xlsx(data: bytes) -> RawSheet:
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise IntakeFileError(f"无法读取 xlsx 文件（文件损坏或不是 xlsx）：{str(exc)[:100]}") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile/lxml raise many kinds on corrupt files
+        raise IntakeFileError(f"无法读取 xlsx 文件：{type(exc).__name__}") from None
+    ws = wb.worksheets[0]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                yield i, list(row)
+        finally:
+            wb.close()
+
+    return RawSheet(ws.title, rows())
+
+
+def _xls(data: bytes) -> RawSheet:
+    try:
+        book = xlrd.open_workbook(file_contents=data)
+    except xlrd.XLRDError as exc:
+        raise IntakeFileError(f"无法读取 xls 文件：{exc}") from None
+    except Exception as exc:  # noqa: BLE001 - xlrd raises assorted errors on corrupt input
+        raise IntakeFileError(f"无法读取 xls 文件：{type(exc).__name__}") from None
+    sheet = book.sheet_by_index(0)
+
+    def cell(c: Any) -> Any:
+        if c.ctype == xlrd.XL_CELL_DATE:
+            return xlrd.xldate_as_datetime(c.value, book.datemode)
+        if c.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+            return None
+        return c.value
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for i in range(sheet.nrows):
+            yield i + 1, [cell(c) for c in sheet.row(i)]
+
+    return RawSheet(sheet.name, rows())
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (BOM or not) strictly first, then GB18030 (a superset of GBK); else a clear error."""
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise IntakeFileError("CSV 编码无法识别：请使用 UTF-8 或 GBK")
+
+
+def _csv(data: bytes) -> RawSheet:
+    text = decode_text(data)
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        for i, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+            yield i, [v if v != "" else None for v in row]
+
+    return RawSheet("csv", rows())
+
+
+def excel_serial_to_date(value: float) -> dt.date:
+    return (dt.datetime(1899, 12, 30) + dt.timedelta(days=float(value))).date()
