@@ -171,3 +171,21 @@ def project_body(**over: object) -> dict[str, object]:
         "sources": [{"kind": "manual", "ref": "T-1"}], "area_m2": 12000.0, "parcels": []}
     body.update(over)
     return body
+
+
+FAST_WEBHOOKS = {"YMT_WEBHOOK_BASE_DELAY_SECONDS": "0.05", "YMT_WEBHOOK_MAX_DELAY_SECONDS": "0.3",
+                 "YMT_WEBHOOK_POLL_SECONDS": "0.05", "YMT_WEBHOOK_TIMEOUT_SECONDS": "3"}
+
+
+@pytest.fixture
+def webhook_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server whose in-process delivery retries fast (tests must not wait minutes for back-off)."""
+    data_dir = tmp_path / "hook-data"
+    data_dir.mkdir()
+    server = start_server(db_url, data_dir, FAST_WEBHOOKS)
+    yield server
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     deliver_webhooks: bool = True                   # run the delivery loop inside `ymt serve`
     webhook_horizon_seconds: float = 24 * 3600      # retry up to this long, then park
     webhook_timeout_seconds: float = 10.0
+    webhook_base_delay_seconds: float = 2.0         # first retry after up to this long (full jitter)
+    webhook_max_delay_seconds: float = 900.0        # back-off cap
+    webhook_poll_seconds: float = 0.5               # how often an idle worker looks for due deliveries
+    webhook_batch: int = 50                         # deliveries claimed at once
+    webhook_concurrency: int = 8                    # parallel POSTs per worker
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
 
     def resolved_database_url(self) -> str:

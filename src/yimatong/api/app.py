@@ -32,6 +32,7 @@ ROUTERS = [
     "yimatong.api.routes.results",
     "yimatong.api.routes.parcels",
     "yimatong.api.routes.events",
+    "yimatong.api.routes.subscriptions",
     "yimatong.api.routes.imports",
     "yimatong.api.routes.supervision",
     "yimatong.api.routes.admin",

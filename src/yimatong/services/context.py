@@ -34,8 +34,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(dt: datetime) -> datetime:
+    """SQLite hands timezone-aware columns back naive (they were stored as UTC): make them aware again."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
 def rfc3339(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return aware(dt).astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class App:

@@ -13,8 +13,9 @@ from yimatong.storage.models import Delivery, Event, Subscription
 def enqueue(session: Session, ev: Event) -> None:
     subs = session.execute(select(Subscription.id, Subscription.types, Subscription.role)
                            .where(Subscription.active.is_(True))).all()
+    t = now()
     rows = [{"subscription_id": sid, "seq": ev.seq, "code": ev.code, "state": "pending", "attempts": 0,
-             "next_attempt_at": now()}
+             "next_attempt_at": t, "created_at": t}
             for sid, types, role in subs
             if (not types or ev.type in types) and role_sees(role, ev.confidentiality, ev.owner_role)]
     if rows:

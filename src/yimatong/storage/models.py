@@ -304,6 +304,8 @@ class Delivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (
         UniqueConstraint("subscription_id", "seq", name="uq_deliveries_sub_seq"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
