@@ -1,0 +1,183 @@
+"""The SDK: typed calls over the REST API v1 with httpx."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+Json = dict[str, Any]
+
+
+class YmtError(Exception):
+    """A problem+json answer: status, detail, field errors and (for duplicates) the existing code."""
+
+    def __init__(self, status: int, body: Json) -> None:
+        self.status = status
+        self.detail = body.get("detail", "")
+        self.errors: list[Json] = body.get("errors", [])
+        self.existing_code: str | None = body.get("existing_code")
+        self.rule: str | None = body.get("rule")
+        self.body = body
+        super().__init__(f"{status}: {self.detail}")
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Constant-time check of `X-Ymt-Signature: sha256=<hex HMAC-SHA256(secret, body)>`."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+class YmtClient:
+    """One client per neighbour system (its own token and role)."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+                 ) -> None:
+        self.http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                 headers={"Authorization": f"Bearer {token}", "User-Agent": "yimatong-sdk/1"})
+
+    def __enter__(self) -> YmtClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        r = self.http.request(method, "/api/v1" + path, **kw)
+        if r.status_code >= 400:
+            try:
+                body = r.json()
+            except ValueError:
+                body = {"detail": r.text[:500]}
+            raise YmtError(r.status_code, body)
+        return r
+
+    # projects (项目列表接口)
+    def register_project(self, project: Json, idempotency_key: str | None = None) -> Json:
+        """Register and get the code. Pass an idempotency key to retry safely after a network error."""
+        key = idempotency_key or str(uuid.uuid4())
+        return self._call("POST", "/projects", json=project, headers={"Idempotency-Key": key}).json()
+
+    def get_project(self, code: str) -> Json:
+        return self._call("GET", f"/projects/{code}").json()
+
+    def update_project(self, code: str, changes: Json) -> Json:
+        return self._call("PATCH", f"/projects/{code}", json=changes).json()
+
+    def list_projects(self, page_size: int = 200, **filters: Any) -> Iterator[Json]:
+        """Every project matching the filters, following next_cursor."""
+        cursor = None
+        while True:
+            params = {k: v for k, v in filters.items() if v is not None} | {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", "/projects", params=params).json()
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return
+
+    def chain(self, code: str) -> Json:
+        """The one-code query: project, stages, events, results, parcels."""
+        return self._call("GET", f"/projects/{code}/chain").json()
+
+    # stages (项目阶段接口)
+    def stages(self, code: str) -> list[Json]:
+        return self._call("GET", f"/projects/{code}/stages").json()
+
+    def set_stage(self, code: str, key: str, status: str, **fields: Any) -> Json:
+        return self._call("PUT", f"/projects/{code}/stages/{key}", json={"status": status, **fields}).json()
+
+    def add_inspection(self, code: str, **fields: Any) -> Json:
+        return self._call("POST", f"/projects/{code}/stages/inspection/records", json=fields).json()
+
+    # results (成果输入接口 / 成果调取接口)
+    def add_result(self, code: str, meta: Json, files: list[tuple[str, bytes | Path]] | None = None,
+                   idempotency_key: str | None = None) -> Json:
+        parts = [("files", (name, data.read_bytes() if isinstance(data, Path) else data, "application/octet-stream"))
+                 for name, data in files or []]
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return self._call("POST", f"/projects/{code}/results", data={"meta": json.dumps(meta, ensure_ascii=False)},
+                          files=parts or None, headers=headers).json()
+
+    def results(self, code: str, stage: str | None = None, kind: str | None = None) -> list[Json]:
+        params = {k: v for k, v in {"stage": stage, "kind": kind, "limit": 1000}.items() if v is not None}
+        return self._call("GET", f"/projects/{code}/results", params=params).json()["items"]
+
+    def download(self, result_id: int, file_id: int) -> bytes:
+        """The file's bytes, checked against the SHA-256 the service computed (its ETag)."""
+        r = self._call("GET", f"/results/{result_id}/files/{file_id}")
+        digest = hashlib.sha256(r.content).hexdigest()
+        if r.headers.get("etag", "").strip('"') != digest:
+            raise YmtError(502, {"detail": "下载内容与 SHA-256 不符"})
+        return r.content
+
+    def package(self, code: str, purpose: str, target: Path) -> Path:
+        """Stream a registration or archive ZIP to a file."""
+        with self.http.stream("GET", f"/api/v1/projects/{code}/package", params={"purpose": purpose}) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise YmtError(r.status_code, r.json())
+            with open(target, "wb") as out:
+                for chunk in r.iter_bytes():
+                    out.write(chunk)
+        return target
+
+    # parcels and the project box
+    def attach_parcel(self, code: str, feature: Json, crs: int | None = None) -> Json:
+        params = {"crs": crs} if crs else None
+        return self._call("POST", f"/projects/{code}/parcels", json=feature, params=params).json()
+
+    def parcels(self, bbox: tuple[float, float, float, float] | None = None, code: str | None = None) -> Iterator[Json]:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 1000}
+            if bbox:
+                params["bbox"] = ",".join(map(str, bbox))
+            if code:
+                params["code"] = code
+            if cursor:
+                params["cursor"] = cursor
+            page = self._call("GET", "/parcels", params=params).json()
+            yield from page["features"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def project_box(self, parcel_id: int | None = None, lon: float | None = None, lat: float | None = None) -> Json:
+        if parcel_id is not None:
+            return self._call("GET", f"/parcels/{parcel_id}/box").json()
+        return self._call("GET", "/project-box", params={"lon": lon, "lat": lat}).json()
+
+    # the change feed
+    def events(self, after: int = 0, follow: bool = False, poll: float = 1.0, page_size: int = 500,
+               types: str | None = None) -> Iterator[Json]:
+        """Events after `after` in seq order. Keep the last seq you processed and pass it to resume.
+        With follow=True, polls for new events forever."""
+        while True:
+            params: dict[str, Any] = {"after": after, "limit": page_size}
+            if types:
+                params["type"] = types
+            items = self._call("GET", "/events", params=params).json()["items"]
+            for ev in items:
+                after = ev["seq"]
+                yield ev
+            if len(items) < page_size:
+                if not follow:
+                    return
+                time.sleep(poll)
+
+    def verify_ledger(self) -> Json:
+        return self._call("GET", "/ledger/verify").json()
