@@ -1,0 +1,49 @@
+"""Supervision (监测监管): warnings and statistics."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from yimatong.api.deps import get_actor, get_app
+from yimatong.api.schemas import responses
+from yimatong.services import supervision
+from yimatong.services.context import Actor, App
+
+router = APIRouter(prefix="/api/v1", tags=["监测监管 Supervision"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/warnings", responses=responses(401, 422), summary="预警清单",
+            description="由数据计算的预警：批而未供、闲置土地（一级：征收闲置费；二级：无偿收回）、竣工逾期、登记滞后、"
+                        "码段过期、空间冲突。每项含 kind、level、code、since、detail。")
+def warnings(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
+             limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
+             app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return supervision.page(session, app, kind, division, limit, cursor)
+
+
+@router.get("/warnings.xlsx", responses=responses(401, 422) | {200: {"content": {XLSX: {}},
+                                                                     "description": "预警清单 Excel"}},
+            summary="导出预警清单（Excel）", response_class=Response)
+def warnings_xlsx(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
+                  app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "warnings.xlsx"
+        supervision.export_warnings(app, path, kind, division)
+        data = path.read_bytes()
+    return Response(data, media_type=XLSX, headers={
+        "Content-Disposition": "attachment; filename=\"warnings.xlsx\"; filename*=UTF-8''%E9%A2%84%E8%AD%A6.xlsx"})
+
+
+@router.get("/stats", responses=responses(401, 422), summary="统计",
+            description="按行政区划、当前阶段、年度或供地类型统计有效项目的数量与面积。")
+def stats(group_by: str = Query("division", description="division、stage、year、supply_type"),
+          app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:
+        return supervision.stats(session, app, group_by)

@@ -1,0 +1,135 @@
+"""Supervision over the whole library: warnings and statistics computed with set-based queries, and the
+warnings exported to Excel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yimatong.domain import supervision as rules
+from yimatong.errors import invalid
+from yimatong.services import pagination
+from yimatong.services.context import App, aware
+from yimatong.storage.models import Project, ProjectParcel, Result, Stage
+
+GROUPS = ("division", "stage", "year", "supply_type")
+
+
+def _facts(session: Session, app: App, division: str | None) -> dict[int, rules.Facts]:
+    stmt = select(Project.id, Project.code, Project.name, Project.division, Project.code_outdated,
+                  Project.updated_at).where(Project.status == "active")
+    if division:
+        stmt = stmt.where(Project.division == division)
+    facts = {pid: rules.Facts(code, name, div, code_outdated=outdated, updated=aware(upd).date())
+             for pid, code, name, div, outdated, upd in session.execute(stmt)}
+    keys = ("land_approval", "supply", "construction", "verification", "registration")
+    st = select(Stage.project_id, Stage.key, Stage.status, Stage.started_at, Stage.finished_at).where(
+        Stage.key.in_(keys))
+    for pid, key, status, started, finished in session.execute(st):
+        f = facts.get(pid)
+        if f is not None:
+            f.statuses[key] = status
+            f.started[key] = rules.parse_day(started)
+            f.finished[key] = rules.parse_day(finished)
+    start_key = app.profile.supervision.supply_data_keys.get("agreed_start", "agreed_start")
+    finish_key = app.profile.supervision.supply_data_keys.get("agreed_finish", "agreed_finish")
+    supply = select(Result.project_id, Result.data).where(Result.stage == "supply").order_by(Result.id)
+    for pid, data in session.execute(supply):  # the latest supply result's dates win
+        f = facts.get(pid)
+        if f is not None and isinstance(data, dict):
+            f.agreed_start = rules.parse_day(data.get(start_key)) or f.agreed_start
+            f.agreed_finish = rules.parse_day(data.get(finish_key)) or f.agreed_finish
+    return facts
+
+
+def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
+                 today: dt.date | None = None) -> list[rules.Warning]:
+    if kind is not None and kind not in rules.KINDS:
+        raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
+    today = today or dt.date.today()
+    out: list[rules.Warning] = []
+    if kind != "spatial_conflict":
+        for f in _facts(session, app, division).values():
+            out += [w for w in rules.evaluate(f, today, app.profile.supervision) if kind in (None, w.kind)]
+    if kind in (None, "spatial_conflict"):
+        out += _spatial(session, app, division)
+    return sorted(out, key=lambda w: (rules.KINDS.index(w.kind), -w.level, w.since or dt.date.max, w.code))
+
+
+def _spatial(session: Session, app: App, division: str | None) -> list[rules.Warning]:
+    from yimatong.services import spatial_checks
+
+    stmt = select(Project.code, Project.name, Project.division).where(
+        Project.status == "active", Project.id.in_(select(ProjectParcel.project_id)))
+    if division:
+        stmt = stmt.where(Project.division == division)
+    out = []
+    for code, name, div in session.execute(stmt).all():
+        for issue in spatial_checks.check_project(session, app, code):
+            level = 2 if issue["kind"] == "control_layer" and issue.get("layer") != "dev_boundary" else 1
+            out.append(rules.Warning("spatial_conflict", level, code, None, issue["detail"], name, div))
+    return out
+
+
+def page(session: Session, app: App, kind: str | None, division: str | None, limit: int, cursor: str | None
+         ) -> dict[str, Any]:
+    pagination.check_limit(limit)
+    start = pagination.decode(cursor) or 0
+    if not isinstance(start, int) or start < 0:
+        raise invalid("cursor", "cursor 无效")
+    items = all_warnings(session, app, kind, division)
+    chunk = items[start:start + limit]
+    more = start + limit < len(items)
+    return {"items": [w.as_dict() for w in chunk], "next_cursor": pagination.encode(start + limit) if more else None}
+
+
+def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
+    if group_by not in GROUPS:
+        raise invalid("group_by", f"group_by 应为 {', '.join(GROUPS)}")
+    column = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
+              "supply_type": Project.supply_type}[group_by]
+    stmt = (select(column, func.count(Project.id), func.coalesce(func.sum(Project.area_m2), 0.0))
+            .where(Project.status == "active").group_by(column).order_by(column))
+    rows = session.execute(stmt).all()
+    items = [{"key": str(k), "label": _label(app, group_by, k), "count": int(n), "area_m2": round(float(a), 2)}
+             for k, n, a in rows]
+    if group_by == "stage":
+        order = {s.key: i for i, s in enumerate(app.profile.stages)}
+        items.sort(key=lambda i: order.get(i["key"], 99))
+    return {"group_by": group_by, "items": items, "total": {"count": sum(i["count"] for i in items),
+                                                             "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
+
+
+def _label(app: App, group_by: str, key: Any) -> str:
+    if group_by == "division":
+        return app.profile.label("division", key) or str(key)
+    if group_by == "supply_type":
+        return app.profile.label("supply_type", key) or str(key)
+    if group_by == "stage":
+        spec = app.profile.stage(key)
+        return spec.name if spec else str(key)
+    return f"{key}年"
+
+
+def export_warnings(app: App, path: Path, kind: str | None = None, division: str | None = None) -> int:
+    with app.db.read() as session:
+        items = all_warnings(session, app, kind, division)
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("预警清单")
+    head = wb.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
+    cols = [("预警类型", 12), ("级别", 6), ("项目码", 30), ("项目名称", 36), ("行政区划", 12), ("起算日期", 12),
+            ("说明", 60)]
+    for c, (name, width) in enumerate(cols):
+        ws.write(0, c, name, head)
+        ws.set_column(c, c, width)
+    for r, w in enumerate(items, start=1):
+        ws.write_row(r, 0, [rules.KIND_LABELS[w.kind], w.level, w.code, w.name,
+                            app.profile.label("division", w.division) or w.division,
+                            w.since.isoformat() if w.since else "", w.detail])
+    wb.close()
+    return len(items)

@@ -1,0 +1,73 @@
+"""Warnings and statistics on constructed projects, with dates relative to today."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from api.helpers import add_result, put_stage, register
+from yimatong.domain.supervision import Facts, add_years, evaluate
+from yimatong.profiles.loader import load_profile
+
+TODAY = dt.date.today()
+T = load_profile("changde").supervision
+
+
+def ago(days: int) -> str:
+    return (TODAY - dt.timedelta(days=days)).isoformat()
+
+
+def test_rules_at_their_thresholds() -> None:
+    approved = Facts("C", "n", "430702", statuses={"land_approval": "done"},
+                     finished={"land_approval": TODAY - dt.timedelta(days=365 * 2 + 2)})
+    assert [w.kind for w in evaluate(approved, TODAY, T)] == ["approved_not_supplied"]
+    fresh = Facts("C", "n", "430702", statuses={"land_approval": "done"},
+                  finished={"land_approval": TODAY - dt.timedelta(days=300)})
+    assert evaluate(fresh, TODAY, T) == []
+    idle = Facts("C", "n", "430702", statuses={"supply": "done"}, agreed_start=add_years(TODAY, -1.2))
+    assert [(w.kind, w.level) for w in evaluate(idle, TODAY, T)] == [("idle_land", 1)]
+    idle.agreed_start = add_years(TODAY, -2.1)
+    assert [(w.kind, w.level) for w in evaluate(idle, TODAY, T)] == [("idle_land", 2)]
+    idle.statuses["construction"] = "in_progress"
+    assert evaluate(idle, TODAY, T) == []
+
+
+def test_warnings_and_stats_over_the_api(client, registrar_headers) -> None:
+    h = registrar_headers
+    a = register(client, h, name="批而未供项目")["code"]
+    put_stage(client, h, a, "land_approval", finished_at=ago(800))
+    b = register(client, h, name="闲置项目", division="430703", area_m2=5000.0)["code"]
+    put_stage(client, h, b, "land_approval", finished_at=ago(1200))
+    put_stage(client, h, b, "supply", finished_at=ago(1100))
+    add_result(client, h, b, {"stage": "supply", "kind": "出让合同",
+                              "data": {"agreed_start": ago(800), "agreed_finish": ago(100)}})
+    c = register(client, h, name="登记滞后项目")["code"]
+    put_stage(client, h, c, "land_approval", "not_applicable")
+    put_stage(client, h, c, "supply")
+    put_stage(client, h, c, "land_use_permit")
+    put_stage(client, h, c, "works_permit")
+    put_stage(client, h, c, "verification", finished_at=ago(120))
+    d = register(client, h, name="改供地方式项目")["code"]
+    client.patch(f"/api/v1/projects/{d}", json={"supply_type": "10"}, headers=h)
+    register(client, h, name="正常项目")
+
+    items = client.get("/api/v1/warnings", headers=h).json()["items"]
+    got = {(w["kind"], w["code"], w["level"]) for w in items}
+    assert got == {("approved_not_supplied", a, 1), ("idle_land", b, 2), ("overdue_completion", b, 1),
+                   ("registration_lag", c, 1), ("code_outdated", d, 1)}
+    idle = next(w for w in items if w["kind"] == "idle_land")
+    assert idle["since"] == ago(800) and "无偿收回" in idle["detail"]
+    only = client.get("/api/v1/warnings", params={"kind": "idle_land"}, headers=h).json()["items"]
+    assert [w["code"] for w in only] == [b]
+    assert client.get("/api/v1/warnings", params={"kind": "bogus"}, headers=h).status_code == 422
+    by_div = client.get("/api/v1/warnings", params={"division": "430703"}, headers=h).json()["items"]
+    assert {w["code"] for w in by_div} == {b}
+    xlsx = client.get("/api/v1/warnings.xlsx", headers=h)
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+    stats = client.get("/api/v1/stats", params={"group_by": "division"}, headers=h).json()
+    wuling = next(i for i in stats["items"] if i["key"] == "430702")
+    assert wuling["label"] == "武陵区" and wuling["count"] == 4 and stats["total"]["count"] == 5
+    assert next(i for i in stats["items"] if i["key"] == "430703")["area_m2"] == 5000.0
+    stages = client.get("/api/v1/stats", params={"group_by": "stage"}, headers=h).json()["items"]
+    assert [i["key"] for i in stages] == ["intake", "land_approval", "supply", "verification"]
+    assert client.get("/api/v1/stats", params={"group_by": "colour"}, headers=h).status_code == 422
