@@ -1,0 +1,24 @@
+"""`ymt user create`: web accounts for bureau staff."""
+
+from __future__ import annotations
+
+import typer
+
+from yimatong.cli.common import service
+
+
+def register(app: typer.Typer) -> None:
+    user_app = typer.Typer(help="网页登录账号", no_args_is_help=True)
+    user_app.command("create")(create)
+    app.add_typer(user_app, name="user")
+
+
+def create(username: str = typer.Option(..., "--username"), password: str = typer.Option(..., "--password"),
+           role: str = typer.Option("viewer", "--role"), display_name: str = typer.Option(None, "--display-name")
+           ) -> None:
+    """创建网页登录账号（密码以 argon2 哈希保存）。"""
+    from yimatong.services import users
+
+    with service(migrate=True) as ymt, ymt.db.write() as session:
+        users.create(session, username, password, role, display_name)
+    typer.echo(f"已创建账号 {username}（{role}）")

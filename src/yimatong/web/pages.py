@@ -1,0 +1,284 @@
+"""Web pages for bureau staff (Chinese, server-rendered, every asset served by the service itself)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from shapely import wkb
+from shapely.geometry import mapping
+from sqlalchemy import select
+
+from yimatong.domain import supervision as rules
+from yimatong.domain.codes import CodeError, parse_code
+from yimatong.errors import AppError, NotFound
+from yimatong.services import chain, exports, feed, project_list, supervision, users
+from yimatong.services.context import Actor, App
+from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+from yimatong.web import auth
+from yimatong.web.templating import TEMPLATES
+
+router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
+STATUS_TEXT = {"pending": "未开始", "in_progress": "办理中", "done": "已办结", "returned": "已退回",
+               "not_applicable": "不适用"}
+PROJECT_STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
+GROUPS = [("批", "批"), ("供", "供"), ("用", "用"), ("补", "补"), ("查", "查"), ("登", "登")]
+
+
+def install(app: FastAPI) -> None:
+    ymt: App = app.state.ymt
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(router)
+    auth.install(app, ymt)
+
+
+def _ymt(request: Request) -> App:
+    return request.app.state.ymt
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def _actor(request: Request) -> Actor:
+    actor = auth.current_actor(request)
+    if actor is None:
+        raise LoginRequired
+    return actor
+
+
+def render(request: Request, template: str, active: str, **ctx: Any) -> HTMLResponse:
+    app = _ymt(request)
+    user = request.session.get("user")
+    return TEMPLATES.TemplateResponse(request, template, {
+        "active": active, "user": user, "csrf": auth.csrf_token(request), "profile": app.profile,
+        "tile_url": app.settings.tile_url, "tile_attribution": app.settings.tile_attribution or "",
+        "status_text": STATUS_TEXT, "project_status": PROJECT_STATUS, **ctx})
+
+
+def page(fn):  # type: ignore[no-untyped-def]
+    """Pages need a login: send people to the login page and back."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return fn(request, *args, **kwargs)
+        except LoginRequired:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    return wrapper
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/", error: str | None = None) -> HTMLResponse:
+    return render(request, "login.html", "login", next=_safe_next(next), error=error)
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(...), password: str = Form(...), csrf: str = Form(""),
+          next: str = Form("/")) -> Response:
+    if not auth.csrf_ok(request, csrf):
+        return render(request, "login.html", "login", next=_safe_next(next), error="页面已过期，请重新登录")
+    with _ymt(request).db.read() as session:
+        user = users.authenticate(session, username, password)
+    if user is None:
+        return render(request, "login.html", "login", next=_safe_next(next), error="用户名或密码错误")
+    request.session.clear()
+    actor = users.actor_of(user)
+    request.session["user"] = {"username": user.username, "name": user.display_name, "role": user.role,
+                               "actor": actor.name}
+    auth.csrf_token(request)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    if auth.csrf_ok(request, csrf):
+        request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+@page
+def dashboard(request: Request) -> Response:
+    actor = _actor(request)
+    app = _ymt(request)
+    with app.db.read() as session:
+        by = {g: supervision.stats(session, app, g) for g in ("stage", "division", "year")}
+        warns = supervision.all_warnings(session, app)
+        recent = feed.page(session, actor, _recent_start(session), 1000)["items"][-12:][::-1]
+    counts: dict[str, int] = {}
+    for w in warns:
+        counts[w.kind] = counts.get(w.kind, 0) + 1
+    return render(request, "dashboard.html", "dashboard", stats=by, warning_counts=counts,
+                  kind_labels=rules.KIND_LABELS, recent=recent)
+
+
+def _recent_start(session: Any) -> int:
+    from sqlalchemy import func
+
+    from yimatong.storage.models import Event
+
+    last = session.execute(select(func.max(Event.seq))).scalar() or 0
+    return max(0, last - 200)
+
+
+@router.get("/projects", response_class=HTMLResponse)
+@page
+def projects(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
+             stage: str | None = None, status: str | None = None, cursor: str | None = None) -> Response:
+    _actor(request)
+    app = _ymt(request)
+    f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
+                                   status=status or None, year=int(year) if year and year.isdigit() else None)
+    try:
+        with app.db.read() as session:
+            result = project_list.page(session, f, 50, cursor or None)
+    except AppError as exc:
+        result = {"items": [], "next_cursor": None, "error": exc.detail}
+    query = {k: v for k, v in {"q": q, "division": division, "year": year, "stage": stage, "status": status}.items()
+             if v}
+    return render(request, "projects.html", "projects", result=result, filters=query)
+
+
+@router.get("/projects.xlsx")
+@page
+def projects_xlsx(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
+                  stage: str | None = None, status: str | None = None) -> Response:
+    _actor(request)
+    f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
+                                   status=status or None, year=int(year) if year and year.isdigit() else None)
+    tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
+    exports.export_projects(_ymt(request), tmp, f)
+    return FileResponse(tmp, filename="项目库.xlsx",
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@router.get("/code", response_class=HTMLResponse)
+@page
+def code_search(request: Request, q: str = "") -> Response:
+    _actor(request)
+    text = q.strip().rstrip("/").split("/p/")[-1].split("/")[-1].strip().upper()
+    if not text:
+        return render(request, "code_search.html", "code", error=None, q=q)
+    try:
+        parse_code(_ymt(request).profile, text)
+    except CodeError as exc:
+        return render(request, "code_search.html", "code", error=f"项目码格式有误：{exc.message}", q=q)
+    return RedirectResponse(f"/code/{text}", status_code=303)
+
+
+@router.get("/code/{code}", response_class=HTMLResponse)
+@page
+def one_code(request: Request, code: str) -> Response:
+    actor = _actor(request)
+    app = _ymt(request)
+    try:
+        with app.db.read() as session:
+            data = chain.chain(session, app, actor, code)
+    except NotFound:
+        return render(request, "code_search.html", "code", error=f"项目码 {code} 未登记", q=code)
+    segments = parse_code(app.profile, code).segments
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for r in data["results"]:
+        by_stage.setdefault(r["stage"], []).append(r)
+    return render(request, "one_code.html", "code", data=data, segments=segments, results_by_stage=by_stage,
+                  groups=GROUPS, parcels_json=json.dumps(data["parcels"], ensure_ascii=False))
+
+
+@router.get("/map", response_class=HTMLResponse)
+@page
+def map_page(request: Request) -> Response:
+    _actor(request)
+    stages = [{"key": s.key, "name": s.name} for s in _ymt(request).profile.stages]
+    return render(request, "map.html", "map", stages_json=json.dumps(stages, ensure_ascii=False))
+
+
+@router.get("/imports", response_class=HTMLResponse)
+@page
+def imports_page(request: Request) -> Response:
+    actor = _actor(request)
+    return render(request, "imports.html", "imports", can_import=actor.role in ("admin", "registrar"))
+
+
+@router.get("/warnings", response_class=HTMLResponse)
+@page
+def warnings_page(request: Request, kind: str | None = None, division: str | None = None) -> Response:
+    _actor(request)
+    app = _ymt(request)
+    with app.db.read() as session:
+        items = supervision.all_warnings(session, app, kind or None, division or None)
+    query = "&".join(f"{k}={quote(v)}" for k, v in (("kind", kind), ("division", division)) if v)
+    return render(request, "warnings.html", "warnings", items=items[:500], total=len(items),
+                  kind_labels=rules.KIND_LABELS, kind=kind or "", division=division or "", query=query)
+
+
+@router.get("/web/divisions.geojson")
+def divisions(request: Request) -> Response:
+    app = _ymt(request)
+    if auth.current_actor(request) is None:
+        return Response(status_code=401)
+    p = app.profile
+    if not p.division_boundaries or p.directory is None:
+        return Response('{"type":"FeatureCollection","features":[]}', media_type="application/geo+json")
+    return FileResponse(p.directory / p.division_boundaries, media_type="application/geo+json",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/web/parcels")
+def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(2000, ge=1, le=5000)) -> Response:
+    """Parcels in view with the current stage of their latest project, simplified to the zoom's pixel size."""
+    if auth.current_actor(request) is None:
+        return Response(status_code=401)
+    app = _ymt(request)
+    box = project_list.parse_bbox(bbox)
+    assert box is not None
+    tolerance = max(box[2] - box[0], box[3] - box[1]) / 2000
+    from yimatong.services import parcels as parcel_service
+
+    with app.db.read() as session:
+        ids = parcel_service.parcel_ids_in_bbox(session, box)[:limit]
+        rows = session.execute(select(Parcel.id, Parcel.geom_wkb, Parcel.area_m2).where(Parcel.id.in_(ids))).all() \
+            if ids else []
+        stage_of: dict[int, tuple[str, str]] = {}
+        if ids:
+            q = (select(ProjectParcel.parcel_id, Project.current_stage, Project.code)
+                 .join(Project, Project.id == ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(ids))
+                 .order_by(Project.id))
+            for pid, st, code in session.execute(q):
+                stage_of[pid] = (st, code)
+    feats = [{"type": "Feature", "id": pid, "geometry": mapping(wkb.loads(g).simplify(tolerance,
+                                                                                       preserve_topology=True)),
+              "properties": {"id": pid, "area_m2": area, "stage": stage_of.get(pid, ("intake", ""))[0],
+                             "code": stage_of.get(pid, ("", ""))[1]}} for pid, g, area in rows]
+    body = {"type": "FeatureCollection", "features": feats, "truncated": len(ids) >= limit}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/web/control-layers")
+def control_layers(request: Request, kind: str, bbox: str) -> Response:
+    if auth.current_actor(request) is None:
+        return Response(status_code=401)
+    box = project_list.parse_bbox(bbox)
+    assert box is not None
+    with _ymt(request).db.read() as session:
+        rows = session.execute(select(ControlLayerFeature).where(
+            ControlLayerFeature.kind == kind, ControlLayerFeature.maxx >= box[0], ControlLayerFeature.minx <= box[2],
+            ControlLayerFeature.maxy >= box[1], ControlLayerFeature.miny <= box[3]).limit(2000)).scalars().all()
+        feats = [{"type": "Feature", "id": f.id, "geometry": mapping(wkb.loads(f.geom_wkb)),
+                  "properties": {"name": f.name, "kind": f.kind}} for f in rows]
+    return Response(json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False),
+                    media_type="application/geo+json")

@@ -1,0 +1,15 @@
+// Calls the REST API with the session: the CSRF token goes in a header on every unsafe request.
+window.ymt = {
+  csrf: document.querySelector('meta[name="csrf-token"]')?.content || "",
+  async api(method, url, body) {
+    const opts = { method, headers: { "X-CSRF-Token": this.csrf }, credentials: "same-origin" };
+    if (body instanceof FormData) opts.body = body;
+    else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+    const r = await fetch(url, opts);
+    const text = await r.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+    return { ok: r.ok, status: r.status, data };
+  },
+  esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); },
+};

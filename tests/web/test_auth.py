@@ -1,0 +1,72 @@
+"""Logging in to the pages, CSRF, logout; every page renders for a logged-in person."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.helpers import add_result, register
+from spatial.spatial_helpers import WULING, square
+from yimatong.services import users
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf(?:-token)?" (?:content|value)="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+@pytest.fixture
+def staff(ymt):  # type: ignore[no-untyped-def]
+    with ymt.db.write() as s:
+        users.create(s, "zhangsan", "correct-horse-1", "registrar", "张三")
+    return ("zhangsan", "correct-horse-1")
+
+
+def login(client, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/login")
+    r = client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(page.text),
+                                    "next": "/projects"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/projects", r.text
+
+
+def test_pages_need_login_and_wrong_password_is_refused(client, staff) -> None:
+    r = client.get("/projects", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/projects")
+    page = client.get("/login")
+    bad = client.post("/login", data={"username": "zhangsan", "password": "nope", "csrf": csrf_of(page.text)})
+    assert "用户名或密码错误" in bad.text
+    no_csrf = client.post("/login", data={"username": "zhangsan", "password": "correct-horse-1", "csrf": "x"})
+    assert "页面已过期" in no_csrf.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_every_page_renders_and_api_calls_need_csrf(client, registrar_headers, staff) -> None:
+    code = register(client, registrar_headers, name="页面测试项目")["code"]
+    client.post(f"/api/v1/projects/{code}/parcels", json=square(WULING), headers=registrar_headers)
+    add_result(client, registrar_headers, code, {"stage": "pre_review", "kind": "意见书"}, [("a.txt", b"hi")])
+    login(client, *staff)
+    for path, needle in [("/", "驾驶舱"), ("/projects", "页面测试项目"), (f"/code/{code}", "业务链"),
+                         ("/code", "一码查询"), ("/map", "项目盒"), ("/imports", "数据导入"), ("/warnings", "预警监管"),
+                         (f"/projects?q={code[:10]}", code), ("/projects?year=abc", "项目库")]:
+        r = client.get(path)
+        assert r.status_code == 200 and needle in r.text, path
+    assert client.get("/code", params={"q": f"http://x/p/{code}"}, follow_redirects=False).headers["location"] == \
+        f"/code/{code}"
+    assert "格式有误" in client.get("/code", params={"q": "CD123"}).text
+    assert client.get("/projects.xlsx").content[:2] == b"PK"
+    parcels = client.get("/web/parcels", params={"bbox": "111.6,29.0,111.8,29.1"}).json()
+    assert parcels["features"][0]["properties"]["code"] == code
+    # the session can call the API; unsafe calls need the CSRF header
+    assert client.get("/api/v1/projects").status_code == 200
+    r = client.patch(f"/api/v1/projects/{code}", json={"builder": "新单位"})
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "X-CSRF-Token"
+    token = csrf_of(client.get("/").text)
+    r = client.patch(f"/api/v1/projects/{code}", json={"builder": "新单位"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 200 and r.json()["builder"] == "新单位"
+    chain = client.get(f"/api/v1/projects/{code}/chain").json()
+    assert chain["events"][-1]["actor"] == "user:zhangsan"
+    client.post("/logout", data={"csrf": token})
+    assert client.get("/api/v1/projects").status_code == 401
+    assert client.get("/", follow_redirects=False).status_code == 303
