@@ -146,3 +146,26 @@ def test_signed_checkpoint_detects_a_rewritten_history(client, registrar_headers
     assert ymt(env, "ledger", "verify").returncode == 0
     bad = ymt(env, "ledger", "check-checkpoint", str(cp))
     assert bad.returncode == 1 and "改写" in bad.stderr
+
+
+def test_demo_loads_every_stage_and_district_once(env) -> None:
+    out = ymt(env, "demo", "--per-district", "3")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].startswith("ymt_")
+    token = out.stdout.strip().splitlines()[-1]
+    from fastapi.testclient import TestClient
+
+    from yimatong.api.app import create_app
+    from yimatong.config import Settings
+
+    with TestClient(create_app(Settings(database_url=env["YMT_DATABASE_URL"], data_dir=env["YMT_DATA_DIR"],
+                                        deliver_webhooks=False))) as c:
+        h = {"Authorization": f"Bearer {token}"}
+        stats = c.get("/api/v1/stats", params={"group_by": "division"}, headers=h).json()
+        assert len(stats["items"]) == 10 and stats["total"]["count"] == 30
+        stage_keys = {i["key"] for i in c.get("/api/v1/stats", params={"group_by": "stage"}, headers=h).json()["items"]}
+        assert {"intake", "supply", "registration"} <= stage_keys
+        assert c.get("/api/v1/warnings", headers=h).json()["items"]
+    again = ymt(env, "demo", "--per-district", "3")
+    assert again.returncode == 0 and "已存在" in again.stdout
+    assert ymt(env, "ledger", "verify").returncode == 0
