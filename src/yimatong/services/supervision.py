@@ -15,7 +15,7 @@ from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
 from yimatong.services import pagination
 from yimatong.services.context import App, aware
-from yimatong.storage.models import Project, ProjectParcel, Result, Stage
+from yimatong.storage.models import Project, Result, Stage
 
 GROUPS = ("division", "stage", "year", "supply_type")
 
@@ -64,15 +64,11 @@ def all_warnings(session: Session, app: App, kind: str | None = None, division: 
 def _spatial(session: Session, app: App, division: str | None) -> list[rules.Warning]:
     from yimatong.services import spatial_checks
 
-    stmt = select(Project.code, Project.name, Project.division).where(
-        Project.status == "active", Project.id.in_(select(ProjectParcel.project_id)))
-    if division:
-        stmt = stmt.where(Project.division == division)
     out = []
-    for code, name, div in session.execute(stmt).all():
-        for issue in spatial_checks.check_project(session, app, code):
-            level = 2 if issue["kind"] == "control_layer" and issue.get("layer") != "dev_boundary" else 1
-            out.append(rules.Warning("spatial_conflict", level, code, None, issue["detail"], name, div))
+    for issue in spatial_checks.all_issues(session, app, division):
+        level = 2 if issue["kind"] == "control_layer" and issue.get("layer") != "dev_boundary" else 1
+        out.append(rules.Warning("spatial_conflict", level, issue["code"], None, issue["detail"], issue["name"],
+                                 issue["division"]))
     return out
 
 
