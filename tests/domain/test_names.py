@@ -30,3 +30,9 @@ def test_normalise_is_idempotent(name: str) -> None:
 def test_spaces_do_not_matter(name: str, pos: int) -> None:
     spaced = name[:pos] + " \u3000" + name[pos:]
     assert normalize_name(spaced) == normalize_name(name)
+
+
+def test_numbers_keep_lots_and_phases_apart() -> None:
+    assert classify_match(name_similarity("武陵区第12号地块开发项目", "武陵区第13号地块开发项目")) == "uncertain"
+    assert classify_match(name_similarity("鼎城区标准厂房一期", "鼎城区标准厂房二期")) == "uncertain"
+    assert classify_match(name_similarity("鼎城区标准厂房(一期)项目", "鼎城区标准厂房（一期）")) == "same"

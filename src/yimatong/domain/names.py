@@ -26,14 +26,22 @@ def normalize_name(name: str) -> str:
     return text
 
 
+_NUMBERS = re.compile(r"\d+|[一二三四五六七八九十百零〇两]+[期号#]?|[a-z]")
+DIFFERENT_NUMBERS_CAP = 89.0  # below "same": 一期/二期, 1号/2号 地块 are different parcels until a person says so
+
+
 def name_similarity(a: str, b: str) -> float:
-    """0–100 on normalised names; token order matters little in Chinese names, so plain ratio."""
+    """0–100 on normalised names (plain ratio: token order matters little in Chinese names). Names that differ
+    in their numbers (phase, lot number) never count as the same project."""
     na, nb = normalize_name(a), normalize_name(b)
     if not na or not nb:
         return 0.0
     if na == nb:
         return 100.0
-    return float(fuzz.ratio(na, nb))
+    score = float(fuzz.ratio(na, nb))
+    if _NUMBERS.findall(na) != _NUMBERS.findall(nb):
+        score = min(score, DIFFERENT_NUMBERS_CAP)
+    return score
 
 
 def classify_match(score: float, same: float = 95, uncertain: float = 80) -> str:

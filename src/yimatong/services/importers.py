@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -123,23 +124,39 @@ def _finish(session: Session, actor: Actor, report: Report) -> None:
 
 
 class _Index:
-    """Active projects of the divisions seen so far, loaded once per division (not one query per row)."""
+    """Active projects of the divisions seen so far, loaded once per division (not one query per row), kept
+    as parallel lists for rapidfuzz and a dict for exact names."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.by_division: dict[str, list[tuple[str, int]]] = {}
+        self.name_lists: dict[str, list[str]] = {}
+        self.exact_names: dict[str, dict[str, int]] = {}
         self.by_investment: dict[str, int] = {}
 
     def candidates(self, division: str) -> list[tuple[str, int]]:
         if division not in self.by_division:
+            self.by_division[division], self.name_lists[division], self.exact_names[division] = [], [], {}
             rows = self.session.execute(select(Project.name_norm, Project.id, Project.investment_code).where(
-                Project.division == division, Project.status == "active"))
-            self.by_division[division] = []
+                Project.division == division, Project.status == "active").order_by(Project.id))
             for norm, pid, inv in rows:
-                self.by_division[division].append((norm, pid))
+                self._remember(division, norm, pid)
                 if inv:
                     self.by_investment[inv] = pid
         return self.by_division[division]
+
+    def _remember(self, division: str, norm: str, pid: int) -> None:
+        self.by_division[division].append((norm, pid))
+        self.name_lists[division].append(norm)
+        self.exact_names[division].setdefault(norm, pid)
+
+    def names(self, division: str) -> list[str]:
+        self.candidates(division)
+        return self.name_lists[division]
+
+    def exact(self, division: str, norm: str) -> int | None:
+        self.candidates(division)
+        return self.exact_names[division].get(norm)
 
     def investment(self, code: str) -> int | None:
         if code not in self.by_investment:
@@ -149,7 +166,8 @@ class _Index:
         return self.by_investment.get(code)
 
     def add(self, division: str, project: Project) -> None:
-        self.candidates(division).append((project.name_norm, project.id))
+        self.candidates(division)
+        self._remember(division, project.name_norm, project.id)
         if project.investment_code:
             self.by_investment[project.investment_code] = project.id
 
@@ -162,7 +180,10 @@ def _run(session: Session, app: App, actor: Actor, kind: str, rows: Any, report:
             report.refuse(row.row_no, row.errors)
             continue
         try:
-            with session.begin_nested():
+            if report.partial:  # a savepoint per row only when good rows must survive a bad one
+                with session.begin_nested():
+                    _take(session, app, actor, kind, row, index, report)
+            else:
                 _take(session, app, actor, kind, row, index, report)
         except Invalid as exc:
             report.refuse(row.row_no, exc.errors or [("", exc.detail)])
@@ -200,10 +221,16 @@ def _match(index: _Index, v: dict[str, Any]) -> tuple[int | None, float]:
         pid = index.investment(v["investment_code"])
         if pid is not None:
             return pid, 100.0
-    best: tuple[int | None, float] = (None, 0.0)
     norm = normalize_name(v["name"])
-    for cand_norm, cid in index.candidates(v["division"]):
-        score = 100.0 if cand_norm == norm else name_similarity(cand_norm, norm)
+    exact = index.exact(v["division"], norm)
+    if exact is not None:
+        return exact, 100.0
+    # rapidfuzz screens the division's names in C with a cut-off; the few near ones get the full rule
+    best: tuple[int | None, float] = (None, 0.0)
+    names = index.names(v["division"])
+    for _, _, pos in process.extract(norm, names, scorer=fuzz.ratio, score_cutoff=80, limit=5):
+        cand_norm, cid = index.candidates(v["division"])[pos]
+        score = name_similarity(cand_norm, norm)
         if score > best[1]:
             best = (cid, score)
     return best if classify_match(best[1]) != "different" else (None, best[1])

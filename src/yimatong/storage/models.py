@@ -71,6 +71,8 @@ class Project(Base):
               sqlite_where=text("status = 'active' AND investment_code IS NOT NULL"),
               postgresql_where=text("status = 'active' AND investment_code IS NOT NULL")),
         Index("ix_projects_division_year", "division", "year", "id"),
+        Index("ix_projects_division_id", "division", "id"),
+        Index("ix_projects_year_id", "year", "id"),
         Index("ix_projects_stage", "current_stage", "id"),
         Index("ix_projects_status", "status", "id"),
         Index("ix_projects_updated", "updated_at", "id"),

@@ -1,0 +1,98 @@
+"""Webhook fan-out: events/s delivered to 10 local receivers and end-to-end latency (commit → receipt)
+p50/p99, against a bare loop posting the same bodies with httpx in the same run.
+
+    .venv/bin/python bench/bench_webhooks.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import fresh_app  # noqa: E402
+
+from yimatong.services import delivery, registry  # noqa: E402
+from yimatong.services.context import Actor  # noqa: E402
+from yimatong.storage.models import Subscription  # noqa: E402
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.times: dict[int, float] = {}
+        sink = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.times[json.loads(body)["seq"]] = time.time()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    events = 100 if args.quick else 500
+    sinks = [Sink() for _ in range(10)]
+    with tempfile.TemporaryDirectory() as tmp:
+        app = fresh_app(f"sqlite:///{tmp}/hooks.sqlite3", Path(tmp), webhook_poll_seconds=0.01, webhook_batch=200,
+                        webhook_concurrency=16)
+        with app.db.write() as s:
+            for sink in sinks:
+                s.add(Subscription(url=sink.url, types=[], secret="x" * 16, role="admin", active=True, parked=False,
+                                   created_by="bench", created_at=__import__("datetime").datetime.now()))
+        stop = threading.Event()
+        worker = threading.Thread(target=delivery.loop, args=(app, stop, "bench"), daemon=True)
+        worker.start()
+        committed: dict[int, float] = {}
+        start = time.time()
+        for i in range(events):
+            with app.db.write() as s:
+                p = registry.register(s, app, Actor("bench", "admin"), {
+                    "name": f"项目{i}", "division": "430702", "year": 2026, "approval_type": "01", "project_type": "01",
+                    "supply_type": "23", "land_use": "0701", "sources": []})
+                seq = i + 1
+                del p
+            committed[seq] = time.time()
+        deadline = time.time() + 120
+        while time.time() < deadline and any(len(s.times) < events for s in sinks):
+            time.sleep(0.05)
+        total = max(max(s.times.values()) for s in sinks) - start
+        lat = sorted((s.times[q] - committed[q]) * 1000 for s in sinks for q in s.times)
+        stop.set()
+        worker.join(10)
+        bodies = [json.dumps({"seq": i, "type": "project.registered", "data": {}}).encode() for i in range(events)]
+        t0 = time.time()
+        with httpx.Client() as c:
+            for b in bodies:
+                for sink in sinks:
+                    c.post(sink.url, content=b, headers={"Content-Type": "application/json"})
+        bare = time.time() - t0
+    delivered = sum(len(s.times) for s in sinks)
+    print(f"{events} events x 10 receivers = {delivered} deliveries")
+    print(f"outbox delivery: {delivered / total:.0f} deliveries/s (including registering the events)")
+    print(f"bare httpx loop: {events * 10 / bare:.0f} posts/s;  ratio {delivered / total / (events * 10 / bare):.2f}")
+    print(f"commit → receipt latency: p50 {statistics.median(lat):.0f} ms, p99 {lat[int(len(lat) * 0.99) - 1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
