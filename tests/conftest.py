@@ -151,17 +151,20 @@ def start_server(db_url: str, data_dir: Path, extra_env: dict[str, str] | None =
     raise RuntimeError("server did not become ready")
 
 
-@pytest.fixture
-def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    data_dir = tmp_path / "live-data"
+def serve(db_url: str, data_dir: Path, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
     data_dir.mkdir()
-    server = start_server(db_url, data_dir)
+    server = start_server(db_url, data_dir, env)
     yield server
     server.proc.terminate()
     try:
         server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    yield from serve(db_url, tmp_path / "live-data")
 
 
 def project_body(**over: object) -> dict[str, object]:
@@ -180,12 +183,4 @@ FAST_WEBHOOKS = {"YMT_WEBHOOK_BASE_DELAY_SECONDS": "0.05", "YMT_WEBHOOK_MAX_DELA
 @pytest.fixture
 def webhook_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A live server whose in-process delivery retries fast (tests must not wait minutes for back-off)."""
-    data_dir = tmp_path / "hook-data"
-    data_dir.mkdir()
-    server = start_server(db_url, data_dir, FAST_WEBHOOKS)
-    yield server
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
+    yield from serve(db_url, tmp_path / "hook-data", FAST_WEBHOOKS)

@@ -25,6 +25,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from yimatong.domain.geometry import zone_epsg
+from yimatong.formats.text import decode_text
 
 HEADER_FIELDS = ("点数", "面积(公顷)", "地块编号", "地块名称", "图形属性", "图幅号", "地块用途", "地类编码")
 
@@ -51,12 +52,10 @@ class CoordinateFile:
 
 
 def decode(data: bytes) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise CoordinateTxtError("文件编码无法识别（应为 GBK 或 UTF-8）")
+    text = decode_text(data)
+    if text is None:
+        raise CoordinateTxtError("文件编码无法识别（应为 GBK 或 UTF-8）")
+    return text
 
 
 def parse_coordinate_txt(data: bytes, zone_hint: int | None = None) -> CoordinateFile:

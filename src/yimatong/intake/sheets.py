@@ -15,6 +15,8 @@ import openpyxl
 import xlrd
 from openpyxl.utils.exceptions import InvalidFileException
 
+from yimatong.formats.text import decode_text
+
 
 class IntakeFileError(ValueError):
     def __init__(self, message: str, field: str = "file") -> None:
@@ -88,18 +90,15 @@ def _xls(data: bytes) -> RawSheet:
     return RawSheet(sheet.name, rows())
 
 
-def decode_text(data: bytes) -> str:
-    """UTF-8 (BOM or not) strictly first, then GB18030 (a superset of GBK); else a clear error."""
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise IntakeFileError("CSV 编码无法识别：请使用 UTF-8 或 GBK")
+def decode_csv(data: bytes) -> str:
+    text = decode_text(data)
+    if text is None:
+        raise IntakeFileError("CSV 编码无法识别：请使用 UTF-8 或 GBK")
+    return text
 
 
 def _csv(data: bytes) -> RawSheet:
-    text = decode_text(data)
+    text = decode_csv(data)
     sample = text[:8192]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")

@@ -47,11 +47,35 @@ def _facts(session: Session, app: App, division: str | None) -> dict[int, rules.
     return facts
 
 
+_CACHE: dict[tuple[str, str | None, str | None], tuple[tuple[Any, ...], list[rules.Warning]]] = {}
+
+
+def _state(session: Session, today: dt.date) -> tuple[Any, ...]:
+    """Everything warnings depend on: every change is a ledger event; control layers are counted; and the day."""
+    from yimatong.storage.models import ControlLayerFeature, Event
+
+    head = session.execute(select(func.max(Event.seq))).scalar()
+    layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
+    return head, tuple(layers), today
+
+
 def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
                  today: dt.date | None = None) -> list[rules.Warning]:
+    """Warnings computed from the data; the result is reused until the ledger head (or the day) changes."""
     if kind is not None and kind not in rules.KINDS:
         raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
     today = today or dt.date.today()
+    key, state = (app.db.url, kind, division), _state(session, today)
+    cached = _CACHE.get(key)
+    if cached and cached[0] == state:
+        return cached[1]
+    out = _compute(session, app, kind, division, today)
+    _CACHE[key] = (state, out)
+    return out
+
+
+def _compute(session: Session, app: App, kind: str | None, division: str | None, today: dt.date
+             ) -> list[rules.Warning]:
     out: list[rules.Warning] = []
     if kind != "spatial_conflict":
         for f in _facts(session, app, division).values():
