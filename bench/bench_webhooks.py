@@ -80,6 +80,7 @@ def main() -> None:
         lat = sorted((s.times[q] - committed[q]) * 1000 for s in sinks for q in s.times)
         stop.set()
         worker.join(10)
+        delivered = sum(len(s.times) for s in sinks)
         bodies = [json.dumps({"seq": i, "type": "project.registered", "data": {}}).encode() for i in range(events)]
         t0 = time.time()
         with httpx.Client() as c:
@@ -87,7 +88,6 @@ def main() -> None:
                 for sink in sinks:
                     c.post(sink.url, content=b, headers={"Content-Type": "application/json"})
         bare = time.time() - t0
-    delivered = sum(len(s.times) for s in sinks)
     print(f"{events} events x 10 receivers = {delivered} deliveries")
     print(f"outbox delivery: {delivered / total:.0f} deliveries/s (including registering the events)")
     print(f"bare httpx loop: {events * 10 / bare:.0f} posts/s;  ratio {delivered / total / (events * 10 / bare):.2f}")

@@ -102,33 +102,41 @@ def post(client: httpx.Client, job: Job, timeout: float) -> tuple[int | None, st
         return None, f"{type(exc).__name__}: {str(exc)[:200]}", (time.perf_counter() - start) * 1000
 
 
-def record(app: App, job: Job, status: int | None, error: str | None, ms: float) -> None:
-    s = app.settings
+def record(app: App, outcomes: list[tuple[Job, int | None, str | None, float]]) -> None:
+    """Write the outcome of a whole batch in one transaction."""
+    if not outcomes:
+        return
     with app.db.write() as session:
-        d = session.get(Delivery, job.delivery_id)
-        if d is None:
-            return
-        session.add(DeliveryAttempt(delivery_id=d.id, at=now(), status_code=status, error=error, duration_ms=ms))
-        d.last_status, d.last_error, d.claimed_by = status, error, None
-        if error is None:
-            d.state, d.delivered_at = "done", now()
-            return
-        started = aware(d.created_at) if d.created_at else now()
-        delay = random.uniform(0, min(s.webhook_max_delay_seconds, s.webhook_base_delay_seconds * 2 ** (d.attempts - 1)))
-        if (now() - started).total_seconds() + delay > s.webhook_horizon_seconds:
-            d.state = "parked"
-            session.execute(update(Subscription).where(Subscription.id == d.subscription_id).values(parked=True))
-            log.warning("delivery %s of event %s parked after %s attempts: %s", d.id, d.seq, d.attempts, error)
-        else:
-            d.next_attempt_at = now() + timedelta(seconds=delay)
+        for job, status, error, ms in outcomes:
+            _record_one(session, app, job, status, error, ms)
+
+
+def _record_one(session: Session, app: App, job: Job, status: int | None, error: str | None, ms: float) -> None:
+    s = app.settings
+    d = session.get(Delivery, job.delivery_id)
+    if d is None:
+        return
+    session.add(DeliveryAttempt(delivery_id=d.id, at=now(), status_code=status, error=error, duration_ms=ms))
+    d.last_status, d.last_error, d.claimed_by = status, error, None
+    if error is None:
+        d.state, d.delivered_at = "done", now()
+        return
+    started = aware(d.created_at) if d.created_at else now()
+    delay = random.uniform(0, min(s.webhook_max_delay_seconds, s.webhook_base_delay_seconds * 2 ** (d.attempts - 1)))
+    if (now() - started).total_seconds() + delay > s.webhook_horizon_seconds:
+        d.state = "parked"
+        session.execute(update(Subscription).where(Subscription.id == d.subscription_id).values(parked=True))
+        log.warning("delivery %s of event %s parked after %s attempts: %s", d.id, d.seq, d.attempts, error)
+    else:
+        d.next_attempt_at = now() + timedelta(seconds=delay)
 
 
 def run_once(app: App, client: httpx.Client, pool: ThreadPoolExecutor, worker: str) -> int:
     """Claim one batch and deliver it; returns how many were attempted."""
     jobs = claim(app, worker)
     timeout = app.settings.webhook_timeout_seconds
-    for job, outcome in zip(jobs, pool.map(lambda j: post(client, j, timeout), jobs), strict=True):
-        record(app, job, *outcome)
+    outcomes = pool.map(lambda j: post(client, j, timeout), jobs)
+    record(app, [(job, *outcome) for job, outcome in zip(jobs, outcomes, strict=True)])
     return len(jobs)
 
 
