@@ -176,6 +176,9 @@ def _run(session: Session, app: App, actor: Actor, kind: str, rows: Any, report:
     index = _Index(session)
     for row in rows:
         report.counts["rows"] += 1
+        if report.counts["rows"] % 1000 == 0:
+            session.flush()
+            session.expunge_all()  # one transaction per file, but not every row's objects in memory
         if row.errors:
             report.refuse(row.row_no, row.errors)
             continue
