@@ -32,8 +32,27 @@ STAGES = ["intake", "pre_review", "land_approval", "supply", "land_use_permit", 
           "verification", "registration"]
 
 
+def district_points(app, rng: random.Random):  # type: ignore[no-untyped-def]
+    """Random points inside each district's real boundary, so parcels lie in the division of their code."""
+    from shapely.geometry import Point
+    from shapely.prepared import prep
+
+    from yimatong.services.spatial_checks import division_shape
+
+    def sample(div: str) -> tuple[float, float]:
+        shape = division_shape(app, div)
+        ready, (minx, miny, maxx, maxy) = prep(shape), shape.bounds
+        while True:
+            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+            if ready.contains(Point(x, y)) and ready.contains(Point(x + 0.002, y + 0.0015)):
+                return x, y
+
+    return sample
+
+
 def populate(app, n: int) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(11)
+    point_in = district_points(app, rng)
     now = dt.datetime.now(dt.UTC)
     divisions = ["430702", "430703", "430721", "430722", "430723", "430724", "430725", "430726", "430781"]
     with app.db.engine.begin() as c:
@@ -44,7 +63,7 @@ def populate(app, n: int) -> None:  # type: ignore[no-untyped-def]
                 stage = STAGES[i % len(STAGES)]
                 code = f"CD{div}2026010223{'0701'}{i:06d}"
                 projects.append({"id": i, "code": code, "n": f"项目{i}", "d": div, "s": stage, "a": 5000.0, "t": now})
-                x, y = rng.uniform(111.3, 112.0), rng.uniform(28.7, 29.5)
+                x, y = point_in(div)
                 g = box(x, y, x + 0.002, y + 0.0015)
                 parcels.append({"id": i, "w": wkb.dumps(g), "a": x, "b": y, "c": x + 0.002, "d": y + 0.0015, "t": now})
                 links.append({"p": i, "q": i, "t": now})

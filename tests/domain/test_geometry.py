@@ -81,3 +81,10 @@ def test_small_self_intersection_is_repaired_large_bow_tie_refused() -> None:
     bow_tie = Polygon([(111.70, 29.00), (111.71, 29.01), (111.71, 29.00), (111.70, 29.01)])
     with pytest.raises(g.GeometryError, match="无效"):
         g.validate_polygon(bow_tie, "parcels.0.geometry")
+
+
+@settings(max_examples=50)
+@given(st.floats(110.5, 112.2), st.floats(28.4, 30.1), st.floats(0.0002, 0.02), st.floats(0.0002, 0.02))
+def test_approximate_area_is_within_half_a_percent(lon: float, lat: float, w: float, h: float) -> None:
+    parcel = box(lon, lat, lon + w, lat + h)
+    assert g.approx_area_m2(parcel) == pytest.approx(g.area_m2(parcel), rel=0.005)

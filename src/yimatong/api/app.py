@@ -75,7 +75,10 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
 
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
-    """Background loops (webhook delivery) that `ymt serve` runs in-process by default."""
+    """Background work of `ymt serve`: warm the supervision warnings, and deliver webhooks (by default)."""
+    from yimatong.services import supervision
+
+    supervision.refresh_in_background(ymt)
     if not ymt.settings.deliver_webhooks:
         return []
     try:

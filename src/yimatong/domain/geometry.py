@@ -96,6 +96,19 @@ def area_m2(geom_4490: BaseGeometry) -> float:
     return float(reproject(geom_4490, STORAGE_EPSG, zone_epsg(zone_of(geom_4490), prefixed=False)).area)
 
 
+M_PER_DEG_LAT = 110_946.0   # CGCS2000 ellipsoid, mean near 30°N
+M_PER_DEG_LON_EQ = 111_319.5
+
+
+def approx_area_m2(geom_4490: BaseGeometry) -> float:
+    """A fast local estimate (degrees² scaled at the centroid's latitude), within ~0.5 % of `area_m2` for
+    parcel-sized shapes: for screening thousands of overlaps at once, where a projection per shape is too slow."""
+    if geom_4490.is_empty:
+        return 0.0
+    lat = math.radians(geom_4490.centroid.y)
+    return float(geom_4490.area * M_PER_DEG_LON_EQ * math.cos(lat) * M_PER_DEG_LAT)
+
+
 def m2_to_mu(m2: float) -> float:
     return m2 / SQM_PER_MU
 

@@ -172,7 +172,7 @@ def all_issues(session: Session, app: App, division: str | None = None) -> list[
             other = rows[j]
             if other[3] == pid or other[4] == parcel_id:
                 continue
-            m2 = geo.area_m2(g.intersection(geoms[j]))
+            m2 = geo.approx_area_m2(g.intersection(geoms[j]))
             if m2 > tolerance:
                 issues.append(base | {"kind": "overlap", "other_code": other[0], "other_parcel_id": other[4],
                                       "area_m2": round(m2, 2),
@@ -203,13 +203,13 @@ def _control_issues(session: Session, app: App, rows: list[Any], geoms: list[Any
             if kind == "dev_boundary":
                 inside_boundary.append(shapes[j])
                 continue
-            m2 = geo.area_m2(g.intersection(shapes[j]))
+            m2 = geo.approx_area_m2(g.intersection(shapes[j]))
             if m2 > tolerance:
                 out.append(base | {"kind": "control_layer", "layer": kind, "feature_id": fid, "area_m2": round(m2, 2),
                                    "detail": f"地块 {row[4]} 占用{CONTROL_KINDS[kind]} {m2:.1f} 平方米"})
         if has_boundary:
             outside = g.difference(shapely.union_all(inside_boundary)) if inside_boundary else g
-            m2 = geo.area_m2(outside) if not outside.is_empty else 0.0
+            m2 = geo.approx_area_m2(outside) if not outside.is_empty else 0.0
             if m2 > tolerance:
                 out.append(base | {"kind": "control_layer", "layer": "dev_boundary", "area_m2": round(m2, 2),
                                    "detail": f"地块 {row[4]} 有 {m2:.1f} 平方米位于城镇开发边界之外"})

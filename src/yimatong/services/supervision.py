@@ -4,6 +4,7 @@ warnings exported to Excel."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,14 @@ def _state(session: Session, today: dt.date) -> tuple[Any, ...]:
     return head, tuple(layers), today
 
 
+_REFRESHING: set[tuple[str, str | None, str | None]] = set()
+_LOCK = threading.Lock()
+
+
 def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
-                 today: dt.date | None = None) -> list[rules.Warning]:
-    """Warnings computed from the data; the result is reused until the ledger head (or the day) changes."""
+                 today: dt.date | None = None, stale_ok: bool = False) -> list[rules.Warning]:
+    """Warnings computed from the data; the result is reused until the ledger head (or the day) changes.
+    With `stale_ok` (the dashboard) a previous result is returned at once and refreshed in the background."""
     if kind is not None and kind not in rules.KINDS:
         raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
     today = today or dt.date.today()
@@ -69,9 +75,33 @@ def all_warnings(session: Session, app: App, kind: str | None = None, division: 
     cached = _CACHE.get(key)
     if cached and cached[0] == state:
         return cached[1]
+    if cached and stale_ok:
+        refresh_in_background(app, kind, division)
+        return cached[1]
     out = _compute(session, app, kind, division, today)
     _CACHE[key] = (state, out)
     return out
+
+
+def refresh_in_background(app: App, kind: str | None = None, division: str | None = None) -> None:
+    """Recompute in a thread (one at a time per filter), e.g. at start-up and after changes."""
+    key = (app.db.url, kind, division)
+    with _LOCK:
+        if key in _REFRESHING:
+            return
+        _REFRESHING.add(key)
+
+    def run() -> None:
+        try:
+            with app.db.read() as session:
+                all_warnings(session, app, kind, division)
+        except Exception:  # noqa: BLE001 - a failed background refresh is retried on the next request
+            pass
+        finally:
+            with _LOCK:
+                _REFRESHING.discard(key)
+
+    threading.Thread(target=run, name="ymt-warnings", daemon=True).start()
 
 
 def _compute(session: Session, app: App, kind: str | None, division: str | None, today: dt.date

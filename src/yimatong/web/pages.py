@@ -118,7 +118,7 @@ def dashboard(request: Request) -> Response:
     app = _ymt(request)
     with app.db.read() as session:
         by = {g: supervision.stats(session, app, g) for g in ("stage", "division", "year")}
-        warns = supervision.all_warnings(session, app)
+        warns = supervision.all_warnings(session, app, stale_ok=True)
         recent = feed.page(session, actor, _recent_start(session), 1000)["items"][-12:][::-1]
     counts: dict[str, int] = {}
     for w in warns:
