@@ -119,15 +119,14 @@ def main() -> None:
             page.goto(url + "/map")
             page.wait_for_selector("#map .leaflet-overlay-pane", state="attached")
             t = time.perf_counter()
-            page.evaluate("window.ymtMap.setView([29.1, 111.65], 13)")
+            page.evaluate("void window.ymtMap.setView([29.1, 111.65], 13)")
             page.wait_for_function("document.querySelectorAll('#map .leaflet-overlay-pane canvas').length > 0 && "
                                    "window.ymtMap._layers && Object.keys(window.ymtMap._layers).length > 20")
             map_draw = time.perf_counter() - t
-            feature = page.evaluate("""() => { let f = null; window.ymtMap.eachLayer(l => { if (!f && l.feature &&
-                l.feature.properties && l.feature.properties.stage) f = l.feature; }); return f; }""")
-            lon = (feature["geometry"]["coordinates"][0][0][0] + feature["geometry"]["coordinates"][0][2][0]) / 2
-            lat = (feature["geometry"]["coordinates"][0][0][1] + feature["geometry"]["coordinates"][0][2][1]) / 2
-            page.evaluate(f"window.ymtMap.setView([{lat}, {lon}], 17)")
+            lat, lon = page.evaluate("""() => { let c = null; window.ymtMap.eachLayer(l => { if (!c && l.feature &&
+                l.feature.properties && l.feature.properties.stage) { const p = l.getBounds().getCenter();
+                c = [p.lat, p.lng]; } }); return c; }""")
+            page.evaluate(f"void window.ymtMap.setView([{lat}, {lon}], 17)")
             page.wait_for_timeout(1500)
             b = page.locator("#map").bounding_box()
             t = time.perf_counter()

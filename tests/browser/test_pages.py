@@ -91,7 +91,7 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page) ->
 
     page.click("nav >> text=一张图")
     page.wait_for_selector("#map .leaflet-overlay-pane", state="attached")
-    page.evaluate(f"window.ymtMap.setView([{WULING[1]}, {WULING[0]}], 16)")
+    page.evaluate(f"void window.ymtMap.setView([{WULING[1]}, {WULING[0]}], 16)")
     page.wait_for_function("document.querySelectorAll('#map .leaflet-overlay-pane canvas, #map path').length > 0")
     page.wait_for_timeout(800)
     box = page.locator("#map").bounding_box()
