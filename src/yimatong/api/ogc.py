@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+import shapely
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from shapely import wkb
-from shapely.geometry import mapping
 from shapely.ops import transform, unary_union
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,12 +40,13 @@ def _base(request: Request) -> str:
 
 
 def _json(body: dict[str, Any], media: str = "application/json", headers: dict[str, str] | None = None
-          ) -> JSONResponse:
-    return JSONResponse(body, media_type=media, headers=headers)
+          ) -> Response:
+    # orjson, with geometries already GeoJSON text (orjson.Fragment): GIS clients page through many features.
+    return Response(orjson.dumps(body), media_type=media, headers=headers)
 
 
 @router.get("", summary="OGC API 着陆页")
-def landing(request: Request, _: Actor = Depends(get_actor)) -> JSONResponse:
+def landing(request: Request, _: Actor = Depends(get_actor)) -> Response:
     base = _base(request)
     root = str(request.base_url).rstrip("/")
     return _json({"title": "一码通 yimatong OGC API - Features", "description": "项目库地块与项目图层",
@@ -58,7 +60,7 @@ def landing(request: Request, _: Actor = Depends(get_actor)) -> JSONResponse:
 
 
 @router.get("/conformance", summary="OGC 一致性声明")
-def conformance(_: Actor = Depends(get_actor)) -> JSONResponse:
+def conformance(_: Actor = Depends(get_actor)) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
@@ -79,7 +81,7 @@ def _extent(session: Session) -> list[float] | None:
 
 
 @router.get("/collections", summary="OGC 图层列表")
-def collections(request: Request, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> JSONResponse:
+def collections(request: Request, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
     with app.db.read() as session:
         extent = _extent(session)
     base = _base(request)
@@ -94,7 +96,7 @@ def _check_collection(cid: str) -> None:
 
 @router.get("/collections/{collection_id}", summary="OGC 图层")
 def collection(collection_id: str, request: Request, app: App = Depends(get_app),
-               _: Actor = Depends(get_actor)) -> JSONResponse:
+               _: Actor = Depends(get_actor)) -> Response:
     _check_collection(collection_id)
     with app.db.read() as session:
         extent = _extent(session)
@@ -109,9 +111,9 @@ def _crs(crs: str | None) -> str:
     raise invalid("crs", f"不支持的 crs：可选 {CRS84} 或 {EPSG4490}")
 
 
-def _geometry(geom: Any, crs: str) -> dict[str, Any]:
+def _geometry(geom: Any, crs: str) -> orjson.Fragment:
     # EPSG:4490 has latitude first (authority axis order); CRS84 is lon/lat.
-    return mapping(transform(lambda x, y: (y, x), geom) if crs == EPSG4490 else geom)
+    return orjson.Fragment(shapely.to_geojson(transform(lambda x, y: (y, x), geom) if crs == EPSG4490 else geom))
 
 
 @router.get("/collections/{collection_id}/items", summary="OGC 要素",
@@ -119,7 +121,7 @@ def _geometry(geom: Any, crs: str) -> dict[str, Any]:
 def items(collection_id: str, request: Request, bbox: str | None = Query(None),
           limit: int = Query(10, ge=1, le=10000), offset: int = Query(0, ge=0, le=10**9),
           crs: str | None = Query(None), bbox_crs: str | None = Query(None, alias="bbox-crs"),
-          app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> JSONResponse:
+          app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
     _check_collection(collection_id)
     out_crs = _crs(crs)
     box = _bbox(bbox, bbox_crs)
@@ -168,13 +170,13 @@ def _parcel_items(session: Session, box: Any, limit: int, offset: int, crs: str)
     matched = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = list(session.execute(stmt.order_by(Parcel.id).limit(limit).offset(offset)).scalars())
     codes = codes_of_parcels(session, [p.id for p in rows])
-    feats = []
-    for p in rows:
-        f = parcels.parcel_feature(p, codes.get(p.id, []))
-        f["geometry"] = _geometry(wkb.loads(p.geom_wkb), crs)
-        f["properties"]["codes"] = ",".join(f["properties"]["codes"])
-        feats.append(f)
-    return feats, matched
+    return [_parcel_feature(p, codes.get(p.id, []), crs) for p in rows], matched
+
+
+def _parcel_feature(p: Parcel, codes: list[str], crs: str) -> dict[str, Any]:
+    return {"type": "Feature", "id": p.id, "geometry": _geometry(wkb.loads(p.geom_wkb), crs),
+            "properties": {"id": p.id, "area_m2": p.area_m2, "codes": ",".join(codes), "parcel_no": p.parcel_no,
+                           "name": p.name}}
 
 
 def _project_items(session: Session, box: Any, limit: int, offset: int, crs: str) -> tuple[list[Any], int]:
@@ -207,7 +209,7 @@ def _project_feature(p: Project, geoms: list[Any], crs: str) -> dict[str, Any]:
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="OGC 单个要素")
 def item(collection_id: str, feature_id: str, request: Request, crs: str | None = Query(None),
-         app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> JSONResponse:
+         app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
     _check_collection(collection_id)
     out_crs = _crs(crs)
     with app.db.read() as session:
@@ -215,9 +217,7 @@ def item(collection_id: str, feature_id: str, request: Request, crs: str | None 
             if not feature_id.isdigit() or int(feature_id) > 2**53:
                 raise NotFound(f"要素 {feature_id} 不存在", [("featureId", "不存在")])
             p = parcels.get_parcel(session, int(feature_id))
-            f = parcels.parcel_feature(p, codes_of_parcels(session, [p.id]).get(p.id, []))
-            f["geometry"] = _geometry(wkb.loads(p.geom_wkb), out_crs)
-            f["properties"]["codes"] = ",".join(f["properties"]["codes"])
+            f = _parcel_feature(p, codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)
         else:
             found = session.execute(select(Project).where(Project.code == feature_id)).scalars().first()
             if found is None:
