@@ -59,8 +59,10 @@ def load(app, geoms: list) -> None:  # type: ignore[no-untyped-def,type-arg]
                           {"lo": start, "hi": start + len(chunk)})
             else:
                 c.execute(text("INSERT INTO parcels_rtree (id, minx, maxx, miny, maxy) VALUES (:id, :a, :c, :b, :d)"), rows)
-        if pg:
-            c.execute(text("ANALYZE parcels"))
+    if pg:  # as autovacuum would have: visibility map for index-only scans, fresh statistics
+        with app.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("VACUUM ANALYZE parcels"))
+            c.execute(text("VACUUM ANALYZE project_parcels"))
 
 
 def timed(fn, items) -> float:  # type: ignore[no-untyped-def]

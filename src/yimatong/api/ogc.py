@@ -156,8 +156,8 @@ def _links(request: Request, cid: str, offset: int, limit: int, returned: int, m
     return links
 
 
-def _parcel_query(session: Session, box: tuple[float, float, float, float] | None) -> Any:
-    stmt = select(Parcel)
+def _parcel_ids(session: Session, box: tuple[float, float, float, float] | None) -> Any:
+    stmt = select(Parcel.id)
     if box is not None:
         pg = session.get_bind().dialect.name == "postgresql"
         stmt = stmt.where(Parcel.id.in_(parcels.bbox_candidates(session, box) if pg
@@ -166,10 +166,13 @@ def _parcel_query(session: Session, box: tuple[float, float, float, float] | Non
 
 
 def _parcel_items(session: Session, box: Any, limit: int, offset: int, crs: str) -> tuple[list[Any], int]:
-    stmt = _parcel_query(session, box)
-    matched = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = list(session.execute(stmt.order_by(Parcel.id).limit(limit).offset(offset)).scalars())
-    codes = codes_of_parcels(session, [p.id for p in rows])
+    # Count and page over ids only (index-only scans), then load the rows of the page.
+    ids = _parcel_ids(session, box)
+    matched = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
+    page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(limit).offset(offset))]
+    rows = list(session.execute(select(Parcel).where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
+        if page else []
+    codes = codes_of_parcels(session, page)
     return [_parcel_feature(p, codes.get(p.id, []), crs) for p in rows], matched
 
 
