@@ -169,3 +169,12 @@ def test_demo_loads_every_stage_and_district_once(env) -> None:
     again = ymt(env, "demo", "--per-district", "3")
     assert again.returncode == 0 and "已存在" in again.stdout
     assert ymt(env, "ledger", "verify").returncode == 0
+
+
+def test_db_option_before_or_after_the_command(db_url, tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "YMT_DATABASE_URL"} | {"YMT_DATA_DIR": str(tmp_path / "x")}
+    for args in (("--db", db_url, "init"), ("init", "--db", db_url), ("token", "create", "--name", "甲",
+                                                                       "--role", "viewer", f"--db={db_url}")):
+        out = ymt(env, *args)
+        assert out.returncode == 0, (args, out.stderr)
+    assert not (tmp_path / "x" / "ymt.sqlite3").exists()  # --db was honoured, no default database made

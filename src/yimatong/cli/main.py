@@ -134,3 +134,31 @@ for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "
     except ModuleNotFoundError as _exc:
         if not (_exc.name and _name.startswith(_exc.name)):
             raise
+
+
+GLOBAL_OPTIONS = ("--db", "--data-dir", "--profile")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`ymt init --db URL` and `ymt --db URL init` both work: global options move before the command."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 2
+            continue
+        if any(arg.startswith(opt + "=") for opt in GLOBAL_OPTIONS):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def run() -> None:
+    import sys
+
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="ymt")
