@@ -52,7 +52,9 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
         eng.dispose()
         return name
     path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
-    eng = create_engine(f"sqlite:///{path}")
+    from yimatong.storage.db import make_engine
+
+    eng = make_engine(f"sqlite:///{path}")  # the service's engine: the copies start in WAL mode
     upgrade(eng)
     eng.dispose()
     return str(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,10 +43,10 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         # Take transaction control from pysqlite so that we can BEGIN IMMEDIATE ourselves.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        _ensure_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -54,6 +56,20 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {begin}")
 
     return engine
+
+
+def _ensure_wal(cur: sqlite3.Cursor) -> None:
+    """Switch a database to WAL once. The switch needs the file to itself and SQLite does not wait for that
+    (no busy handler), so a connection opened while another reads retries briefly instead of failing."""
+    if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    for _ in range(100):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.05)
+    cur.execute("PRAGMA journal_mode=WAL")
 
 
 class Database:
