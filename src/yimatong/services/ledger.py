@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -14,35 +15,57 @@ from yimatong.services.context import Actor, now, rfc3339
 from yimatong.storage.models import Blob, Event, ResultFile
 
 
-def next_counter(session: Session, scope: str) -> int:
-    """Atomically increment a named counter and return the new value (row-locked until commit)."""
+def next_counter(session: Session, scope: str, n: int = 1) -> int:
+    """Atomically add n to a named counter and return its new value (row-locked until commit): the caller
+    owns the values new-n+1 … new."""
     row = session.execute(
-        text("INSERT INTO counters (scope, value) VALUES (:s, 1) "
-             "ON CONFLICT (scope) DO UPDATE SET value = counters.value + 1 RETURNING value"),
-        {"s": scope},
+        text("INSERT INTO counters (scope, value) VALUES (:s, :n) "
+             "ON CONFLICT (scope) DO UPDATE SET value = counters.value + :n RETURNING value"),
+        {"s": scope, "n": n},
     ).one()
     return int(row[0])
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    code: str | None
+    data: dict[str, Any]
+    confidentiality: str = "internal"
+    owner_role: str | None = None
+
+
 def append(session: Session, type_: str, code: str | None, actor: Actor, data: dict[str, Any],
-           confidentiality: str = "internal", owner_role: str | None = None) -> Event:
-    """Append one event. The ledger counter row lock orders concurrent writers, so seq is gap-free
-    and commits in seq order: a feed reader never sees seq n+1 before n."""
-    seq = next_counter(session, "ledger")
-    prev = GENESIS if seq == 1 else session.execute(select(Event.hash).where(Event.seq == seq - 1)).scalar_one()
+           confidentiality: str = "internal", owner_role: str | None = None) -> SimpleNamespace:
+    return append_many(session, actor, [NewEvent(type_, code, data, confidentiality, owner_role)])[0]
+
+
+def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[SimpleNamespace]:
+    """Append events in the given order. The ledger counter row lock orders concurrent writers, so seq is
+    gap-free and commits in seq order: a feed reader never sees seq n+1 before n. A batch reserves its seqs
+    with one counter update and reads the previous hash once (imports append thousands per file)."""
+    if not items:
+        return []
+    last = next_counter(session, "ledger", len(items))
+    first = last - len(items) + 1
+    prev = GENESIS if first == 1 else session.execute(select(Event.hash).where(Event.seq == first - 1)).scalar_one()
     at = rfc3339(now())
-    data_text = canonical(data).decode()
-    stored = json.loads(data_text)
-    row = {"seq": seq, "type": type_, "code": code, "actor": actor.name, "at": at, "data": data_text,
-           "prev_hash": prev, "hash": event_hash(seq, type_, code, actor.name, at, stored, prev),
-           "confidentiality": confidentiality, "owner_role": owner_role}
-    # A Core insert: the event is write-once, the ORM's identity tracking buys nothing on this hot path.
-    session.execute(insert(Event), [row])
-    ev = Event(**row)
+    rows = []
+    for seq, item in enumerate(items, start=first):
+        data_text = canonical(item.data).decode()
+        stored = json.loads(data_text)  # hash what the database will give back, not the Python objects
+        h = event_hash(seq, item.type, item.code, actor.name, at, stored, prev)
+        rows.append({"seq": seq, "type": item.type, "code": item.code, "actor": actor.name, "at": at,
+                     "data": data_text, "prev_hash": prev, "hash": h, "confidentiality": item.confidentiality,
+                     "owner_role": item.owner_role})
+        prev = h
+    # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
+    session.execute(insert(Event.__table__), rows)
+    events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
     from yimatong.services import outbox
 
-    outbox.enqueue(session, ev)
-    return ev
+    outbox.enqueue_many(session, events)
+    return events
 
 
 def event_dict(ev: Event) -> dict[str, Any]:

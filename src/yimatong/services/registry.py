@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -39,59 +41,114 @@ def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
 def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> Project:
     """Issue a code atomically with the project row and its ledger entry (one transaction)."""
     require_writer(actor)
-    profile = app.profile
-    attrs = coded_attrs(profile, data)
+    attrs = coded_attrs(app.profile, data)
     inv = data.get("investment_code")
     if inv:
         existing = find_by_investment_code(session, inv)
         if existing is not None:
             raise Conflict(f"投资项目代码 {inv} 已登记为项目 {existing.code}",
                            [("investment_code", "投资项目代码已登记")], existing_code=existing.code)
-    scope_attrs = {"region": profile.code.region, **attrs}
-    serial = ledger.next_counter(session, "serial:" + codes.serial_scope_key(profile, scope_attrs))
-    try:
-        code = codes.build_code(profile, scope_attrs, serial)
-    except codes.SerialExhausted:
-        raise Conflict(f"{codes.serial_scope_key(profile, scope_attrs)} 的流水号已用尽（最多 "
-                       f"{codes.max_serial(profile)} 个），无法再赋码", [("serial", "流水号已用尽")]) from None
-    t = now()
-    project = Project(
-        code=code, name=data["name"], name_norm=normalize_name(data["name"]), status="active",
-        division=attrs["division"], year=int(attrs["year"]), approval_type=attrs["approval_type"],
-        project_type=attrs["project_type"], supply_type=attrs["supply_type"], land_use=attrs["land_use"],
-        builder=data.get("builder"), investment_code=inv, area_m2=data.get("area_m2"),
-        current_stage=profile.stages[0].key, code_outdated=False, extra={}, parent_code=data.get("parent_code"),
-        created_at=t, updated_at=t, created_by=actor.name, updated_by=actor.name,
-    )
-    session.add(project)
-    session.flush()
-    sources = _insert_new_rows(session, app, project, data, actor)
-    ledger.append(session, "project.registered", code, actor, {"project": project_dict(session, project, sources)})
+    outcome = register_many(session, app, actor, [(data, attrs)])[0]
+    if isinstance(outcome, Conflict):
+        raise outcome
+    project = session.get(Project, outcome.id)  # a persistent object: callers go on changing it
+    assert project is not None
     return project
 
 
-def _insert_new_rows(session: Session, app: App, project: Project, data: dict[str, Any], actor: Actor
-                     ) -> list[ProjectSource]:
-    """Sources, refs and the intake stage of a new project, as multi-row Core inserts: registration is the
-    hot path of imports and code issuance, and the ORM's per-object flush would dominate it."""
+def register_many(session: Session, app: App, actor: Actor, items: list[tuple[dict[str, Any], dict[str, str]]]
+                  ) -> list[SimpleNamespace | Conflict]:
+    """Register several projects, each given as (data, its checked coded attributes), in statements that
+    carry the whole batch: one counter update per serial scope, multi-row inserts, one ledger append. The
+    caller has checked the attributes (coded_attrs) and the investment codes. Returns, in order, the new
+    project as a plain record with the Project's attributes (building thousands of mapped objects would cost
+    more than the inserts) or the Conflict of an item whose serial scope is exhausted."""
+    require_writer(actor)
+    serials = _reserve_serials(session, app, [attrs for _, attrs in items])
     t = now()
-    unique_sources = list(dict.fromkeys((s["kind"], s.get("ref")) for s in data.get("sources") or []))
-    sources = [ProjectSource(project_id=project.id, kind=k, ref=r, data={}, added_at=t) for k, r in unique_sources]
-    extra = {(s["kind"], s.get("ref")): s.get("data") or {} for s in data.get("sources") or []}
-    if sources:
-        session.execute(insert(ProjectSource), [{"project_id": project.id, "kind": s.kind, "ref": s.ref,
-                                                "data": extra[(s.kind, s.ref)], "added_at": t} for s in sources])
-    refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
-    refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
-    if refs:
-        session.execute(insert(ProjectRef), [{"project_id": project.id, "kind": k, "value": v} for k, v in refs])
+    todo: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+    out: list[SimpleNamespace | Conflict] = []
+    for i, ((data, attrs), serial) in enumerate(zip(items, serials, strict=True)):
+        try:
+            code = codes.build_code(app.profile, {"region": app.profile.code.region, **attrs}, serial)
+        except codes.SerialExhausted:
+            out.append(_exhausted(app, attrs))
+            continue
+        out.append(_exhausted(app, attrs))  # placeholder, replaced below once the row has its id
+        todo.append((i, data, _project_row(app, actor, data, attrs, code, t)))
+    if not todo:
+        return out
+    stmt = insert(Project.__table__).returning(Project.__table__.c.id, sort_by_parameter_order=True)
+    ids = session.execute(stmt, [row for _, _, row in todo]).scalars().all()
+    sources = _insert_new_rows(session, app, actor, [(pid, data) for pid, (_, data, _) in zip(ids, todo, strict=True)], t)
+    events = []
+    for pid, (i, _, row), srcs in zip(ids, todo, sources, strict=True):
+        project = SimpleNamespace(id=pid, **row)
+        out[i] = project
+        events.append(ledger.NewEvent("project.registered", project.code,
+                                      {"project": project_dict(session, project, srcs)}))
+    ledger.append_many(session, actor, events)
+    return out
+
+
+def _reserve_serials(session: Session, app: App, attrs_list: list[dict[str, str]]) -> list[int]:
+    """Serials for a batch in input order: one counter update per scope reserves that scope's whole run."""
+    keys = [codes.serial_scope_key(app.profile, {"region": app.profile.code.region, **a}) for a in attrs_list]
+    wanted: dict[str, int] = {}
+    for key in keys:
+        wanted[key] = wanted.get(key, 0) + 1
+    nxt = {key: ledger.next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
+    serials = []
+    for key in keys:
+        serials.append(nxt[key])
+        nxt[key] += 1
+    return serials
+
+
+def _exhausted(app: App, attrs: dict[str, str]) -> Conflict:
+    scope = codes.serial_scope_key(app.profile, {"region": app.profile.code.region, **attrs})
+    return Conflict(f"{scope} 的流水号已用尽（最多 {codes.max_serial(app.profile)} 个），无法再赋码",
+                    [("serial", "流水号已用尽")])
+
+
+def _project_row(app: App, actor: Actor, data: dict[str, Any], attrs: dict[str, str], code: str, t: Any
+                 ) -> dict[str, Any]:
+    return {"code": code, "name": data["name"], "name_norm": normalize_name(data["name"]), "status": "active",
+            "merged_into": None, "void_reason": None,
+            "division": attrs["division"], "year": int(attrs["year"]), "approval_type": attrs["approval_type"],
+            "project_type": attrs["project_type"], "supply_type": attrs["supply_type"],
+            "land_use": attrs["land_use"], "builder": data.get("builder"),
+            "investment_code": data.get("investment_code"), "area_m2": data.get("area_m2"),
+            "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": {},
+            "parent_code": data.get("parent_code"), "created_at": t, "updated_at": t, "created_by": actor.name,
+            "updated_by": actor.name}
+
+
+def _insert_new_rows(session: Session, app: App, actor: Actor, projects: list[tuple[int, dict[str, Any]]], t: Any
+                     ) -> list[list[SimpleNamespace]]:
+    """Sources, refs and the intake stage of new projects, as multi-row Core inserts: registration is the
+    hot path of imports and code issuance, and the ORM's per-object flush would dominate it."""
+    source_rows: list[dict[str, Any]] = []
+    ref_rows: list[dict[str, Any]] = []
+    per_project: list[list[SimpleNamespace]] = []
+    for pid, data in projects:
+        extra = {(s["kind"], s.get("ref")): s.get("data") or {} for s in data.get("sources") or []}
+        mine = [SimpleNamespace(kind=k, ref=r) for k, r in extra]  # dict keys: unique, in order
+        per_project.append(mine)
+        source_rows += [{"project_id": pid, "kind": k, "ref": r, "data": d, "added_at": t} for (k, r), d in extra.items()]
+        refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
+        refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
+        ref_rows += [{"project_id": pid, "kind": k, "value": v} for k, v in refs]
+    for table, rows in ((ProjectSource.__table__, source_rows), (ProjectRef.__table__, ref_rows)):
+        if rows:
+            session.execute(insert(table), rows)
     key, day = app.profile.stages[0].key, t.date().isoformat()
-    session.execute(insert(Stage), [{"project_id": project.id, "key": key, "status": "done", "finished_at": day,
-                                     "updated_by": actor.name, "updated_at": t}])
-    session.execute(insert(StageRecord), [{"project_id": project.id, "key": key, "status": "done",
-                                           "previous_status": "pending", "finished_at": day, "actor": actor.name,
-                                           "at": t, "data": {}}])
-    return sources
+    session.execute(insert(Stage.__table__), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
+                                               "updated_by": actor.name, "updated_at": t} for pid, _ in projects])
+    session.execute(insert(StageRecord.__table__), [
+        {"project_id": pid, "key": key, "status": "done", "previous_status": "pending", "finished_at": day,
+         "actor": actor.name, "at": t, "data": {}} for pid, _ in projects])
+    return per_project
 
 
 def _add_sources(session: Session, project: Project, sources: list[dict[str, Any]]) -> None:
@@ -137,7 +194,8 @@ def project_sources(session: Session, project: Project) -> list[ProjectSource]:
     return list(session.execute(stmt).scalars())
 
 
-def project_dict(session: Session, project: Project, sources: list[ProjectSource] | None = None) -> dict[str, Any]:
+def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The public form of a project (a Project or a record with its attributes; sources: kind and ref)."""
     srcs = sources if sources is not None else project_sources(session, project)
     return {
         "code": project.code, "name": project.name, "status": project.status, "merged_into": project.merged_into,

@@ -339,7 +339,8 @@ class Review(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    __table_args__ = (Index("ix_reviews_state", "state", "id"),)
+    __table_args__ = (Index("ix_reviews_state", "state", "id"),
+                      Index("ix_reviews_candidate", "candidate_code", "state"))
 
 
 class ImportRun(Base):

@@ -1,0 +1,76 @@
+"""Imports register new projects in batches: a file longer than a batch must behave exactly as row by row —
+duplicates inside the file found whether their first row is already written or still waiting, serials
+consecutive, the ledger in row order and intact, an exhausted serial scope refusing only its rows."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from intake.messy import supply_plan_xlsx
+from yimatong.services import importers, ledger
+from yimatong.services.context import Actor, App
+from yimatong.storage.models import Event, Project
+
+ACTOR = Actor("intake-test", "registrar")
+PLACES = "丹阳灌溪柳叶德山善卷桃花澧阳嘉山皇山白鹤岗滨湖江北芷兰朗州沅水穿紫河护城东南西北金银铜铁石木水火土风云雷电春夏秋冬梅兰竹菊"
+_RNG = random.Random(7)
+NAMES = ["武陵区" + "".join(_RNG.choices(PLACES, k=10)) + "地块" for _ in range(1300)]
+
+
+def _name(i: int) -> str:
+    """Distinct names without numbers (names differing only in a number never count as one project)."""
+    return NAMES[i]
+
+
+def _row(i: int, name: str) -> list[object]:
+    return [i, name, "武陵区", "挂牌出让", "城镇住宅用地", 1.5, None, "2026年6月"]
+
+
+def _import(app: App, path: Path, partial: bool = False) -> importers.Report:
+    return importers.import_sheet(app, ACTOR, "supply_plan", path.read_bytes(), path.name, partial=partial)
+
+
+def test_file_longer_than_a_batch_behaves_row_by_row(ymt: App, tmp_path: Path) -> None:
+    rows = [_row(i, _name(i)) for i in range(1, 1201)]
+    rows.append(_row(1201, _name(3)))  # the same row as one of the first, long written batch
+    rows.append(_row(1202, _name(1190)))  # the same row as one still waiting in the current batch
+    rows.append(_row(1203, _name(1195)[:-5] + "地块"))  # like a waiting row (ratio 89): review
+    rows.append(_row(1204, _name(1180)[:-3] + "地块"))  # nearly a waiting row (ratio 97): merged
+    report = _import(ymt, supply_plan_xlsx(tmp_path / "plan.xlsx", rows, two_level=False))
+    assert report.written and not report.refused
+    assert report.counts["taken"] == 1200, report.counts
+    assert report.counts["unchanged"] == 2 and report.counts["merged"] == 1 and report.counts["review"] == 1
+    with ymt.db.read() as session:
+        projects = session.execute(select(Project.code, Project.name).order_by(Project.id)).all()
+        assert [n for _, n in projects] == [_name(i) for i in range(1, 1201)]
+        assert [int(c[-6:]) for c, _ in projects] == list(range(1, 1201))  # consecutive serials in row order
+        by_name = {n: c for c, n in projects}
+        assert report.review[0]["candidate_code"] == by_name[_name(1195)]
+        registered = session.execute(select(Event.data).where(Event.type == "project.registered")
+                                     .order_by(Event.seq)).scalars().all()
+        assert [json.loads(d)["project"]["name"] for d in registered] == [_name(i) for i in range(1, 1201)]
+        merged = session.execute(select(Event.code).where(Event.type == "project.updated").order_by(Event.seq)
+                                 ).scalars().all()
+        assert merged == [by_name[_name(1180)]]
+        assert ledger.verify(session).ok
+
+
+def test_exhausted_serial_scope_refuses_only_its_rows(ymt: App, tmp_path: Path) -> None:
+    with ymt.db.write() as session:  # leave two serials in 武陵区 2026
+        session.execute(text("INSERT INTO counters (scope, value) VALUES ('serial:CD-430702-2026', 999997)"))
+    path = supply_plan_xlsx(tmp_path / "plan.xlsx", [_row(i, _name(i)) for i in range(1, 6)], two_level=False)
+    whole = _import(ymt, path)
+    assert not whole.written and whole.counts["refused"] == 3
+    assert {r["column"] for r in whole.refused} == {"serial"} and {r["row"] for r in whole.refused} == {6, 7, 8}
+    with ymt.db.read() as session:
+        assert session.execute(select(Project.id)).first() is None  # all or nothing
+    part = _import(ymt, path, partial=True)
+    assert part.written and part.counts["taken"] == 2 and part.counts["refused"] == 3
+    with ymt.db.read() as session:
+        codes = session.execute(select(Project.code).order_by(Project.id)).scalars().all()
+        assert [c[-6:] for c in codes] == ["999998", "999999"]
+        assert ledger.verify(session).ok
