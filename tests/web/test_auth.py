@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -70,3 +71,25 @@ def test_every_page_renders_and_api_calls_need_csrf(client, registrar_headers, s
     client.post("/logout", data={"csrf": token})
     assert client.get("/api/v1/projects").status_code == 401
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_dashboard_never_waits_for_the_warnings(client, registrar_headers, staff) -> None:
+    """The first dashboard after a start shows 计算中 and the counts arrive from /web/warning-counts."""
+    code = register(client, registrar_headers, name="预警计数项目")["code"]
+    assert client.patch(f"/api/v1/projects/{code}", json={"land_use": "0601"},
+                        headers=registrar_headers).json()["code_outdated"] is True
+    assert client.get("/web/warning-counts").status_code == 401
+    login(client, *staff)
+    first = client.get("/")
+    assert first.status_code == 200 and "驾驶舱" in first.text
+    assert "计算中" in first.text or 'data-warning-kind="code_outdated">' in first.text  # none yet, or stale
+    for _ in range(200):  # the background computation takes well under a second here; wait for it, at most 20 s
+        r = client.get("/web/warning-counts")
+        assert r.status_code in (200, 202) and r.json()["ready"] is (r.status_code == 200)
+        if r.json()["fresh"]:
+            break
+        time.sleep(0.1)
+    assert r.json()["fresh"] and r.json()["counts"]["code_outdated"] == 1
+    assert r.json()["counts"]["idle_land"] == 0
+    again = client.get("/")
+    assert "计算中" not in again.text and 'data-warning-kind="code_outdated">1<' in again.text

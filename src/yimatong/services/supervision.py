@@ -65,9 +65,9 @@ _LOCK = threading.Lock()
 
 
 def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
-                 today: dt.date | None = None, stale_ok: bool = False) -> list[rules.Warning]:
+                 today: dt.date | None = None) -> list[rules.Warning]:
     """Warnings computed from the data; the result is reused until the ledger head (or the day) changes.
-    With `stale_ok` (the dashboard) a previous result is returned at once and refreshed in the background."""
+    Pages that must not wait use `ready_warnings`."""
     if kind is not None and kind not in rules.KINDS:
         raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
     today = today or dt.date.today()
@@ -75,12 +75,28 @@ def all_warnings(session: Session, app: App, kind: str | None = None, division: 
     cached = _CACHE.get(key)
     if cached and cached[0] == state:
         return cached[1]
-    if cached and stale_ok:
-        refresh_in_background(app, kind, division)
-        return cached[1]
     out = _compute(session, app, kind, division, today)
     _CACHE[key] = (state, out)
     return out
+
+
+def ready_warnings(session: Session, app: App) -> tuple[list[rules.Warning] | None, bool]:
+    """All warnings as far as they are at hand, and whether they are current. A stale result is returned and
+    refreshed in the background; with none yet (None, False) the computation is started in the background.
+    For pages that must render at once."""
+    key = (app.db.url, None, None)
+    cached = _CACHE.get(key)
+    fresh = cached is not None and cached[0] == _state(session, dt.date.today())
+    if not fresh:
+        refresh_in_background(app)
+    return (cached[1] if cached else None), fresh
+
+
+def count_by_kind(items: list[rules.Warning]) -> dict[str, int]:
+    counts = dict.fromkeys(rules.KINDS, 0)
+    for w in items:
+        counts[w.kind] += 1
+    return counts
 
 
 def refresh_in_background(app: App, kind: str | None = None, division: str | None = None) -> None:

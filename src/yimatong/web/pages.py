@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from shapely import wkb
 from shapely.geometry import mapping
@@ -118,13 +118,27 @@ def dashboard(request: Request) -> Response:
     app = _ymt(request)
     with app.db.read() as session:
         by = {g: supervision.stats(session, app, g) for g in ("stage", "division", "year")}
-        warns = supervision.all_warnings(session, app, stale_ok=True)
+        # never wait for the warnings: right after a start they take seconds at 100 000 projects; the page
+        # then shows 计算中 and asks /web/warning-counts until they are ready
+        warns, _ = supervision.ready_warnings(session, app)
         recent = feed.page(session, actor, _recent_start(session), 1000)["items"][-12:][::-1]
-    counts: dict[str, int] = {}
-    for w in warns:
-        counts[w.kind] = counts.get(w.kind, 0) + 1
+    counts = supervision.count_by_kind(warns) if warns is not None else None
     return render(request, "dashboard.html", "dashboard", stats=by, warning_counts=counts,
                   kind_labels=rules.KIND_LABELS, recent=recent)
+
+
+@router.get("/web/warning-counts")
+def warning_counts(request: Request) -> Response:
+    """Warnings by kind for the dashboard: 202 while none are computed yet, else 200 with the counts and whether
+    they are current (stale ones are being refreshed)."""
+    if auth.current_actor(request) is None:
+        return Response(status_code=401)
+    app = _ymt(request)
+    with app.db.read() as session:
+        warns, fresh = supervision.ready_warnings(session, app)
+    if warns is None:
+        return JSONResponse({"ready": False, "fresh": False}, status_code=202)
+    return JSONResponse({"ready": True, "fresh": fresh, "counts": supervision.count_by_kind(warns)})
 
 
 def _recent_start(session: Any) -> int:
