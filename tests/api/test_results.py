@@ -87,6 +87,12 @@ def test_cross_references_from_result_data_are_searchable(client, registrar_head
         "supervision_no": "4307022026B00012", "agreed_start": "2026-06-01"}})
     chain = client.get(f"/api/v1/projects/{code}/chain", headers=registrar_headers).json()
     assert {"kind": "supervision_no", "value": "4307022026B00012"} in chain["refs"]
+    other = register(client, registrar_headers, name="另一个项目")["code"]
+    found = client.get("/api/v1/projects", params={"q": " 4307022026B00012 "}, headers=registrar_headers).json()
+    assert [p["code"] for p in found["items"]] == [code]  # the project list finds it by its 电子监管号
+    assert client.get("/api/v1/projects", params={"q": "4307022026B0001"},  # a reference is matched whole
+                      headers=registrar_headers).json()["items"] == []
+    assert other != code
 
 
 def test_idempotent_result_input(client, registrar_headers) -> None:

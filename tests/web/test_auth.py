@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -56,6 +57,10 @@ def test_every_page_renders_and_api_calls_need_csrf(client, registrar_headers, s
     assert client.get("/code", params={"q": f"http://x/p/{code}"}, follow_redirects=False).headers["location"] == \
         f"/code/{code}"
     assert "格式有误" in client.get("/code", params={"q": "CD123"}).text
+    client.post(f"/api/v1/projects/{code}/results", headers=registrar_headers, files={"meta": (None, json.dumps(
+        {"stage": "supply", "kind": "出让合同", "data": {"supervision_no": "4307022026B00099"}}))})
+    by_ref = client.get("/code", params={"q": "4307022026B00099"}, follow_redirects=False)  # a 电子监管号 typed in
+    assert by_ref.status_code == 303 and by_ref.headers["location"] == f"/code/{code}"
     assert client.get("/projects.xlsx").content[:2] == b"PK"
     parcels = client.get("/web/parcels", params={"bbox": "111.6,29.0,111.8,29.1"}).json()
     assert parcels["features"][0]["properties"]["code"] == code

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.errors import invalid
 from yimatong.services import pagination
-from yimatong.services.registry import project_dict
+from yimatong.services.registry import ids_by_ref, project_dict
 from yimatong.storage.models import Project, ProjectSource
 
 
@@ -56,7 +56,8 @@ def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
         stmt = stmt.where(exists().where(ProjectSource.project_id == Project.id, ProjectSource.kind == f.source))
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\")))
+        stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\"),
+                              Project.id.in_(ids_by_ref(f.q))))  # or a cross-reference given whole
     if f.updated_since is not None:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
     if f.bbox is not None:

@@ -182,6 +182,17 @@ def find_by_investment_code(session: Session, inv: str) -> Project | None:
     return session.execute(stmt).scalars().first()
 
 
+def ids_by_ref(value: str) -> Any:
+    """Projects holding a cross-reference (投资项目代码, 电子监管号, 不动产单元号, case or certificate number) equal to
+    `value`, as a subquery; IN over the kinds lets the (kind, value) index answer it."""
+    return select(ProjectRef.project_id).where(ProjectRef.kind.in_(REF_KINDS), ProjectRef.value == value.strip())
+
+
+def find_by_ref(session: Session, value: str) -> list[Project]:
+    return list(session.execute(select(Project).where(Project.id.in_(ids_by_ref(value))).order_by(Project.id)
+                                .limit(20)).scalars())
+
+
 def get(session: Session, code: str) -> Project:
     project = session.execute(select(Project).where(Project.code == code)).scalars().first()
     if project is None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.errors import AppError, NotFound
-from yimatong.services import chain, exports, feed, project_list, supervision, users
+from yimatong.services import chain, exports, feed, project_list, registry, supervision, users
 from yimatong.services.context import Actor, App
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
 from yimatong.web import auth
@@ -188,9 +188,16 @@ def code_search(request: Request, q: str = "") -> Response:
     text = q.strip().rstrip("/").split("/p/")[-1].split("/")[-1].strip().upper()
     if not text:
         return render(request, "code_search.html", "code", error=None, q=q)
+    app = _ymt(request)
     try:
-        parse_code(_ymt(request).profile, text)
+        parse_code(app.profile, text)
     except CodeError as exc:
+        with app.db.read() as session:  # not a code: perhaps a 电子监管号, 不动产单元号 or other reference
+            found = [p.code for p in registry.find_by_ref(session, q)]
+        if len(found) == 1:
+            return RedirectResponse(f"/code/{found[0]}", status_code=303)
+        if found:
+            return RedirectResponse(f"/projects?q={quote(q.strip())}", status_code=303)
         return render(request, "code_search.html", "code", error=f"项目码格式有误：{exc.message}", q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
 

@@ -60,7 +60,7 @@ def list_projects(
     stage: str | None = Query(None, description="当前阶段 key"),
     status: str | None = Query(None, pattern="^(active|void|merged)$", description="状态"),
     source: str | None = Query(None, description="来源类别"),
-    q: str | None = Query(None, max_length=200, description="名称或项目码片段"),
+    q: str | None = Query(None, max_length=200, description="名称或项目码片段；也可给出完整的交叉引用号（投资项目代码、电子监管号、不动产单元号、批准文号、证书号）"),
     bbox: str | None = Query(None, description="minlon,minlat,maxlon,maxlat：地块与之相交的项目"),
     updated_since: str | None = Query(None, description="RFC 3339 时间（带时区）：此后更新的项目",
                                       json_schema_extra={"format": "date-time"}),
