@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,27 @@ def test_spatial_checks_outside_division_and_overlap(client, registrar_headers) 
     client.post(f"/api/v1/projects/{other}/void", json={"reason": "作废"}, headers=registrar_headers)
     issues = client.get("/api/v1/checks/spatial", params={"code": third}, headers=registrar_headers).json()["issues"]
     assert [i for i in issues if i["kind"] == "overlap"] == []
+
+
+def test_parcel_file_with_one_broken_feature(client, registrar_headers) -> None:
+    """All or nothing by default, naming the bad feature; partial=true takes the good ones."""
+    code = register(client, registrar_headers)["code"]
+    good = [square(WULING), square((WULING[0] + 0.02, WULING[1]))]
+    bow = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+        [111.70, 29.00], [111.71, 29.01], [111.71, 29.00], [111.70, 29.01], [111.70, 29.00]]]}}
+    features = [good[0], bow, good[1]]
+    for f in features:
+        f["properties"] = {"项目码": code}
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    files = {"file": ("地块.geojson", body, "application/geo+json")}
+    whole = client.post("/api/v1/imports/parcels", files=files, headers=registrar_headers)
+    assert whole.status_code == 422
+    assert [e["field"] for e in whole.json()["errors"]] == ["rows.2.features.1.geometry"]
+    assert "第 2 个要素" in whole.json()["report"]["refused"][0]["reason"]
+    assert client.get("/api/v1/parcels", params={"code": code}, headers=registrar_headers).json()["features"] == []
+    direct = client.post(f"/api/v1/projects/{code}/parcels", files=files, headers=registrar_headers)
+    assert direct.status_code == 422 and direct.json()["errors"][0]["field"] == "features.1.geometry"
+    part = client.post("/api/v1/imports/parcels", params={"partial": "true"}, files=files, headers=registrar_headers)
+    assert part.status_code == 200, part.text
+    assert part.json()["counts"] == {"rows": 3, "taken": 2, "refused": 1} and part.json()["written"]
+    assert len(client.get("/api/v1/parcels", params={"code": code}, headers=registrar_headers).json()["features"]) == 2

@@ -11,11 +11,11 @@ import math
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 from shapely.validation import explain_validity
 
 STORAGE_EPSG = 4490
@@ -56,7 +56,9 @@ def _transformer(src: int, dst: int) -> Transformer:
 def reproject(geom: BaseGeometry, src: int, dst: int) -> BaseGeometry:
     if src == dst:
         return geom
-    return transform(_transformer(src, dst).transform, geom)
+    t = _transformer(src, dst)
+    # shapely.transform hands pyproj whole coordinate arrays at once (not one point at a time)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def detect_crs(sample_xy: tuple[float, float], declared: int | None = None, zone_hint: int | None = None) -> int:

@@ -33,10 +33,22 @@ class ParcelFileError(ValueError):
 
 @dataclass
 class ParcelInput:
-    geometry: BaseGeometry  # EPSG:4490, validated
+    """One feature of a parcel file: its geometry in EPSG:4490, validated, or the reason it is refused (an
+    import with `partial` takes the other features; without it the file is refused naming each bad one)."""
+    geometry: BaseGeometry | None
     properties: dict[str, Any]
     index: int
     areas: dict[str, float] = field(default_factory=dict)
+    error: tuple[str, str] | None = None  # (field, message)
+
+
+def require_valid(items: list[ParcelInput]) -> list[ParcelInput]:
+    """For uses that take a file whole (control layers): the first bad feature refuses it, naming how many."""
+    bad = [i for i in items if i.error]
+    if bad:
+        more = f"（共 {len(bad)} 个要素有误）" if len(bad) > 1 else ""
+        raise ParcelFileError(bad[0].error[1] + more, bad[0].error[0])  # type: ignore[index]
+    return items
 
 
 def read_parcel_file(data: bytes, filename: str, crs: int | None = None, max_bytes: int = 200 * 1024 * 1024
@@ -51,10 +63,14 @@ def read_parcel_file(data: bytes, filename: str, crs: int | None = None, max_byt
         raise ParcelFileError("文件中没有地块")
     out = []
     for i, (geom, props) in enumerate(raw_items):
+        if geom is None:
+            out.append(ParcelInput(None, props, i, error=(f"features.{i}.geometry", f"第 {i + 1} 个要素没有几何")))
+            continue
         try:
             valid = geo.validate_polygon(geom, f"features.{i}.geometry")
         except geo.GeometryError as exc:
-            raise ParcelFileError(exc.message, exc.field) from None
+            out.append(ParcelInput(None, props, i, error=(exc.field, f"第 {i + 1} 个要素：{exc.message}")))
+            continue
         out.append(ParcelInput(valid, props, i, geo.areas(valid)))
     return out
 
@@ -70,7 +86,7 @@ def _read_txt(data: bytes, crs: int | None) -> list[tuple[BaseGeometry, dict[str
     return [(geo.to_storage(p.geometry, parsed.epsg), {**p.header, "_line": p.line}) for p in parsed.parcels]
 
 
-def _read_gis(data: bytes, name: str, crs: int | None) -> list[tuple[BaseGeometry, dict[str, Any]]]:
+def _read_gis(data: bytes, name: str, crs: int | None) -> list[tuple[BaseGeometry | None, dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="ymt-parcels-") as tmp:
         path = _materialise(data, name, Path(tmp))
         encoding = _encoding(path)
@@ -81,12 +97,11 @@ def _read_gis(data: bytes, name: str, crs: int | None) -> list[tuple[BaseGeometr
     src = _source_epsg(meta.get("crs"), crs, wkb)
     names = list(meta["fields"])
     out = []
+    out: list[tuple[BaseGeometry | None, dict[str, Any]]] = []
     for i, blob in enumerate(wkb):
-        if blob is None:
-            raise ParcelFileError(f"第 {i + 1} 个要素没有几何", f"features.{i}.geometry")
-        geom = shapely.from_wkb(blob)
         props = {n: _plain(field_data[j][i]) for j, n in enumerate(names)}
-        out.append((geo.to_storage(shapely.force_2d(geom), src), props))
+        geom = None if blob is None else geo.to_storage(shapely.force_2d(shapely.from_wkb(blob)), src)
+        out.append((geom, props))
     return out
 
 

@@ -59,6 +59,10 @@ def _attach_all(session: Session, app: App, actor: Actor, items: list[parcel_fil
                 code: str | None, report: dict[str, Any]) -> None:
     for item in items:
         row = item.properties.get("_line", item.index + 1)
+        if item.error or item.geometry is None:
+            field, message = item.error or ("geometry", "没有几何")
+            report["refused"].append({"row": row, "column": field, "reason": message})
+            continue
         project, reason = _target(session, item.properties, code)
         if project is None:
             report["refused"].append({"row": row, "column": "项目码", "reason": reason})
@@ -96,6 +100,10 @@ def import_control_layer(app: App, actor: Actor, data: bytes | Path, filename: s
         raise invalid("kind", f"管控图层类型应为 {', '.join(spatial_checks.CONTROL_KINDS)}")
     raw = data.read_bytes() if isinstance(data, Path) else data
     items = read_file(app, raw, filename, crs)
+    try:
+        parcel_files.require_valid(items)  # a control layer is taken whole: a hole in a red line is no red line
+    except parcel_files.ParcelFileError as exc:
+        raise invalid(exc.field, exc.message) from None
     with app.db.write() as session:
         if replace:
             _delete_layer(session, kind)
@@ -113,6 +121,7 @@ def _delete_layer(session: Session, kind: str) -> None:
 
 
 def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) -> None:
+    assert item.geometry is not None  # require_valid
     minx, miny, maxx, maxy = item.geometry.bounds
     name = next((str(item.properties[k]) for k in ("name", "名称", "NAME", "MC") if item.properties.get(k)), None)
     feat = ControlLayerFeature(kind=kind, name=name, geom_wkb=wkb.dumps(item.geometry), minx=minx, miny=miny,

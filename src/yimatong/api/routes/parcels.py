@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.schemas import responses
 from yimatong.domain import geometry as geo
-from yimatong.errors import invalid
+from yimatong.errors import Invalid, invalid
 from yimatong.services import parcel_import, parcels, project_box, project_list, registry, spatial_checks, stages
 from yimatong.services.context import Actor, App
 
@@ -57,8 +57,9 @@ async def attach_parcels(request: Request, code: str, crs: int | None = Query(No
             raise invalid("file", "缺少文件 file")
         data = await upload.read()
         report = parcel_import.import_parcels(app, actor, data, upload.filename or "upload", crs=crs, code=code)
-        if report["refused"]:
-            raise invalid("file", report["refused"][0]["reason"])
+        if report["refused"]:  # nothing was written: name every refused feature
+            raise Invalid(report["refused"][0]["reason"],
+                          [(r["column"], r["reason"]) for r in report["refused"][:50]])
         return JSONResponse(report, status_code=201)
     try:
         feature = await request.json()
