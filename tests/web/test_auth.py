@@ -51,6 +51,7 @@ def test_every_page_renders_and_api_calls_need_csrf(client, registrar_headers, s
     login(client, *staff)
     for path, needle in [("/", "驾驶舱"), ("/projects", "页面测试项目"), (f"/code/{code}", "业务链"),
                          ("/code", "一码查询"), ("/map", "项目盒"), ("/imports", "数据导入"), ("/warnings", "预警监管"),
+                         ("/reviews", "疑似重复复核"),
                          (f"/projects?q={code[:10]}", code), ("/projects?year=abc", "项目库")]:
         r = client.get(path)
         assert r.status_code == 200 and needle in r.text, path
@@ -98,3 +99,28 @@ def test_dashboard_never_waits_for_the_warnings(client, registrar_headers, staff
     assert r.json()["counts"]["idle_land"] == 0
     again = client.get("/")
     assert "计算中" not in again.text and 'data-warning-kind="code_outdated">1<' in again.text
+
+
+def test_review_queue_page_decides_a_duplicate(client, registrar_headers, staff) -> None:
+    """An uncertain match from an import is decided on the 重复复核 page, with CSRF, and leaves the queue."""
+    first = "项目名称,行政区划,年度\n武陵区丹阳路以北地块住宅项目,武陵区,2026\n".encode()
+    near = "项目名称,行政区划,年度\n武陵区丹阳路以北地块二期住宅项目,武陵区,2026\n".encode()
+    for name, body in (("a.csv", first), ("b.csv", near)):
+        r = client.post("/api/v1/imports/reserve_plan", files={"file": (name, body, "text/csv")},
+                        headers=registrar_headers)
+        assert r.status_code == 200, r.text
+    assert r.json()["counts"]["review"] == 1
+    login(client, *staff)
+    page = client.get("/reviews")
+    assert page.status_code == 200 and "武陵区丹阳路以北地块二期住宅项目" in page.text and "并入候选项目" in page.text
+    review_id = int(re.search(r'data-review="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+    stale = client.post(f"/reviews/{review_id}", data={"decision": "merge", "csrf": "stale"}, follow_redirects=False)
+    assert stale.status_code == 403
+    done = client.post(f"/reviews/{review_id}", data={"decision": "merge", "reason": "同一地块",
+                                                      "csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith(f"/reviews?done={review_id}:merged:")
+    assert "没有待复核的项目" in client.get("/reviews").text
+    merged = client.get("/reviews", params={"state": "merged"}).text
+    assert "已并入" in merged and "user:zhangsan" in merged
+    again = client.post(f"/reviews/{review_id}", data={"decision": "keep_separate", "csrf": csrf_of(page.text)})
+    assert again.status_code == 409 and "已处理" in again.text

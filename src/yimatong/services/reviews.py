@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from yimatong.errors import Conflict, NotFound, invalid
 from yimatong.services import importers, ledger, pagination, registry
 from yimatong.services.context import Actor, App, now, rfc3339
-from yimatong.storage.models import Review
+from yimatong.storage.models import Project, Review
 
 DECISIONS = ("merge", "keep_separate")
 
@@ -37,6 +37,14 @@ def page(session: Session, state: str | None, limit: int, cursor: str | None) ->
     rows = list(session.execute(stmt.order_by(Review.id).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
     return {"items": [review_dict(r) for r in rows], "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
+def candidate_names(session: Session, items: list[dict[str, Any]]) -> dict[str, str]:
+    """Names of the candidate projects of a page of review items, in one query (for the review page)."""
+    codes = {i["candidate_code"] for i in items}
+    if not codes:
+        return {}
+    return dict(session.execute(select(Project.code, Project.name).where(Project.code.in_(codes))).tuples().all())
 
 
 def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: str, reason: str | None

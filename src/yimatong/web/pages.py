@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +19,8 @@ from sqlalchemy import select
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.errors import AppError, NotFound
-from yimatong.services import chain, exports, feed, project_list, registry, supervision, users
+from yimatong.intake.columns import KIND_LABELS
+from yimatong.services import chain, exports, feed, project_list, registry, reviews, supervision, users
 from yimatong.services.context import Actor, App
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
 from yimatong.web import auth
@@ -233,6 +235,43 @@ def map_page(request: Request) -> Response:
 def imports_page(request: Request) -> Response:
     actor = _actor(request)
     return render(request, "imports.html", "imports", can_import=actor.role in ("admin", "registrar"))
+
+
+REVIEW_STATES = {"open": "待复核", "merged": "已并入", "kept": "已另立"}
+
+
+@router.get("/reviews", response_class=HTMLResponse)
+@page
+def reviews_page(request: Request, state: str = "open", cursor: str | None = None) -> Response:
+    """The review queue: import rows that look like an existing project, decided by a person."""
+    actor = _actor(request)
+    app = _ymt(request)
+    state = state if state in REVIEW_STATES else "open"
+    with app.db.read() as session:
+        try:
+            data = reviews.page(session, state, 50, cursor)
+        except AppError:  # a stale or hand-edited cursor: start from the top
+            data = reviews.page(session, state, 50, None)
+        names = reviews.candidate_names(session, data["items"])
+    return render(request, "reviews.html", "reviews", items=data["items"], next_cursor=data["next_cursor"],
+                  names=names, state=state, states=REVIEW_STATES, kind_labels=KIND_LABELS,
+                  can_decide=actor.role in ("admin", "registrar"), done=request.query_params.get("done"))
+
+
+@router.post("/reviews/{review_id}", response_class=HTMLResponse)
+@page
+def review_decide(request: Request, review_id: int, decision: str = Form(""), reason: str = Form(""),
+                  csrf: str = Form("")) -> Response:
+    actor = _actor(request)
+    if not auth.csrf_ok(request, csrf):
+        return HTMLResponse("页面已过期，请刷新后重试", status_code=403)
+    app = _ymt(request)
+    try:
+        with app.db.write() as session:
+            out = reviews.resolve(session, app, actor, review_id, decision, reason or None)
+    except AppError as exc:
+        return HTMLResponse(f"无法处理复核项 {review_id}：{escape(exc.detail)}", status_code=exc.status)
+    return RedirectResponse(f"/reviews?done={out['id']}:{out['state']}:{out['project_code']}", status_code=303)
 
 
 @router.get("/warnings", response_class=HTMLResponse)
