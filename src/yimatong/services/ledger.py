@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
 from yimatong.domain.ledger import GENESIS, canonical, event_hash
@@ -18,12 +18,14 @@ from yimatong.storage.models import Blob, Event, ResultFile
 def next_counter(session: Session, scope: str, n: int = 1) -> int:
     """Atomically add n to a named counter and return its new value (row-locked until commit): the caller
     owns the values new-n+1 … new."""
-    row = session.execute(
-        text("INSERT INTO counters (scope, value) VALUES (:s, :n) "
-             "ON CONFLICT (scope) DO UPDATE SET value = counters.value + :n RETURNING value"),
-        {"s": scope, "n": n},
-    ).one()
-    return int(row[0])
+    return int(session.execute(_INCREMENT, {"s": scope, "n": n}).scalar_one())
+
+
+# Statements of the hot path built once (building them per call cost as much as running them).
+_INCREMENT = text("INSERT INTO counters (scope, value) VALUES (:s, :n) "
+                  "ON CONFLICT (scope) DO UPDATE SET value = counters.value + :n RETURNING value")
+_HASH_AT = select(Event.hash).where(Event.seq == bindparam("seq"))
+_INSERT_EVENTS = insert(Event.__table__)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
         return []
     last = next_counter(session, "ledger", len(items))
     first = last - len(items) + 1
-    prev = GENESIS if first == 1 else session.execute(select(Event.hash).where(Event.seq == first - 1)).scalar_one()
+    prev = GENESIS if first == 1 else session.execute(_HASH_AT, {"seq": first - 1}).scalar_one()
     at = rfc3339(now())
     rows = []
     for seq, item in enumerate(items, start=first):
@@ -60,7 +62,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
                      "owner_role": item.owner_role})
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
-    session.execute(insert(Event.__table__), rows)
+    session.execute(_INSERT_EVENTS, rows)
     events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
     from yimatong.services import outbox
 

@@ -12,12 +12,13 @@ from yimatong.services.context import now
 from yimatong.services.visibility import role_sees
 from yimatong.storage.models import Delivery, Subscription
 
+_ACTIVE = select(Subscription.id, Subscription.types, Subscription.role).where(Subscription.active.is_(True))
+
 
 def enqueue_many(session: Session, events: Sequence[Any]) -> None:
     """One delivery per event (anything with the Event's attributes) and active subscription that wants its
     type and may see it."""
-    subs = session.execute(select(Subscription.id, Subscription.types, Subscription.role)
-                           .where(Subscription.active.is_(True))).all()
+    subs = session.execute(_ACTIVE).all()
     if not subs:
         return
     t = now()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from yimatong.domain import codes
 from yimatong.domain.names import normalize_name
@@ -51,8 +51,10 @@ def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> 
     outcome = register_many(session, app, actor, [(data, attrs)])[0]
     if isinstance(outcome, Conflict):
         raise outcome
-    project = session.get(Project, outcome.id)  # a persistent object: callers go on changing it
-    assert project is not None
+    # a persistent object (callers go on changing it) built from the row just written, not loaded back
+    project = Project(**vars(outcome))
+    make_transient_to_detached(project)
+    session.add(project)
     return project
 
 
