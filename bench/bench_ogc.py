@@ -80,16 +80,19 @@ def start_pygeoapi(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
                     str(tmp / "openapi.yml")], env=env, check=True, capture_output=True)
     proc = subprocess.Popen([str(VENV / "bin" / "uvicorn"), "pygeoapi.starlette_app:APP", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
+    return proc, wait_ready(proc, f"http://127.0.0.1:{port}", "/collections", "pygeoapi")
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base: str, path: str, name: str) -> str:
+    for _ in range(300):
         try:
-            if httpx.get(base + "/collections", timeout=2).status_code == 200:
-                return proc, base
+            if httpx.get(base + path, timeout=2).status_code == 200:
+                return base
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("pygeoapi did not start")
+    raise RuntimeError(f"{name} did not start")
 
 
 def start_ymt(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -98,16 +101,7 @@ def start_ymt(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "YMT_DATABASE_URL": url, "YMT_DATA_DIR": str(tmp / "ymt-data"), "YMT_DELIVER_WEBHOOKS": "0"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "ymt"), "serve", "--host", "127.0.0.1", "--port",
                              str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("ymt serve did not start")
+    return proc, wait_ready(proc, f"http://127.0.0.1:{port}", "/readyz", "ymt serve")
 
 
 def settle(seconds: float = 20.0) -> None:
