@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, text
 
@@ -30,17 +31,21 @@ def _row(i: int, name: str) -> list[object]:
     return [i, name, "武陵区", "挂牌出让", "城镇住宅用地", 1.5, None, "2026年6月"]
 
 
-def _import(app: App, path: Path, partial: bool = False) -> importers.Report:
-    return importers.import_sheet(app, ACTOR, "supply_plan", path.read_bytes(), path.name, partial=partial)
+def _import(app: App, path: Path, partial: bool = False, progress: Any = None) -> importers.Report:
+    return importers.import_sheet(app, ACTOR, "supply_plan", path.read_bytes(), path.name, partial=partial,
+                                  progress=progress)
 
 
-def test_file_longer_than_a_batch_behaves_row_by_row(ymt: App, tmp_path: Path) -> None:
+def test_file_longer_than_a_batch_behaves_row_by_row(ymt: App, tmp_path: Path, monkeypatch: Any) -> None:
     rows = [_row(i, _name(i)) for i in range(1, 1201)]
     rows.append(_row(1201, _name(3)))  # the same row as one of the first, long written batch
     rows.append(_row(1202, _name(1190)))  # the same row as one still waiting in the current batch
     rows.append(_row(1203, _name(1195)[:-5] + "地块"))  # like a waiting row (ratio 89): review
     rows.append(_row(1204, _name(1180)[:-3] + "地块"))  # nearly a waiting row (ratio 97): merged
-    report = _import(ymt, supply_plan_xlsx(tmp_path / "plan.xlsx", rows, two_level=False))
+    monkeypatch.setattr(importers, "PROGRESS_EVERY", 500)  # the CLI's progress lines, at a size this test reaches
+    seen: list[int] = []
+    report = _import(ymt, supply_plan_xlsx(tmp_path / "plan.xlsx", rows, two_level=False), progress=seen.append)
+    assert seen == [500, 1000]
     assert report.written and not report.refused
     assert report.counts["taken"] == 1200, report.counts
     assert report.counts["unchanged"] == 2 and report.counts["merged"] == 1 and report.counts["review"] == 1

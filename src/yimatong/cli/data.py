@@ -63,7 +63,11 @@ def _run_import(ymt: Any, kind: str, file: Path, dry_run: bool, partial: bool, c
         if not layer:
             raise fail("导入管控图层须用 --kind 指明 basic_farmland、eco_redline 或 dev_boundary")
         return parcel_import.import_control_layer(ymt, cli_actor(), data, file.name, layer, crs=crs)
-    return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial).as_dict()
+    def progress(rows: int) -> None:  # on stderr: stdout carries the report
+        typer.echo(f"已读取 {rows} 行…", err=True)
+
+    return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
+                                  progress=progress).as_dict()
 
 
 def _print_report(kind: str, r: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ creating a project. Importing the same rows again adds nothing."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ SOURCE_KIND = {"supply_plan": "supply_plan", "reserve_plan": "reserve_plan", "ke
                "investment_platform": "investment_platform"}
 DETAIL_LIMIT = 10_000  # per-row detail kept in a report; counts are always complete
 CODED = ("approval_type", "project_type", "supply_type", "land_use")
+PROGRESS_EVERY = 10_000  # rows between progress reports (a year's plan of 100 000 rows takes about a minute)
 SCREEN_CUTOFF = 80  # rapidfuzz ratio below which two names are not looked at further
 
 
@@ -77,7 +79,8 @@ def code_tables(app: App) -> CodeTables:
 
 
 def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, dry_run: bool = False,
-                 partial: bool = False) -> Report:
+                 partial: bool = False, progress: Callable[[int], None] | None = None) -> Report:
+    """Import one file; `progress`, if given, is told the number of rows read every PROGRESS_EVERY rows."""
     registry.require_writer(actor)
     if kind not in KINDS:
         raise invalid("kind", f"导入类型应为 {', '.join(KINDS)}")
@@ -96,7 +99,7 @@ def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, 
                     report.counts["rows"] += 1
                     report.counts["unchanged"] += 1
                 raise _Rollback
-            _run(session, app, actor, kind, parsed.rows, report)
+            _run(session, app, actor, kind, parsed.rows, report, progress)
             _skipped(report, parsed.skipped)
             if (report.refused and not partial) or dry_run:
                 raise _Rollback
@@ -273,12 +276,15 @@ class _Batch:
         ledger.append_many(self.session, self.actor, events)
 
 
-def _run(session: Session, app: App, actor: Actor, kind: str, rows: Any, report: Report) -> None:
+def _run(session: Session, app: App, actor: Actor, kind: str, rows: Any, report: Report,
+         progress: Callable[[int], None] | None = None) -> None:
     index, batch = _Index(session), _Batch(session, app, actor, report)
     for chunk in _chunks(rows, 250):
         index.prescreen(chunk)
         for row in chunk:
             _one_row(session, app, actor, kind, row, index, batch, report)
+        if progress and report.counts["rows"] % PROGRESS_EVERY < len(chunk):
+            progress(report.counts["rows"])
     batch.flush()
 
 
