@@ -10,7 +10,7 @@ import shapely
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from shapely import wkb
-from shapely.ops import transform, unary_union
+from shapely.ops import unary_union
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -113,7 +113,8 @@ def _crs(crs: str | None) -> str:
 
 def _geometry(geom: Any, crs: str) -> orjson.Fragment:
     # EPSG:4490 has latitude first (authority axis order); CRS84 is lon/lat.
-    return orjson.Fragment(shapely.to_geojson(transform(lambda x, y: (y, x), geom) if crs == EPSG4490 else geom))
+    swapped = shapely.transform(geom, lambda xy: xy[:, ::-1]) if crs == EPSG4490 else geom
+    return orjson.Fragment(shapely.to_geojson(swapped))
 
 
 @router.get("/collections/{collection_id}/items", summary="OGC 要素",

@@ -44,7 +44,8 @@ def candidate_names(session: Session, items: list[dict[str, Any]]) -> dict[str, 
     codes = {i["candidate_code"] for i in items}
     if not codes:
         return {}
-    return dict(session.execute(select(Project.code, Project.name).where(Project.code.in_(codes))).tuples().all())
+    return {code: name for code, name in session.execute(select(Project.code, Project.name)
+                                                         .where(Project.code.in_(codes)))}
 
 
 def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: str, reason: str | None
