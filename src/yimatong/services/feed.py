@@ -17,11 +17,13 @@ from yimatong.storage.models import Event
 def page(session: Session, actor: Actor, after: int, limit: int, cursor: str | None = None,
          type_: str | None = None, code: str | None = None) -> dict[str, Any]:
     pagination.check_limit(limit)
-    if cursor:
+    if cursor:  # the feed's cursor is the plain seq, so that a follower can store and resume from it
         try:
             after = int(cursor)
         except ValueError:
-            raise invalid("cursor", "cursor 应为上一页返回的 next_cursor") from None
+            after = -1
+        if not 0 <= after < 2**63:
+            raise invalid("cursor", "cursor 应为上一页返回的 next_cursor")
     stmt = select(Event).where(Event.seq > after, visibility.event_visible(actor))
     if type_:
         stmt = stmt.where(Event.type == type_)

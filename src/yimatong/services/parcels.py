@@ -151,9 +151,7 @@ def page(session: Session, bbox: tuple[float, float, float, float] | None, code:
     from yimatong.services.chain import codes_of_parcels
 
     pagination.check_limit(limit)
-    after = pagination.decode(cursor)
-    if after is not None and not isinstance(after, int):
-        raise invalid("cursor", "cursor 无效")
+    after = pagination.decode_id(cursor)
     stmt = select(Parcel)
     if bbox is not None:
         # PostGIS filters exactly inside the query; on SQLite the R*Tree candidates get Shapely's exact test.

@@ -69,9 +69,7 @@ def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
 
 def page(session: Session, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
-    after = pagination.decode(cursor)
-    if after is not None and not isinstance(after, int):
-        raise invalid("cursor", "cursor 无效")
+    after = pagination.decode_id(cursor)
     stmt = filtered(session, f)
     if after is not None:
         stmt = stmt.where(Project.id > after)

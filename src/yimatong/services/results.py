@@ -185,15 +185,13 @@ def list_for_project(session: Session, actor: Actor, code: str, stage: str | Non
                      limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
     project = registry.get(session, code)
-    after = pagination.decode(cursor)
+    after = pagination.decode_id(cursor)
     stmt = select(Result).where(Result.project_id == project.id, visibility.result_visible(actor))
     if stage:
         stmt = stmt.where(Result.stage == stage)
     if kind:
         stmt = stmt.where(Result.kind == kind)
     if after is not None:
-        if not isinstance(after, int):
-            raise invalid("cursor", "cursor 无效")
         stmt = stmt.where(Result.id > after)
     rows = list(session.execute(stmt.order_by(Result.id).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]

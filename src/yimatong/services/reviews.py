@@ -26,14 +26,14 @@ def review_dict(r: Review) -> dict[str, Any]:
 
 def page(session: Session, state: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
-    after = pagination.decode(cursor)
+    after = pagination.decode_id(cursor)
     stmt = select(Review)
     if state:
         if state not in ("open", "merged", "kept"):
             raise invalid("state", "state 应为 open、merged 或 kept")
         stmt = stmt.where(Review.state == state)
     if after is not None:
-        stmt = stmt.where(Review.id > int(after))
+        stmt = stmt.where(Review.id > after)
     rows = list(session.execute(stmt.order_by(Review.id).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
     return {"items": [review_dict(r) for r in rows], "next_cursor": pagination.encode(rows[-1].id) if more else None}

@@ -145,9 +145,7 @@ def _spatial(session: Session, app: App, division: str | None) -> list[rules.War
 def page(session: Session, app: App, kind: str | None, division: str | None, limit: int, cursor: str | None
          ) -> dict[str, Any]:
     pagination.check_limit(limit)
-    start = pagination.decode(cursor) or 0
-    if not isinstance(start, int) or start < 0:
-        raise invalid("cursor", "cursor 无效")
+    start = pagination.decode_id(cursor) or 0
     items = all_warnings(session, app, kind, division)
     chunk = items[start:start + limit]
     more = start + limit < len(items)

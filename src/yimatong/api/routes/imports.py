@@ -54,11 +54,11 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
 @router.get("/imports", responses=responses(401, 403, 422), summary="导入记录")
 def import_runs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
                 app: App = Depends(get_app), _: Actor = Depends(writer)) -> dict[str, Any]:
-    after = pagination.decode(cursor)
+    after = pagination.decode_id(cursor)
     with app.db.read() as session:
         stmt = select(ImportRun).order_by(ImportRun.id.desc())
         if after is not None:
-            stmt = stmt.where(ImportRun.id < int(after))
+            stmt = stmt.where(ImportRun.id < after)
         rows = list(session.execute(stmt.limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
     return {"items": [{"id": r.id, "kind": r.kind, "filename": r.filename, "sha256": r.sha256, "actor": r.actor,

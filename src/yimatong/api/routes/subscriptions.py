@@ -94,14 +94,14 @@ def delete_sub(sid: int = Path(ge=1, le=2**53), app: App = Depends(get_app), _: 
 def deliveries(sid: int = Path(ge=1, le=2**53), state: str | None = Query(None, pattern="^(pending|done|parked)$"),
                limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
                app: App = Depends(get_app), _: Actor = Depends(admin)) -> dict[str, Any]:
-    after = pagination.decode(cursor)
+    after = pagination.decode_id(cursor)
     with app.db.read() as session:
         _get(session, sid)
         stmt = select(Delivery).where(Delivery.subscription_id == sid)
         if state:
             stmt = stmt.where(Delivery.state == state)
         if after is not None:
-            stmt = stmt.where(Delivery.seq > int(after))
+            stmt = stmt.where(Delivery.seq > after)
         rows = list(session.execute(stmt.order_by(Delivery.seq).limit(limit + 1)).scalars())
         more, rows = len(rows) > limit, rows[:limit]
         attempts: dict[int, list[dict[str, Any]]] = {}
