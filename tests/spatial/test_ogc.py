@@ -84,3 +84,9 @@ def test_gdal_reads_the_layers(live_server) -> None:
                           capture_output=True, text=True, timeout=60)
     assert full.returncode == 0, full.stderr
     assert "GDAL项目2" in full.stdout and "POLYGON" in full.stdout
+
+
+def test_odd_feature_ids_are_404(client, registrar_headers) -> None:
+    for fid in ("²", "１２", "-1", "99999999999999999999", "abc"):
+        r = client.get(f"/ogc/collections/parcels/items/{fid}", headers=registrar_headers)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), fid

@@ -65,10 +65,20 @@ def test_txt_without_prefix_holes_multipolygon_round_trip() -> None:
     ("[属性描述]\n[地块坐标]\nJ1,1,3213899.2,37567207.8\n", 3),
     ("[属性描述]\n坐标系=西安80\n[地块坐标]\n4,1,A,B,面,,,,@\nJ1,1,3213899,37567207\nJ2,1,3213999,37567207\n"
      "J3,1,3213999,37567307\n", None),
+    # a zone written with superscript digits (str.isdigit() says yes, int() says no)
+    ("[属性描述]\n坐标系=2000国家大地坐标系\n带号=³⁷\n[地块坐标]\n4,1,A,B,面,,,,@\nJ1,1,3213899,37567207\n"
+     "J2,1,3213999,37567207\nJ3,1,3213999,37567307\nJ4,1,3213899,37567207\n", None),
 ])
+def _gbk_or_utf8(text: str) -> bytes:
+    try:
+        return text.encode("gbk")  # what the bureau's tools write
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
 def test_broken_txt_names_the_line(text: str, line: int | None) -> None:
     with pytest.raises(CoordinateTxtError) as exc:
-        parse_coordinate_txt(text.encode("gbk"))
+        parse_coordinate_txt(_gbk_or_utf8(text))
     assert exc.value.line == line
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from yimatong.api import problems
 from yimatong.config import Settings
+from yimatong.domain.profile import digits_only
 from yimatong.profiles.loader import load_profile
 from yimatong.services.context import App
 
@@ -96,7 +97,7 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
         length = request.headers.get("content-length")
         ctype = request.headers.get("content-type", "")
         limit = settings.max_upload_bytes if ctype.startswith("multipart/") else settings.max_json_bytes
-        if length and length.isdigit() and int(length) > limit:
+        if length and digits_only(length) and int(length) > limit:
             return problems.problem(413, f"请求体超过上限 {limit} 字节", [("body", "请求体过大")])
         start = time.perf_counter()
         response = await call_next(request)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yimatong.api.deps import get_actor, get_app
+from yimatong.domain.profile import digits_only
 from yimatong.errors import NotFound, invalid
 from yimatong.services import parcels, project_list
 from yimatong.services.chain import codes_of_parcels
@@ -218,7 +219,7 @@ def item(collection_id: str, feature_id: str, request: Request, crs: str | None 
     out_crs = _crs(crs)
     with app.db.read() as session:
         if collection_id == "parcels":
-            if not feature_id.isdigit() or int(feature_id) > 2**53:
+            if not digits_only(feature_id) or int(feature_id) > 2**53:
                 raise NotFound(f"要素 {feature_id} 不存在", [("featureId", "不存在")])
             p = parcels.get_parcel(session, int(feature_id))
             f = _parcel_feature(p, codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)

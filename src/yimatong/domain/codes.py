@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from yimatong.domain.profile import Profile, charset_ok
+from yimatong.domain.profile import Profile, charset_ok, digits_only
 
 
 class CodeError(ValueError):
@@ -69,7 +69,7 @@ def _check_year(seg: Any, value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise CodeError(seg.name, f"{seg.label}（{seg.name}）必须是 {seg.length} 位年份")
     text = str(value)
-    if len(text) != seg.length or not text.isdigit():
+    if len(text) != seg.length or not digits_only(text):
         raise CodeError(seg.name, f"{seg.label}（{seg.name}）必须是 {seg.length} 位年份，收到 {value!r}")
     year = int(text)
     if (seg.min is not None and year < seg.min) or (seg.max is not None and year > seg.max):

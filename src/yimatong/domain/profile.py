@@ -237,9 +237,15 @@ def _check_stages(doc: ProfileDoc, source: str) -> None:
                 raise ProfileError(f"{source}: entry `prerequisites.{i}` ({rule.id}): unknown stage {k!r}")
 
 
+def digits_only(text: str) -> bool:
+    """ASCII 0-9 only. str.isdigit() alone also accepts ²³ and full-width digits, which int() then refuses or
+    turns into codes no other system would match."""
+    return text.isascii() and text.isdigit()
+
+
 def _charset_ok(value: str, charset: str) -> bool:
     if charset == "digits":
-        return value.isascii() and value.isdigit()
+        return digits_only(value)
     if charset == "upper":
         return value.isascii() and value.isalpha() and value.isupper()
     return value.isascii() and value.isalnum() and value == value.upper()

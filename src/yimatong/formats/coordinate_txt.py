@@ -25,6 +25,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from yimatong.domain.geometry import zone_epsg
+from yimatong.domain.profile import digits_only
 from yimatong.formats.text import decode_text
 
 HEADER_FIELDS = ("点数", "面积(公顷)", "地块编号", "地块名称", "图形属性", "图幅号", "地块用途", "地类编码")
@@ -130,7 +131,7 @@ def _epsg(attrs: dict[str, str], first_easting: float, zone_hint: int | None) ->
     zone = int(first_easting // 1e6) if prefixed else None
     declared = attrs.get("带号", "").strip()
     if declared:
-        if not declared.isdigit():
+        if not digits_only(declared):
             raise CoordinateTxtError(f"带号“{declared}”不是数字")
         if zone is not None and int(declared) != zone:
             raise CoordinateTxtError(f"带号 {declared} 与坐标中的带号前缀 {zone} 不一致")

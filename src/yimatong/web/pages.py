@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
+from yimatong.domain.profile import digits_only
 from yimatong.errors import AppError, NotFound
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.services import chain, exports, feed, project_list, registry, reviews, supervision, users
@@ -159,7 +160,7 @@ def projects(request: Request, q: str | None = None, division: str | None = None
     _actor(request)
     app = _ymt(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=int(year) if year and year.isdigit() else None)
+                                   status=status or None, year=int(year) if year and digits_only(year) and len(year) <= 4 else None)
     try:
         with app.db.read() as session:
             result = project_list.page(session, f, 50, cursor or None)
@@ -176,7 +177,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
                   stage: str | None = None, status: str | None = None) -> Response:
     _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=int(year) if year and year.isdigit() else None)
+                                   status=status or None, year=int(year) if year and digits_only(year) and len(year) <= 4 else None)
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     exports.export_projects(_ymt(request), tmp, f)
     return FileResponse(tmp, filename="项目库.xlsx",
