@@ -60,6 +60,13 @@ def test_txt_without_prefix_holes_multipolygon_round_trip() -> None:
         assert parsed.parcels[0].header["地块名称"] == "测试"
 
 
+def _gbk_or_utf8(text: str) -> bytes:
+    try:
+        return text.encode("gbk")  # what the bureau's tools write
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
 @pytest.mark.parametrize(("text", "line"), [
     ("[属性描述]\n坐标系=2000国家大地坐标系\n带号=37\n[地块坐标]\n4,1,A,B,面,,,,@\nJ1,1,abc,37567207\n", 6),
     ("[属性描述]\n[地块坐标]\nJ1,1,3213899.2,37567207.8\n", 3),
@@ -69,13 +76,6 @@ def test_txt_without_prefix_holes_multipolygon_round_trip() -> None:
     ("[属性描述]\n坐标系=2000国家大地坐标系\n带号=³⁷\n[地块坐标]\n4,1,A,B,面,,,,@\nJ1,1,3213899,37567207\n"
      "J2,1,3213999,37567207\nJ3,1,3213999,37567307\nJ4,1,3213899,37567207\n", None),
 ])
-def _gbk_or_utf8(text: str) -> bytes:
-    try:
-        return text.encode("gbk")  # what the bureau's tools write
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
 def test_broken_txt_names_the_line(text: str, line: int | None) -> None:
     with pytest.raises(CoordinateTxtError) as exc:
         parse_coordinate_txt(_gbk_or_utf8(text))
