@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from yimatong.api import problems
+from yimatong.api.input_guard import InputGuard
 from yimatong.config import Settings
 from yimatong.domain.profile import digits_only
 from yimatong.profiles.loader import load_profile
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
     app = FastAPI(title="一码通 yimatong API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.ymt = ymt
     problems.install(app)
+    # inside the size check and metrics installed next (middleware added later wraps what came before)
+    app.add_middleware(InputGuard, max_bytes=settings.max_json_bytes)
     _install_limits(app, settings)
     for name in ROUTERS:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yimatong.api.deps import get_actor, get_app, require_roles
+from yimatong.api.input_guard import loads_strict
 from yimatong.api.schemas import ResultOut, ResultPage, responses
 from yimatong.errors import invalid
 from yimatong.services import idempotency, packages, results
@@ -29,10 +29,7 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
                files: list[UploadFile] = File([], description="成果文件，任意个"),
                app: App = Depends(get_app), actor: Actor = Depends(stage_writer),
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
-    try:
-        raw = json.loads(meta)
-    except ValueError:
-        raise invalid("meta", "meta 不是合法的 JSON") from None
+    raw = loads_strict(meta, "meta")
     checked = results.check_meta(app, actor, raw)
     stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
 
