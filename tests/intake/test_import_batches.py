@@ -79,3 +79,13 @@ def test_exhausted_serial_scope_refuses_only_its_rows(ymt: App, tmp_path: Path) 
         codes = session.execute(select(Project.code).order_by(Project.id)).scalars().all()
         assert [c[-6:] for c in codes] == ["999998", "999999"]
         assert ledger.verify(session).ok
+
+
+def test_control_characters_in_cells_are_dropped(ymt: App) -> None:
+    """A NUL left in a cell by another system's export (PostgreSQL cannot store it) does not stop the import."""
+    data = "项目名称,行政区划,年度,建设单位\n武陵区\x00丹阳路\x01项目,武陵区,2026,常德\x7f建投\n".encode()
+    report = importers.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv")
+    assert report.written and report.counts["taken"] == 1
+    with ymt.db.read() as session:
+        name, builder = session.execute(select(Project.name, Project.builder)).one()
+    assert (name, builder) == ("武陵区丹阳路项目", "常德建投")

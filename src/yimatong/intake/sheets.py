@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +41,24 @@ def read_table(data: bytes, filename: str, max_bytes: int = 100 * 1024 * 1024) -
         raise IntakeFileError("文件为空")
     name = filename.lower()
     if name.endswith((".xlsx", ".xlsm")):
-        return _xlsx(data)
-    if name.endswith(".xls"):
-        return _xls(data)
-    if name.endswith((".csv", ".txt")):
-        return _csv(data)
-    raise IntakeFileError(f"不支持的文件类型 {filename}：支持 .xlsx、.xls、.csv")
+        sheet = _xlsx(data)
+    elif name.endswith(".xls"):
+        sheet = _xls(data)
+    elif name.endswith((".csv", ".txt")):
+        sheet = _csv(data)
+    else:
+        raise IntakeFileError(f"不支持的文件类型 {filename}：支持 .xlsx、.xls、.csv")
+    return RawSheet(sheet.title, _without_control_characters(sheet.rows))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _without_control_characters(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """Control characters (NUL above all, which PostgreSQL cannot store) carry nothing in a cell; exports of
+    other systems leave them behind. Dropped here so that a name is the name on every database."""
+    for row_no, values in rows:
+        yield row_no, [_CONTROL.sub("", v) if isinstance(v, str) and not v.isprintable() else v for v in values]
 
 
 def _xlsx(data: bytes) -> RawSheet:
