@@ -110,3 +110,14 @@ def test_parcel_file_with_one_broken_feature(client, registrar_headers) -> None:
     assert part.status_code == 200, part.text
     assert part.json()["counts"] == {"rows": 3, "taken": 2, "refused": 1} and part.json()["written"]
     assert len(client.get("/api/v1/parcels", params={"code": code}, headers=registrar_headers).json()["features"]) == 2
+
+
+def test_long_parcel_number_is_taken(client, registrar_headers) -> None:
+    """A parcel number longer than its column (was a 500 on PostgreSQL) is cut to the column in listings."""
+    code = register(client, registrar_headers)["code"]
+    feature = square(WULING)
+    feature["properties"] = {"parcel_no": "DK" + "9" * 300, "地块名称": "名" * 300}
+    r = client.post(f"/api/v1/projects/{code}/parcels", json=feature, headers=registrar_headers)
+    assert r.status_code == 201, r.text
+    got = client.get("/api/v1/parcels", params={"code": code}, headers=registrar_headers).json()["features"][0]
+    assert got["properties"]["parcel_no"] == ("DK" + "9" * 300)[:100] and got["properties"]["name"] == "名" * 200

@@ -30,8 +30,8 @@ def store_parcel(session: Session, geom: BaseGeometry, actor: Actor, properties:
     props = dict(properties or {})
     minx, miny, maxx, maxy = geom.bounds
     parcel = Parcel(
-        parcel_no=_str_or_none(props.get("parcel_no") or props.get("地块编号")),
-        name=_str_or_none(props.get("name") or props.get("地块名称")),
+        parcel_no=_str_or_none(props.get("parcel_no") or props.get("地块编号"), 100),
+        name=_str_or_none(props.get("name") or props.get("地块名称"), 200),
         geom_wkb=wkb.dumps(geom), minx=minx, miny=miny, maxx=maxx, maxy=maxy,
         area_m2=round(geo.area_m2(geom), 2), properties=props, created_by=actor.name, created_at=now(),
     )
@@ -41,8 +41,9 @@ def store_parcel(session: Session, geom: BaseGeometry, actor: Actor, properties:
     return parcel
 
 
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None or v == "" else str(v)[:200]
+def _str_or_none(v: Any, limit: int) -> str | None:
+    """A column's copy of a property, cut to the column (the whole value stays in `properties`)."""
+    return None if v is None or v == "" else str(v)[:limit]
 
 
 def _index(session: Session, parcel: Parcel) -> None:
