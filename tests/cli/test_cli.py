@@ -77,6 +77,15 @@ def test_token_is_printed_alone_on_last_line_and_stored_hashed(env, db_url) -> N
     assert bad.returncode != 0 and "role" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_user_create_refuses_bad_input_naming_the_option(env) -> None:
+    for args, field in ((["--username", "a b"], "username"), (["--username", "ok", "--password", "short"], "password"),
+                        (["--username", "ok", "--display-name", "名" * 101], "display_name")):
+        full = ["user", "create", "--password", "long-enough-1", "--role", "viewer", *args]
+        out = ymt(env, *full)
+        assert out.returncode != 0 and field in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    assert ymt(env, "user", "create", "--username", "ok", "--password", "long-enough-1").returncode == 0
+
+
 def test_ledger_verify_names_the_edited_event(client, registrar_headers, env, db_url) -> None:
     from conftest import project_body
 

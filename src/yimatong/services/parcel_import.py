@@ -123,7 +123,7 @@ def _delete_layer(session: Session, kind: str) -> None:
 def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) -> None:
     assert item.geometry is not None  # require_valid
     minx, miny, maxx, maxy = item.geometry.bounds
-    name = next((str(item.properties[k]) for k in ("name", "名称", "NAME", "MC") if item.properties.get(k)), None)
+    name = next((str(item.properties[k])[:200] for k in ("name", "名称", "NAME", "MC") if item.properties.get(k)), None)
     feat = ControlLayerFeature(kind=kind, name=name, geom_wkb=wkb.dumps(item.geometry), minx=minx, miny=miny,
                                maxx=maxx, maxy=maxy, properties={k: v for k, v in item.properties.items()
                                                                  if not k.startswith("_")}, imported_at=now())

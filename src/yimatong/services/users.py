@@ -21,6 +21,8 @@ def create(session: Session, username: str, password: str, role: str, display_na
         raise invalid("username", "用户名须为 1–64 位字母、数字、下划线或点")
     if len(password) < 8:
         raise invalid("password", "密码至少 8 位")
+    if display_name is not None and len(display_name) > 100:
+        raise invalid("display_name", "显示名称不超过 100 个字符")
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"用户 {username} 已存在", [("username", "已存在")])
     user = User(username=username, display_name=display_name or username, password_hash=HASHER.hash(password),
