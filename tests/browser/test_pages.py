@@ -90,6 +90,13 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page, tm
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/code/{code}")
 
+    # 拍照扫码: the phone's camera gives the file input a photo; the page sends it at once
+    photo = tmp_path / "二维码.png"
+    photo.write_bytes(httpx.get(f"{live_server.url}/p/{code}/qr.png").content)
+    page.click("nav >> text=一码查询")
+    page.set_input_files("#scan-photo", str(photo))
+    page.wait_for_url(f"**/code/{code}")
+
     page.click("nav >> text=一张图")
     page.wait_for_selector("#map .leaflet-overlay-pane", state="attached")
     page.evaluate(f"void window.ymtMap.setView([{WULING[1]}, {WULING[0]}], 16)")

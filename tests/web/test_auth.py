@@ -124,3 +124,35 @@ def test_review_queue_page_decides_a_duplicate(client, registrar_headers, staff)
     assert "已并入" in merged and "user:zhangsan" in merged
     again = client.post(f"/reviews/{review_id}", data={"decision": "keep_separate", "csrf": csrf_of(page.text)})
     assert again.status_code == 409 and "已处理" in again.text
+
+
+def test_photo_of_a_qr_code_opens_the_project(client, registrar_headers, staff) -> None:
+    """拍照扫码: a phone photo of the printed QR (here: the PNG on a larger, rotated canvas) opens the project."""
+    import io
+
+    import segno
+    from PIL import Image
+
+    code = register(client, registrar_headers, name="扫码项目")["code"]
+    qr = Image.open(io.BytesIO(client.get(f"/p/{code}/qr.png").content)).convert("RGB")
+    photo = Image.new("RGB", (qr.width * 3, qr.height * 3), "white")
+    photo.paste(qr, (qr.width, qr.height // 2))
+    shot = io.BytesIO()
+    photo.rotate(8, expand=True, fillcolor="white").save(shot, "JPEG", quality=85)
+    login(client, *staff)
+    token = csrf_of(client.get("/code").text)
+
+    def scan(data: bytes, csrf: str = token):  # type: ignore[no-untyped-def]
+        return client.post("/code/scan", data={"csrf": csrf}, files={"photo": ("相机.jpg", data, "image/jpeg")},
+                           follow_redirects=False)
+
+    r = scan(shot.getvalue())
+    assert r.status_code == 303 and r.headers["location"] == f"/code/{code}"
+    other = io.BytesIO()
+    segno.make("https://example.org/not-a-project", error="m").save(other, kind="png", scale=8)
+    assert "不是项目码" in scan(other.getvalue()).text
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(blank, "PNG")
+    assert "未识别到二维码" in scan(blank.getvalue()).text
+    assert "无法识别的图片" in scan(b"not an image").text
+    assert "页面已过期" in scan(shot.getvalue(), csrf="stale").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import tempfile
 from html import escape
@@ -20,6 +21,7 @@ from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.domain.profile import digits_only
 from yimatong.errors import AppError, NotFound
+from yimatong.formats import qr_images
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.services import chain, exports, feed, project_list, registry, reviews, supervision, users
 from yimatong.services.context import Actor, App
@@ -70,13 +72,26 @@ def page(fn):  # type: ignore[no-untyped-def]
     """Pages need a login: send people to the login page and back."""
     import functools
 
+    def to_login(request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    if inspect.iscoroutinefunction(fn):  # pages that read an upload are async
+        @functools.wraps(fn)
+        async def async_wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
+            try:
+                return await fn(request, *args, **kwargs)
+            except LoginRequired:
+                return to_login(request)
+
+        return async_wrapper
+
     @functools.wraps(fn)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
             return fn(request, *args, **kwargs)
         except LoginRequired:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            return to_login(request)
 
     return wrapper
 
@@ -188,7 +203,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
 @page
 def code_search(request: Request, q: str = "") -> Response:
     _actor(request)
-    text = q.strip().rstrip("/").split("/p/")[-1].split("/")[-1].strip().upper()
+    text = _code_in(q)
     if not text:
         return render(request, "code_search.html", "code", error=None, q=q)
     app = _ymt(request)
@@ -203,6 +218,39 @@ def code_search(request: Request, q: str = "") -> Response:
             return RedirectResponse(f"/projects?q={quote(q.strip())}", status_code=303)
         return render(request, "code_search.html", "code", error=f"项目码格式有误：{exc.message}", q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
+
+
+def _code_in(text: str) -> str:
+    """The code in what was typed, pasted or scanned: the code itself or the URL of its /p/ page."""
+    return text.strip().rstrip("/").split("/p/")[-1].split("/")[-1].strip().upper()
+
+
+@router.post("/code/scan", response_class=HTMLResponse)
+@page
+async def code_scan(request: Request) -> Response:
+    """A photo of a project's QR code (taken with the phone's camera through a file input) opens its page."""
+    _actor(request)
+    app = _ymt(request)
+    form = await request.form(max_part_size=app.settings.max_upload_bytes)
+    photo = form.get("photo")
+    if not auth.csrf_ok(request, str(form.get("csrf") or "")):
+        return render(request, "code_search.html", "code", error="页面已过期，请刷新后重试", q="")
+    if photo is None or isinstance(photo, str):
+        return render(request, "code_search.html", "code", error="请先拍摄或选择二维码照片", q="")
+    try:
+        texts = qr_images.read_qr_texts(await photo.read())
+    except qr_images.QrImageError as exc:
+        return render(request, "code_search.html", "code", error=str(exc), q="")
+    for text in texts:
+        code = _code_in(text)
+        try:
+            parse_code(app.profile, code)
+        except CodeError:
+            continue
+        return RedirectResponse(f"/code/{code}", status_code=303)
+    found = "、".join(t[:60] for t in texts)
+    return render(request, "code_search.html", "code", q="",
+                  error=f"照片中的二维码不是项目码：{found}" if texts else "照片中未识别到二维码，请对准二维码重新拍摄")
 
 
 @router.get("/code/{code}", response_class=HTMLResponse)

@@ -13,3 +13,6 @@ window.ymt = {
   },
   esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); },
 };
+
+// A file input marked data-autosubmit sends its form as soon as a file is chosen (拍照扫码).
+document.querySelectorAll("input[data-autosubmit]").forEach(i => i.addEventListener("change", () => { if (i.files.length) i.form.submit(); }));
