@@ -82,6 +82,8 @@ def populate(app, n: int) -> None:  # type: ignore[no-untyped-def]
                            "VALUES (:p, :k, 'done', 'b', :t)"), stages)
             c.execute(text("INSERT INTO events (seq, type, code, actor, at, data, prev_hash, hash, confidentiality) "
                            "VALUES (:seq, 'project.registered', :code, 'b', :at, '{}', :ph, :h, 'internal')"), events)
+        # the ledger counter where the loaded events end, so that the services can append after them
+        c.execute(text("INSERT INTO counters (scope, value) VALUES ('ledger', :n)"), {"n": n})
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.helpers import add_result, put_stage, register
+from spatial.spatial_helpers import WULING, square
 from yimatong.domain.supervision import Facts, add_years, evaluate
 from yimatong.profiles.loader import load_profile
 
@@ -71,3 +72,31 @@ def test_warnings_and_stats_over_the_api(client, registrar_headers) -> None:
     stages = client.get("/api/v1/stats", params={"group_by": "stage"}, headers=h).json()["items"]
     assert [i["key"] for i in stages] == ["intake", "land_approval", "supply", "verification"]
     assert client.get("/api/v1/stats", params={"group_by": "colour"}, headers=h).status_code == 422
+
+
+def test_spatial_warnings_follow_every_change_that_moves_them(client, registrar_headers) -> None:
+    """Spatial conflicts are reused across stage changes; voids, new parcels and district changes refresh them."""
+    h = registrar_headers
+
+    def spatial() -> set[str]:
+        items = client.get("/api/v1/warnings", params={"kind": "spatial_conflict"}, headers=h).json()["items"]
+        return {w["code"] for w in items}
+
+    a = register(client, h, name="重叠甲")["code"]
+    b = register(client, h, name="重叠乙")["code"]
+    for code, dx in ((a, 0.0), (b, 0.001)):
+        feature = square((WULING[0] + dx, WULING[1]))
+        assert client.post(f"/api/v1/projects/{code}/parcels", json=feature, headers=h).status_code == 201
+    assert spatial() >= {a} and spatial() <= {a, b}
+    put_stage(client, h, a, "land_approval", finished_at=ago(800))  # not spatial: conflicts kept, 批而未供 added
+    assert spatial() >= {a}
+    kinds = {w["kind"] for w in client.get("/api/v1/warnings", headers=h).json()["items"] if w["code"] == a}
+    assert kinds == {"approved_not_supplied", "spatial_conflict"}
+    assert client.post(f"/api/v1/projects/{b}/void", json={"reason": "重复立项"}, headers=h).status_code == 200
+    assert spatial() == set()  # the overlap is gone with the voided project
+    c = register(client, h, name="跨区项目", division="430703")["code"]  # 鼎城区 code, parcel in 武陵区
+    assert client.post(f"/api/v1/projects/{c}/parcels", json=square((WULING[0], WULING[1] + 0.01)),
+                       headers=h).status_code == 201
+    assert spatial() == {c}
+    assert client.patch(f"/api/v1/projects/{c}", json={"division": "430702"}, headers=h).status_code == 200
+    assert spatial() == set()  # moved to the district its parcel lies in
