@@ -187,3 +187,25 @@ def test_db_option_before_or_after_the_command(db_url, tmp_path) -> None:
         out = ymt(env, *args)
         assert out.returncode == 0, (args, out.stderr)
     assert not (tmp_path / "x" / "ymt.sqlite3").exists()  # --db was honoured, no default database made
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".zip", ".txt"])
+def test_parcel_export_reads_back_with_the_same_area(client, registrar_headers, env, tmp_path, suffix) -> None:
+    """`ymt export parcels` in every format GIS users open; each file is read back by our own importer."""
+    from api.helpers import register
+    from spatial.spatial_helpers import WULING, square
+    from yimatong.formats.parcel_files import read_parcel_file
+
+    code = register(client, registrar_headers)["code"]
+    feature = square(WULING, half=0.002, parcel_no="DK-001", name="丹阳一号地块")
+    attached = client.post(f"/api/v1/projects/{code}/parcels", json=feature, headers=registrar_headers).json()
+    area = attached["features"][0]["properties"]["area_m2"] if "features" in attached else attached["area_m2"]
+    out = tmp_path / f"地块{suffix}"
+    done = ymt(env, "export", "parcels", str(out))
+    assert done.returncode == 0, done.stderr
+    items = read_parcel_file(out.read_bytes(), out.name)
+    assert len(items) == 1 and items[0].areas["area_m2"] == pytest.approx(area, rel=1e-3)
+    if suffix in (".gpkg", ".zip", ".geojson"):
+        assert items[0].properties["name"] == "丹阳一号地块" and code in str(items[0].properties["codes"])
+    bad = ymt(env, "export", "parcels", str(tmp_path / "地块.dwg"))
+    assert bad.returncode != 0 and ".zip" in bad.stderr and "Traceback" not in bad.stderr

@@ -21,7 +21,7 @@ def cli_actor() -> Actor:
 
 def register(app: typer.Typer) -> None:
     app.command("import")(import_command)
-    export_app = typer.Typer(help="导出：projects（xlsx）、parcels（GeoJSON/GeoPackage/TXT）、warnings（xlsx）、template",
+    export_app = typer.Typer(help="导出：projects（xlsx）、parcels（GeoJSON/GeoPackage/Shapefile/TXT）、warnings（xlsx）、template",
                              no_args_is_help=True)
     export_app.command("projects")(export_projects)
     export_app.command("parcels")(export_parcels)
@@ -109,7 +109,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     typer.echo(f"已导出 {n} 个项目到 {file}")
 
 
-def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg 或 .txt"),
+def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg、.zip（Shapefile）或 .txt"),
                    code: str = typer.Option(None, "--code", help="只导出此项目的地块")) -> None:
     """导出地块（GeoJSON、GeoPackage 或标准坐标 TXT）。"""
     from yimatong.services import parcel_import

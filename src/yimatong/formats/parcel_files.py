@@ -174,13 +174,32 @@ def write_geojson(features: list[dict[str, Any]]) -> bytes:
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False).encode()
 
 
-def write_geopackage(features: list[tuple[BaseGeometry, dict[str, Any]]], path: Path,
-                     fields: list[str]) -> None:
-    """GeoPackage layer `parcels` in EPSG:4490 (attributes as text, geometry as MultiPolygon)."""
+def _columns(features: list[tuple[BaseGeometry, dict[str, Any]]], fields: list[str]) -> tuple[Any, list[Any]]:
     geoms = np.array([shapely.to_wkb(shapely.geometry.MultiPolygon([g]) if g.geom_type == "Polygon" else g)
                       for g, _ in features], dtype=object)
     data = [np.array([("" if p.get(f) is None else str(p.get(f))) for _, p in features], dtype=object)
             for f in fields]
+    return geoms, data
+
+
+def write_geopackage(features: list[tuple[BaseGeometry, dict[str, Any]]], path: Path,
+                     fields: list[str]) -> None:
+    """GeoPackage layer `parcels` in EPSG:4490 (attributes as text, geometry as MultiPolygon)."""
+    geoms, data = _columns(features, fields)
     raw.write(str(path), geoms, data, fields, layer="parcels", driver="GPKG", geometry_type="MultiPolygon",
               crs="EPSG:4490", encoding="UTF-8")
+
+
+def write_shapefile_zip(features: list[tuple[BaseGeometry, dict[str, Any]]], path: Path,
+                        fields: list[str]) -> None:
+    """A zipped Shapefile (.shp .shx .dbf .prj .cpg) in EPSG:4490, attributes in UTF-8 as the .cpg says —
+    what ArcGIS users in the bureau open. Field names must fit the DBF's ten characters."""
+    geoms, data = _columns(features, fields)
+    with tempfile.TemporaryDirectory(prefix="ymt-shp-") as tmp:
+        shp = Path(tmp) / "parcels.shp"
+        raw.write(str(shp), geoms, data, fields, driver="ESRI Shapefile", geometry_type="MultiPolygon",
+                  crs="EPSG:4490", encoding="UTF-8")
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for part in sorted(Path(tmp).iterdir()):
+                zf.write(part, part.name)
 

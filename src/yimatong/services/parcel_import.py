@@ -138,18 +138,19 @@ def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) 
 
 
 def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, code: str | None = None) -> int:
-    """GeoJSON, GeoPackage or the coordinate TXT (by extension), streamed from the database in id order."""
+    """GeoJSON, GeoPackage, zipped Shapefile or the coordinate TXT (by extension), in id order."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in ("geojson", "json", "gpkg", "txt"):
-        raise Invalid("导出格式应为 .geojson、.gpkg 或 .txt", [("file", "不支持的导出格式")])
+    if fmt not in ("geojson", "json", "gpkg", "zip", "txt"):
+        raise Invalid("导出格式应为 .geojson、.gpkg、.zip（Shapefile）或 .txt", [("file", "不支持的导出格式")])
     rows = _export_rows(app, code)
     if fmt in ("geojson", "json"):
         path.write_bytes(parcel_files.write_geojson([f for _, _, f in rows]))
-    elif fmt == "gpkg":
+    elif fmt in ("gpkg", "zip"):
         if path.exists():
             path.unlink()
-        parcel_files.write_geopackage([(g, f["properties"] | {"codes": ",".join(f["properties"]["codes"])})
-                                       for _, g, f in rows], path, ["id", "parcel_no", "name", "area_m2", "codes"])
+        features = [(g, f["properties"] | {"codes": ",".join(f["properties"]["codes"])}) for _, g, f in rows]
+        write = parcel_files.write_geopackage if fmt == "gpkg" else parcel_files.write_shapefile_zip
+        write(features, path, ["id", "parcel_no", "name", "area_m2", "codes"])
     else:
         path.write_bytes(_export_txt(rows))
     return len(rows)
