@@ -65,6 +65,10 @@ def test_every_page_renders_and_api_calls_need_csrf(client, registrar_headers, s
     assert client.get("/projects.xlsx").content[:2] == b"PK"
     parcels = client.get("/web/parcels", params={"bbox": "111.6,29.0,111.8,29.1"}).json()
     assert parcels["features"][0]["properties"]["code"] == code
+    for path in ("/web/parcels", "/web/control-layers"):  # an empty or broken view is a 422, not a 500
+        for bbox in ("", "1,2,3", "nan,nan,nan,nan"):
+            r = client.get(path, params={"bbox": bbox, "kind": "eco_redline"})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "bbox", (path, bbox)
     # the session can call the API; unsafe calls need the CSRF header
     assert client.get("/api/v1/projects").status_code == 200
     r = client.patch(f"/api/v1/projects/{code}", json={"builder": "新单位"})

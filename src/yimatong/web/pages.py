@@ -20,7 +20,7 @@ from sqlalchemy import select
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.domain.profile import digits_only
-from yimatong.errors import AppError, NotFound
+from yimatong.errors import AppError, NotFound, invalid
 from yimatong.formats import qr_images
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.services import chain, exports, feed, project_list, registry, reviews, supervision, users
@@ -347,14 +347,20 @@ def divisions(request: Request) -> Response:
                         headers={"Cache-Control": "private, max-age=3600"})
 
 
+def _view_bbox(bbox: str) -> tuple[float, float, float, float]:
+    box = project_list.parse_bbox(bbox)
+    if box is None:
+        raise invalid("bbox", "缺少地图范围 bbox（minlon,minlat,maxlon,maxlat）")
+    return box
+
+
 @router.get("/web/parcels")
 def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(2000, ge=1, le=5000)) -> Response:
     """Parcels in view with the current stage of their latest project, simplified to the zoom's pixel size."""
     if auth.current_actor(request) is None:
         return Response(status_code=401)
     app = _ymt(request)
-    box = project_list.parse_bbox(bbox)
-    assert box is not None
+    box = _view_bbox(bbox)
     tolerance = max(box[2] - box[0], box[3] - box[1]) / 2000
     from yimatong.services import parcels as parcel_service
 
@@ -381,8 +387,7 @@ def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(200
 def control_layers(request: Request, kind: str, bbox: str) -> Response:
     if auth.current_actor(request) is None:
         return Response(status_code=401)
-    box = project_list.parse_bbox(bbox)
-    assert box is not None
+    box = _view_bbox(bbox)
     with _ymt(request).db.read() as session:
         rows = session.execute(select(ControlLayerFeature).where(
             ControlLayerFeature.kind == kind, ControlLayerFeature.maxx >= box[0], ControlLayerFeature.minx <= box[2],
