@@ -209,3 +209,20 @@ def test_parcel_export_reads_back_with_the_same_area(client, registrar_headers, 
         assert items[0].properties["name"] == "丹阳一号地块" and code in str(items[0].properties["codes"])
     bad = ymt(env, "export", "parcels", str(tmp_path / "地块.dwg"))
     assert bad.returncode != 0 and ".zip" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_outputs_and_inputs_that_cannot_work_are_refused_before_any_work(env, tmp_path) -> None:
+    cases = [
+        (["export", "projects", str(tmp_path / "无此目录" / "项目.xlsx")], "不存在"),
+        (["export", "projects", str(tmp_path / "项目.csv")], ".xlsx"),
+        (["export", "warnings", str(tmp_path)], "格式应为"),
+        (["export", "parcels", str(tmp_path / "地块.dwg")], ".gpkg"),
+        (["ledger", "checkpoint", "-o", str(tmp_path / "无此目录" / "head.json")], "不存在"),
+        (["import", "supply_plan", str(tmp_path)], "不是普通文件"),
+        (["import", "supply_plan", str(tmp_path / "无此文件.xlsx")], "文件不存在"),
+        (["serve", "--port", "99999"], "65535"),
+    ]
+    for args, needle in cases:
+        out = ymt(env, *args)
+        assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "项目.csv").exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from xlsxwriter.exceptions import FileCreateError
 
 from yimatong.config import Settings, get_settings
 from yimatong.domain.profile import ProfileError
@@ -25,6 +28,32 @@ def settings() -> Settings:
 def fail(message: str, code: int = 2) -> typer.Exit:
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+def output_file(path: Path, suffixes: tuple[str, ...]) -> Path:
+    """Where a command will write: refused before any work when the folder is missing, the path is a folder or
+    the suffix says another format (an .xlsx written into a .csv name helps nobody)."""
+    if path.suffix.lower() not in suffixes:
+        raise fail(f"输出文件 {path} 的格式应为 {'、'.join(suffixes)}")
+    if path.is_dir():
+        raise fail(f"输出路径 {path} 是一个目录，请给出文件名")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise fail(f"输出目录 {parent} 不存在")
+    if not os.access(parent, os.W_OK):
+        raise fail(f"输出目录 {parent} 不可写")
+    return path
+
+
+def input_file(path: Path) -> bytes:
+    if not path.exists():
+        raise fail(f"文件不存在：{path}")
+    if not path.is_file():
+        raise fail(f"不是普通文件：{path}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise fail(f"无法读取文件 {path}：{exc.strerror}") from None
 
 
 @contextmanager
@@ -50,5 +79,7 @@ def service(migrate: bool = False) -> Iterator[App]:
         raise fail(f"{exc.title}：{exc.detail}{fields}") from None
     except SQLAlchemyError as exc:
         raise fail(f"数据库错误：{str(exc).splitlines()[0][:300]}") from None
+    except (OSError, FileCreateError) as exc:  # a disk full or a path the checks above could not foresee
+        raise fail(f"文件读写失败：{exc}") from None
     finally:
         app.close()

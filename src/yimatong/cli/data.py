@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from yimatong.cli.common import fail, service
+from yimatong.cli.common import fail, input_file, output_file, service
 from yimatong.intake.columns import KIND_LABELS, KINDS
 from yimatong.services.context import Actor
 
@@ -42,20 +42,18 @@ def import_command(
     """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
     if kind not in IMPORT_KINDS:
         raise fail(f"未知导入类型 {kind}，可选：{', '.join(IMPORT_KINDS)}")
-    if not file.is_file():
-        raise fail(f"文件不存在：{file}")
+    data = input_file(file)
     with service(migrate=True) as ymt:
-        report = _run_import(ymt, kind, file, dry_run, partial, crs, code, layer)
+        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer)
     _print_report(kind, report)
     if report.get("refused"):
         raise typer.Exit(1)
 
 
-def _run_import(ymt: Any, kind: str, file: Path, dry_run: bool, partial: bool, crs: int | None, code: str | None,
-                layer: str | None) -> dict[str, Any]:
+def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
+                code: str | None, layer: str | None) -> dict[str, Any]:
     from yimatong.services import importers, parcel_import
 
-    data = file.read_bytes()
     if kind == "parcels":
         return parcel_import.import_parcels(ymt, cli_actor(), data, file.name, crs=crs, code=code, dry_run=dry_run,
                                             partial=partial)
@@ -103,6 +101,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     """导出项目库（xlsx，逐批流式写出）。"""
     from yimatong.services import exports, project_list
 
+    output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
         n = exports.export_projects(ymt, file, project_list.ProjectFilter(division=division, year=year, stage=stage,
                                                                           status=status))
@@ -111,9 +110,10 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
 
 def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg、.zip（Shapefile）或 .txt"),
                    code: str = typer.Option(None, "--code", help="只导出此项目的地块")) -> None:
-    """导出地块（GeoJSON、GeoPackage 或标准坐标 TXT）。"""
+    """导出地块（GeoJSON、GeoPackage、zip 打包的 Shapefile 或标准坐标 TXT）。"""
     from yimatong.services import parcel_import
 
+    output_file(file, (".geojson", ".json", ".gpkg", ".zip", ".txt"))
     with service(migrate=True) as ymt:
         n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code)
     typer.echo(f"已导出 {n} 个地块到 {file}")
@@ -123,6 +123,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
     """导出预警清单（xlsx）。"""
     from yimatong.services import supervision
 
+    output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
         n = supervision.export_warnings(ymt, file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
@@ -133,6 +134,7 @@ def export_template(kind: str = typer.Argument(..., help=", ".join(KINDS)),
     """导出中文导入模板（含填写说明与代码表下拉）。"""
     from yimatong.services import exports
 
+    output_file(file, (".xlsx",))
     with service(migrate=False) as ymt:
         exports.write_template(ymt, kind, file)
     typer.echo(f"已写出模板 {file}")

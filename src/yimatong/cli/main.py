@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from yimatong.cli.common import STATE, fail, service, settings
+from yimatong.cli.common import STATE, fail, output_file, service, settings
 
 app = typer.Typer(help="一码通 yimatong：项目库与一码通枢纽", no_args_is_help=True, pretty_exceptions_enable=False)
 token_app = typer.Typer(help="API 令牌（每个接入系统一个）", no_args_is_help=True)
@@ -36,8 +36,9 @@ def init() -> None:
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", help="监听地址"), port: int = typer.Option(8000, help="端口"),
-          workers: int = typer.Option(1, help="进程数")) -> None:
+def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
+          port: int = typer.Option(8000, min=1, max=65535, help="端口"),
+          workers: int = typer.Option(1, min=1, max=64, help="进程数")) -> None:
     """运行服务（REST API、OGC API、网页）。"""
     import uvicorn
 
@@ -100,6 +101,8 @@ def ledger_checkpoint(output: Path = typer.Option(None, "--output", "-o", help="
     """生成签名的链头检查点（JSON）。"""
     from yimatong.services import checkpoints
 
+    if output:
+        output_file(output, (".json",))
     with service(migrate=False) as ymt, ymt.db.read() as session:
         text = checkpoints.dumps(checkpoints.create(session, ymt.settings.data_dir))
     if output:
