@@ -89,3 +89,62 @@ def test_control_characters_in_cells_are_dropped(ymt: App) -> None:
     with ymt.db.read() as session:
         name, builder = session.execute(select(Project.name, Project.builder)).one()
     assert (name, builder) == ("武陵区丹阳路项目", "常德建投")
+
+
+def test_two_imports_of_the_same_rows_at_once_register_them_once(ymt: App) -> None:
+    """A double click on 确认导入, or two sections sending the same plan: the imports run one after the other,
+    so the second finds the first's projects (PostgreSQL would otherwise run both side by side)."""
+    import threading
+
+    rows = "".join(f"{_name(i)},武陵区,2026\n" for i in range(1, 201))
+    files = [("项目名称,行政区划,年度\n" + rows).encode(), ("项目名称,行政区划,年度\n" + rows + "\n").encode()]
+    reports: list[importers.Report] = []
+    errors: list[BaseException] = []
+
+    def run(data: bytes) -> None:
+        try:
+            reports.append(importers.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(data,)) for data in files]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    assert sorted(r.counts["taken"] for r in reports) == [0, 200]
+    assert sorted(r.counts["unchanged"] for r in reports) == [0, 200]
+    with ymt.db.read() as session:
+        assert len(session.execute(select(Project.id)).all()) == 200
+        assert ledger.verify(session).ok
+
+
+def test_a_review_decided_twice_at_once_is_decided_once(ymt: App) -> None:
+    import threading
+
+    from yimatong.errors import Conflict
+    from yimatong.services import reviews
+
+    first = "项目名称,行政区划,年度\n武陵区丹阳路以北地块住宅项目,武陵区,2026\n".encode()
+    near = "项目名称,行政区划,年度\n武陵区丹阳路以北地块二期住宅项目,武陵区,2026\n".encode()
+    importers.import_sheet(ymt, ACTOR, "reserve_plan", first, "a.csv")
+    review_id = importers.import_sheet(ymt, ACTOR, "reserve_plan", near, "b.csv").review[0]["review_id"]
+    outcomes: list[str] = []
+
+    def decide() -> None:
+        try:
+            with ymt.db.write() as session:
+                reviews.resolve(session, ymt, ACTOR, review_id, "keep_separate", None)
+            outcomes.append("done")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=decide) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["conflict", "done"]
+    with ymt.db.read() as session:
+        assert len(session.execute(select(Project.id)).all()) == 2  # one kept-separate project, not two

@@ -53,7 +53,8 @@ def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: 
     registry.require_writer(actor)
     if decision not in DECISIONS:
         raise invalid("decision", "decision 应为 merge 或 keep_separate")
-    review = session.get(Review, review_id)
+    # the row stays locked to commit: a second click (or a colleague) waits, then finds it decided
+    review = session.get(Review, review_id, with_for_update=True)
     if review is None:
         raise NotFound(f"复核项 {review_id} 不存在", [("id", "不存在")])
     if review.state != "open":
