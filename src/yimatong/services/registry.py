@@ -195,8 +195,14 @@ def find_by_ref(session: Session, value: str) -> list[Project]:
                                 .limit(20)).scalars())
 
 
-def get(session: Session, code: str) -> Project:
-    project = session.execute(select(Project).where(Project.code == code)).scalars().first()
+def get(session: Session, code: str, lock: bool = False) -> Project:
+    """The project of a code. Writers pass lock=True: the row stays locked to commit, so that a change checked
+    against the project's state (active, its stages) cannot interleave with another (a void, a merge) on
+    PostgreSQL; SQLite serialises writers already."""
+    stmt = select(Project).where(Project.code == code)
+    if lock:  # and read the row again once the lock is ours: another writer may just have changed it
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    project = session.execute(stmt).scalars().first()
     if project is None:
         raise NotFound(f"项目码 {code} 不存在", [("code", "未登记的项目码")])
     return project
@@ -228,7 +234,7 @@ UPDATABLE = ("name", "builder", "area_m2", *CODED)
 def update(session: Session, app: App, actor: Actor, code: str, changes: dict[str, Any]) -> Project:
     """Change attributes; the code never changes, `code_outdated` tells when it no longer matches."""
     require_writer(actor)
-    project = get(session, code)
+    project = get(session, code, lock=True)
     _require_active(project)
     new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
     coded = {k: v for k, v in new.items() if k in CODED}
@@ -277,7 +283,7 @@ def _require_active(project: Project) -> None:
 
 def void(session: Session, app: App, actor: Actor, code: str, reason: str) -> Project:
     require_writer(actor)
-    project = get(session, code)
+    project = get(session, code, lock=True)
     _require_active(project)
     project.status, project.void_reason = "void", reason
     project.updated_at, project.updated_by = now(), actor.name
@@ -291,6 +297,8 @@ def merge(session: Session, app: App, actor: Actor, code: str, into: str, reason
     if code == into:
         raise invalid("into", "不能将项目合并到自身")
     loser, survivor = get(session, code), _get_field(session, into, "into")
+    for c in sorted((code, into)):  # both rows locked, always in code order: two merges of a pair cannot deadlock
+        get(session, c, lock=True)
     _require_active(loser)
     if survivor.status != "active":
         raise Conflict(f"目标项目 {into} 状态为 {survivor.status}，不能作为合并目标",
@@ -312,7 +320,7 @@ def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[
           ) -> list[Project]:
     """A project split into several: new codes linked to the parent, which stays as the record of the past."""
     require_writer(actor)
-    parent = get(session, code)
+    parent = get(session, code, lock=True)
     _require_active(parent)
     if len(parts) < 2:
         raise invalid("parts", "拆分至少需要两个子项目")
@@ -333,8 +341,8 @@ def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[
     return children
 
 
-def _get_field(session: Session, code: str, field: str) -> Project:
+def _get_field(session: Session, code: str, field: str, lock: bool = False) -> Project:
     try:
-        return get(session, code)
+        return get(session, code, lock)
     except NotFound:
         raise invalid(field, f"项目码 {code} 不存在") from None

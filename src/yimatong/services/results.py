@@ -110,7 +110,7 @@ def add(session: Session, app: App, actor: Actor, code: str, meta: dict[str, Any
         files: list[dict[str, Any]]) -> Result:
     from yimatong.services import parcels as parcel_service
 
-    project = registry.get(session, code)
+    project = registry.get(session, code, lock=True)
     stages.require_active(project)
     geoms = parcel_service.parse_features(meta["parcels"], "meta.parcels")
     result = Result(project_id=project.id, stage=meta["stage"], kind=meta["kind"], doc_no=meta["doc_no"],

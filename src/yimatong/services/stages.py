@@ -65,7 +65,7 @@ def require_stage_writer(app: App, actor: Actor, key: str) -> None:
 
 def set_stage(session: Session, app: App, actor: Actor, code: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
     require_stage_writer(app, actor, key)
-    project = registry.get(session, code)
+    project = registry.get(session, code, lock=True)
     require_active(project)
     status = lifecycle.check_status(body.get("status"))
     values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
@@ -109,7 +109,7 @@ def add_inspection(session: Session, app: App, actor: Actor, code: str, body: di
     """执法监察 may happen any time and many times: each record is kept; the stage shows the latest."""
     key = "inspection"
     require_stage_writer(app, actor, key)
-    project = registry.get(session, code)
+    project = registry.get(session, code, lock=True)
     require_active(project)
     status = lifecycle.check_status(body.get("status") or "done")
     values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}

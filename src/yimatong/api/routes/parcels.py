@@ -80,7 +80,7 @@ def _attach_feature(app: App, actor: Actor, code: str, feature: Any, crs: int | 
     geoms = parcels.parse_features(features, "features", crs)
     out = []
     with app.db.write() as session:
-        project = registry.get(session, code)
+        project = registry.get(session, code, lock=True)
         stages.require_active(project)
         for geom, feat in zip(geoms, features, strict=True):
             warnings = spatial_checks.check_geometry(session, app, project.division, geom)
