@@ -70,7 +70,8 @@ def _due_query(limit: int, pg: bool) -> Any:
 
 def claim(app: App, worker: str) -> list[Job]:
     s = app.settings
-    with app.db.write() as session:
+    # not exclusive: deliveries take no counter, project or ledger lock, and must not wait behind an import
+    with app.db.write(exclusive=False) as session:
         pg = session.get_bind().dialect.name == "postgresql"
         rows = list(session.execute(_due_query(s.webhook_batch, pg)).scalars())
         if not rows:
@@ -106,7 +107,7 @@ def record(app: App, outcomes: list[tuple[Job, int | None, str | None, float]]) 
     """Write the outcome of a whole batch in one transaction."""
     if not outcomes:
         return
-    with app.db.write() as session:
+    with app.db.write(exclusive=False) as session:
         for job, status, error, ms in outcomes:
             _record_one(session, app, job, status, error, ms)
 

@@ -92,11 +92,10 @@ def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, 
         raise Invalid(exc.message, [(exc.field, exc.message)]) from None
     report.header_row, report.columns = parsed.header_row, parsed.columns
     try:
+        # An import matches its rows against the library as it finds it: two side by side (a double click, two
+        # sections sending the same plan) would register the same projects twice. Database.write() runs
+        # writers one at a time on both databases, which is what keeps that from happening.
         with app.db.write() as session:
-            # One import at a time: each matches its rows against the library as it finds it, so two running
-            # side by side on PostgreSQL (a double click, two sections with the same plan) would both register
-            # the same projects. The counter row's lock is held to commit; SQLite serialises writers anyway.
-            ledger.next_counter(session, "lock:imports")
             if _seen_before(session, kind, report.sha256):
                 report.already_imported = True
                 for _row in parsed.rows:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,6 +72,10 @@ def _ensure_wal(cur: sqlite3.Cursor) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
 
 
+# pg_advisory_xact_lock(key): released at commit or rollback; the key is arbitrary but fixed.
+_WRITER_LOCK = text("SELECT pg_advisory_xact_lock(7240529)")
+
+
 class Database:
     """One engine and its session factory; `write()` and `read()` are the only ways in."""
 
@@ -87,9 +91,17 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A read-write transaction, committed on success, rolled back on any exception."""
+    def write(self, exclusive: bool = True) -> Iterator[Session]:
+        """A read-write transaction, committed on success, rolled back on any exception.
+
+        Writers run one at a time on both databases. SQLite does so by BEGIN IMMEDIATE; on PostgreSQL a
+        transaction-level advisory lock taken first does it. Without it writers took their row locks (serial
+        counters, project rows, the ledger head) in different orders — an import holds the ledger for its
+        whole file — and deadlocked. `exclusive=False` is for bookkeeping that takes none of those locks
+        (webhook deliveries), so that it is not held up behind a long import."""
         with self._factory() as session, session.begin():
+            if exclusive and self.dialect == "postgresql":
+                session.execute(_WRITER_LOCK)
             yield session
 
     @contextmanager
