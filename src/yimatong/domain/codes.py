@@ -77,8 +77,9 @@ def _check_year(seg: Any, value: object) -> str:
     return text
 
 
-def build_code(profile: Profile, attrs: dict[str, Any], serial: int) -> str:
-    """Assemble a code from attribute values (region defaults to the profile constant)."""
+def build_code(profile: Profile, attrs: dict[str, Any], serial: int, checked: bool = False) -> str:
+    """Assemble a code from attribute values (region defaults to the profile constant). `checked`: the values
+    came from check_attribute already (a batch of registrations checks each row once, not twice)."""
     parts: list[str] = []
     for seg in profile.code.segments:
         if seg.kind == "serial":
@@ -87,7 +88,7 @@ def build_code(profile: Profile, attrs: dict[str, Any], serial: int) -> str:
             parts.append(str(serial).zfill(seg.length))
             continue
         raw = profile.code.region if seg.name == "region" and attrs.get("region") is None else attrs.get(seg.name)
-        parts.append(check_attribute(profile, seg.name, raw))
+        parts.append(raw if checked else check_attribute(profile, seg.name, raw))
     return "".join(parts)
 
 

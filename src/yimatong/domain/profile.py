@@ -155,9 +155,11 @@ class Profile:
     packages: dict[str, list[str]] = field(default_factory=dict)
     directory: Path | None = None
     _lookup: dict[str, dict[str, CodeEntry]] = field(default_factory=dict, repr=False)
+    _segments: dict[str, SegmentSpec] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._lookup = {name: {e.value: e for e in entries} for name, entries in self.tables.items()}
+        self._segments = {s.name: s for s in self.code.segments}
 
     def label(self, table: str, value: str) -> str | None:
         entry = self._lookup.get(table, {}).get(value)
@@ -174,7 +176,7 @@ class Profile:
         return [s.key for s in self.stages]
 
     def segment(self, name: str) -> SegmentSpec:
-        return next(s for s in self.code.segments if s.name == name)
+        return self._segments[name]
 
     @property
     def coded_segments(self) -> list[SegmentSpec]:

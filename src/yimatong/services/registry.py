@@ -72,7 +72,7 @@ def register_many(session: Session, app: App, actor: Actor, items: list[tuple[di
     out: list[SimpleNamespace | Conflict] = []
     for i, ((data, attrs), serial) in enumerate(zip(items, serials, strict=True)):
         try:
-            code = codes.build_code(app.profile, {"region": app.profile.code.region, **attrs}, serial)
+            code = codes.build_code(app.profile, {"region": app.profile.code.region, **attrs}, serial, checked=True)
         except codes.SerialExhausted:
             out.append(_exhausted(app, attrs))
             continue
