@@ -60,7 +60,6 @@ def _state(session: Session, today: dt.date) -> tuple[Any, ...]:
     return head, tuple(layers), today
 
 
-_REFRESHING: set[tuple[str, str | None, str | None]] = set()
 _LOCK = threading.Lock()
 
 
@@ -80,15 +79,19 @@ def all_warnings(session: Session, app: App, kind: str | None = None, division: 
     return out
 
 
-def ready_warnings(session: Session, app: App) -> tuple[list[rules.Warning] | None, bool]:
-    """All warnings as far as they are at hand, and whether they are current. A stale result is returned and
-    refreshed in the background; with none yet (None, False) the computation is started in the background.
-    For pages that must render at once."""
+def ready_warnings(session: Session, app: App, wait: float = 0.0) -> tuple[list[rules.Warning] | None, bool]:
+    """All warnings as far as they are at hand, and whether they are current. When they are not, they are
+    recomputed in the background and awaited for at most `wait` seconds (a small library is done by then);
+    after that the previous result is returned as it is, or None if there is none yet. For pages."""
     key = (app.db.url, None, None)
+    state = _state(session, dt.date.today())
     cached = _CACHE.get(key)
-    fresh = cached is not None and cached[0] == _state(session, dt.date.today())
-    if not fresh:
-        refresh_in_background(app)
+    if cached is None or cached[0] != state:
+        refreshing = refresh_in_background(app)
+        if wait > 0:
+            refreshing.join(wait)
+            cached = _CACHE.get(key)
+    fresh = cached is not None and cached[0] == state
     return (cached[1] if cached else None), fresh
 
 
@@ -99,13 +102,13 @@ def count_by_kind(items: list[rules.Warning]) -> dict[str, int]:
     return counts
 
 
-def refresh_in_background(app: App, kind: str | None = None, division: str | None = None) -> None:
-    """Recompute in a thread (one at a time per filter), e.g. at start-up and after changes."""
+_THREADS: dict[tuple[str, str | None, str | None], threading.Thread] = {}
+
+
+def refresh_in_background(app: App, kind: str | None = None, division: str | None = None) -> threading.Thread:
+    """Recompute in a thread (one at a time per filter), e.g. at start-up and after changes; returns the thread
+    doing it, already running or new, for callers that want to wait a little."""
     key = (app.db.url, kind, division)
-    with _LOCK:
-        if key in _REFRESHING:
-            return
-        _REFRESHING.add(key)
 
     def run() -> None:
         try:
@@ -113,11 +116,15 @@ def refresh_in_background(app: App, kind: str | None = None, division: str | Non
                 all_warnings(session, app, kind, division)
         except Exception:  # noqa: BLE001 - a failed background refresh is retried on the next request
             pass
-        finally:
-            with _LOCK:
-                _REFRESHING.discard(key)
 
-    threading.Thread(target=run, name="ymt-warnings", daemon=True).start()
+    with _LOCK:
+        running = _THREADS.get(key)
+        if running is not None and running.is_alive():
+            return running
+        thread = threading.Thread(target=run, name="ymt-warnings", daemon=True)
+        _THREADS[key] = thread
+        thread.start()
+    return thread
 
 
 def _compute(session: Session, app: App, kind: str | None, division: str | None, today: dt.date

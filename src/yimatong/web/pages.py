@@ -328,11 +328,15 @@ def review_decide(request: Request, review_id: int, decision: str = Form(""), re
 def warnings_page(request: Request, kind: str | None = None, division: str | None = None) -> Response:
     _actor(request)
     app = _ymt(request)
+    kind = kind if kind in rules.KINDS else None
     with app.db.read() as session:
-        items = supervision.all_warnings(session, app, kind or None, division or None)
+        # waits a moment for current figures; a large library shows the previous ones meanwhile (and says so)
+        warns, fresh = supervision.ready_warnings(session, app, wait=1.5)
+    items = [w for w in warns or [] if (not kind or w.kind == kind) and (not division or w.division == division)]
     query = "&".join(f"{k}={quote(v)}" for k, v in (("kind", kind), ("division", division)) if v)
     return render(request, "warnings.html", "warnings", items=items[:500], total=len(items),
-                  kind_labels=rules.KIND_LABELS, kind=kind or "", division=division or "", query=query)
+                  kind_labels=rules.KIND_LABELS, kind=kind or "", division=division or "", query=query,
+                  pending=warns is None, stale=warns is not None and not fresh)
 
 
 @router.get("/web/divisions.geojson")
