@@ -4,10 +4,12 @@ projects, intersections with the control layers the bureau imports."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely import wkb
 from shapely.geometry import shape
@@ -138,79 +140,100 @@ def _has_kind(session: Session, kind: str) -> bool:
 
 
 def all_issues(session: Session, app: App, division: str | None = None) -> list[dict[str, Any]]:
-    """Every spatial issue of every active project in one pass (STRtree in memory), for supervision:
-    one query per table instead of several per project."""
-    from shapely import STRtree
-    from shapely.prepared import prep
-
+    """Every spatial issue of every active project in one pass, for supervision: one query per table, and the
+    geometry work done by Shapely on whole arrays (bulk STRtree queries, vectorised intersections and areas)
+    rather than one Python step per parcel — seconds at 100 000 parcels otherwise. Issues come parcel by
+    parcel in id order: outside its division, then its overlaps, then (after all parcels) control layers."""
     stmt = (select(Project.code, Project.name, Project.division, Project.id, Parcel.id, Parcel.geom_wkb)
             .join(ProjectParcel, ProjectParcel.project_id == Project.id).join(Parcel, Parcel.id == ProjectParcel.parcel_id)
             .where(Project.status == "active").order_by(Parcel.id))
     rows = session.execute(stmt).all()
     if not rows:
         return []
-    geoms = [wkb.loads(r[5]) for r in rows]
-    tree = STRtree(geoms)
-    tolerance = app.profile.supervision.overlap_tolerance_m2
-    issues: list[dict[str, Any]] = []
-    prepared: dict[str, Any] = {}
-    for i, (code, name, div, pid, parcel_id, _) in enumerate(rows):
-        if division and div != division:
-            continue
-        g = geoms[i]
-        base = {"code": code, "name": name, "division": div, "parcel_id": parcel_id}
+    geoms = shapely.from_wkb([r[5] for r in rows])
+    divisions = np.array([r[2] for r in rows], dtype=object)
+    chosen = np.flatnonzero(divisions == division) if division else np.arange(len(rows))
+    per_parcel: dict[int, list[dict[str, Any]]] = {}
+    for i, issue in _outside_all(app, rows, geoms, divisions, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    for i, issue in _overlaps_all(app, rows, geoms, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    issues = [issue for i in sorted(per_parcel) for issue in per_parcel[i]]
+    return issues + _control_issues(session, app, rows, geoms, chosen)
+
+
+def _base(row: Any) -> dict[str, Any]:
+    return {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
+
+
+def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: Any
+                 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    for div in sorted(set(divisions[chosen])):
         area = division_shape(app, div)
-        if area is not None:
-            ready = prepared.setdefault(div, prep(area))
-            if not ready.contains(g):
-                outside = g.difference(area)
-                if g.area and outside.area / g.area > OUTSIDE_TOLERANCE:
-                    label = app.profile.label("division", div) or div
-                    issues.append(base | {"kind": "outside_division", "detail": f"地块 {parcel_id} 有 "
-                                          f"{outside.area / g.area:.0%} 位于项目码所示行政区（{label}）之外"})
-        for j in tree.query(g, predicate="intersects"):
-            other = rows[j]
-            if other[3] == pid or other[4] == parcel_id:
-                continue
-            m2 = geo.approx_area_m2(g.intersection(geoms[j]))
-            if m2 > tolerance:
-                issues.append(base | {"kind": "overlap", "other_code": other[0], "other_parcel_id": other[4],
-                                      "area_m2": round(m2, 2),
-                                      "detail": f"地块 {parcel_id} 与项目 {other[0]} 的地块 {other[4]} 重叠 {m2:.1f} 平方米"})
-    issues += _control_issues(session, app, rows, geoms, division)
-    return issues
+        if area is None:
+            continue
+        shapely.prepare(area)
+        mine = chosen[divisions[chosen] == div]
+        for i in mine[~shapely.contains(area, geoms[mine])]:
+            g = geoms[i]
+            outside = g.difference(area)
+            if g.area and outside.area / g.area > OUTSIDE_TOLERANCE:
+                label = app.profile.label("division", div) or div
+                yield int(i), _base(rows[i]) | {"kind": "outside_division", "detail": f"地块 {rows[i][4]} 有 "
+                                                f"{outside.area / g.area:.0%} 位于项目码所示行政区（{label}）之外"}
 
 
-def _control_issues(session: Session, app: App, rows: list[Any], geoms: list[Any], division: str | None
-                    ) -> list[dict[str, Any]]:
-    from shapely import STRtree
+def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms[chosen], predicate="intersects")
+    i_arr, j_arr = chosen[left], right
+    projects = np.array([r[3] for r in rows])
+    parcel_ids = np.array([r[4] for r in rows])
+    other = (projects[i_arr] != projects[j_arr]) & (parcel_ids[i_arr] != parcel_ids[j_arr])
+    i_arr, j_arr = i_arr[other], j_arr[other]
+    # each overlap is reported from both sides: intersect every pair once, not twice
+    pair = np.minimum(i_arr, j_arr).astype(np.int64) * len(rows) + np.maximum(i_arr, j_arr)
+    unique, back = np.unique(pair, return_inverse=True)
+    lo, hi = np.divmod(unique, len(rows))
+    m2 = geo.approx_areas_m2(shapely.intersection(geoms[lo], geoms[hi]))[back]
+    tolerance = app.profile.supervision.overlap_tolerance_m2
+    for i, j, area in sorted(zip(i_arr.tolist(), j_arr.tolist(), m2.tolist(), strict=True)):
+        if area > tolerance:
+            o = rows[j]
+            yield i, _base(rows[i]) | {"kind": "overlap", "other_code": o[0], "other_parcel_id": o[4],
+                                       "area_m2": round(area, 2),
+                                       "detail": f"地块 {rows[i][4]} 与项目 {o[0]} 的地块 {o[4]} 重叠 {area:.1f} 平方米"}
 
-    feats = session.execute(select(ControlLayerFeature.kind, ControlLayerFeature.id, ControlLayerFeature.geom_wkb)).all()
+
+def _control_issues(session: Session, app: App, rows: list[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
+    feats = session.execute(select(ControlLayerFeature.kind, ControlLayerFeature.id, ControlLayerFeature.geom_wkb)
+                            .order_by(ControlLayerFeature.id)).all()
     if not feats:
         return []
-    shapes = [wkb.loads(f[2]) for f in feats]
-    tree = STRtree(shapes)
-    has_boundary = any(f[0] == "dev_boundary" for f in feats)
+    shapes = shapely.from_wkb([f[2] for f in feats])
+    kinds = np.array([f[0] for f in feats], dtype=object)
     tolerance = app.profile.supervision.overlap_tolerance_m2
-    out: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        if division and row[2] != division:
-            continue
-        g, base = geoms[i], {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
-        inside_boundary = []
-        for j in tree.query(g, predicate="intersects"):
+    left, right = shapely.STRtree(shapes).query(geoms[chosen], predicate="intersects")
+    i_arr, j_arr = chosen[left], right
+    per_parcel: dict[int, list[dict[str, Any]]] = {}
+    red = kinds[j_arr] != "dev_boundary"  # farmland and red lines: any occupied area counts
+    m2 = geo.approx_areas_m2(shapely.intersection(geoms[i_arr[red]], shapes[j_arr[red]]))
+    for i, j, area in sorted(zip(i_arr[red].tolist(), j_arr[red].tolist(), m2.tolist(), strict=True)):
+        if area > tolerance:
             kind, fid = feats[j][0], feats[j][1]
-            if kind == "dev_boundary":
-                inside_boundary.append(shapes[j])
-                continue
-            m2 = geo.approx_area_m2(g.intersection(shapes[j]))
-            if m2 > tolerance:
-                out.append(base | {"kind": "control_layer", "layer": kind, "feature_id": fid, "area_m2": round(m2, 2),
-                                   "detail": f"地块 {row[4]} 占用{CONTROL_KINDS[kind]} {m2:.1f} 平方米"})
-        if has_boundary:
-            outside = g.difference(shapely.union_all(inside_boundary)) if inside_boundary else g
-            m2 = geo.approx_area_m2(outside) if not outside.is_empty else 0.0
-            if m2 > tolerance:
-                out.append(base | {"kind": "control_layer", "layer": "dev_boundary", "area_m2": round(m2, 2),
-                                   "detail": f"地块 {row[4]} 有 {m2:.1f} 平方米位于城镇开发边界之外"})
-    return out
+            per_parcel.setdefault(i, []).append(_base(rows[i]) | {
+                "kind": "control_layer", "layer": kind, "feature_id": fid, "area_m2": round(area, 2),
+                "detail": f"地块 {rows[i][4]} 占用{CONTROL_KINDS[kind]} {area:.1f} 平方米"})
+    if (kinds == "dev_boundary").any():  # the development boundary: what lies outside all of it counts
+        inside: dict[int, list[int]] = {}
+        for i, j in zip(i_arr[~red].tolist(), j_arr[~red].tolist(), strict=True):
+            inside.setdefault(i, []).append(j)
+        for i in chosen.tolist():
+            g = geoms[i]
+            outside = g.difference(shapely.union_all(shapes[inside[i]])) if i in inside else g
+            area = geo.approx_area_m2(outside) if not outside.is_empty else 0.0
+            if area > tolerance:
+                per_parcel.setdefault(i, []).append(_base(rows[i]) | {
+                    "kind": "control_layer", "layer": "dev_boundary", "area_m2": round(area, 2),
+                    "detail": f"地块 {rows[i][4]} 有 {area:.1f} 平方米位于城镇开发边界之外"})
+    return [issue for i in sorted(per_parcel) for issue in per_parcel[i]]
