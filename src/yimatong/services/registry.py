@@ -69,14 +69,14 @@ def register_many(session: Session, app: App, actor: Actor, items: list[tuple[di
     serials = _reserve_serials(session, app, [attrs for _, attrs in items])
     t = now()
     todo: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    out: list[SimpleNamespace | Conflict] = []
+    out: list[Any] = []  # SimpleNamespace | Conflict, in item order
     for i, ((data, attrs), serial) in enumerate(zip(items, serials, strict=True)):
         try:
             code = codes.build_code(app.profile, {"region": app.profile.code.region, **attrs}, serial, checked=True)
         except codes.SerialExhausted:
             out.append(_exhausted(app, attrs))
             continue
-        out.append(_exhausted(app, attrs))  # placeholder, replaced below once the row has its id
+        out.append(None)  # replaced below once the row has its id
         todo.append((i, data, _project_row(app, actor, data, attrs, code, t)))
     if not todo:
         return out
