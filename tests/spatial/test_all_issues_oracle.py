@@ -42,7 +42,7 @@ def test_one_pass_matches_pairwise_oracle(ymt: App) -> None:
     tolerance = ymt.profile.supervision.overlap_tolerance_m2
     active = [p for p in placed if p[0] != voided]
     expected = set()
-    for code, pid, parcel_id, g, division in active:
+    for _code, pid, parcel_id, g, division in active:
         area = spatial_checks.division_shape(ymt, division)
         if area is not None and not area.contains(g) and g.difference(area).area / g.area > spatial_checks.OUTSIDE_TOLERANCE:
             expected.add(("outside_division", parcel_id, None))
