@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     webhook_batch: int = 50                         # deliveries claimed at once
     webhook_concurrency: int = 8                    # parallel POSTs per worker
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
+    write_wait_seconds: float = 30.0                # a write waits this long for another (an import), then 503
 
     def resolved_database_url(self) -> str:
         if self.database_url:

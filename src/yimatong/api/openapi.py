@@ -17,7 +17,9 @@ PROBLEM_SCHEMA = {
     "additionalProperties": True,
 }
 TEXT = {400: "请求体无法解析", 401: "缺少或无效令牌", 403: "角色无权执行", 404: "资源不存在（或调用方无权看到）",
-        409: "冲突：违反生命周期规则或重复提交", 413: "请求体或文件超过上限", 422: "字段校验失败（errors 指出字段）"}
+        409: "冲突：违反生命周期规则或重复提交", 413: "请求体或文件超过上限", 422: "字段校验失败（errors 指出字段）",
+        503: "系统正忙：另一项写入（如大批量导入）正在进行，按 Retry-After 稍后重试"}
+WRITES = ("post", "put", "patch", "delete")
 PUBLIC_PREFIXES = ("/p/", "/healthz", "/readyz", "/metrics")
 
 
@@ -55,6 +57,8 @@ def _complete(path: str, method: str, op: dict[str, Any]) -> None:
         needed.add(404)
     if op.get("requestBody"):
         needed |= {400, 413}
+    if method in WRITES and not path.startswith(PUBLIC_PREFIXES):
+        needed.add(503)  # a write waits a bounded time behind another (Database.write)
     if path == "/p/{code}":
         responses["404"] = {"description": "未找到项目（HTML 页面）", "content": {"text/html": {}}}
         needed.discard(404)

@@ -7,16 +7,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from yimatong.domain.codes import CodeError
 from yimatong.domain.lifecycle import LifecycleError
 from yimatong.errors import AppError
+from yimatong.storage.db import is_busy
 
 PROBLEM = "application/problem+json"
 TITLES = {400: "请求格式错误", 401: "未认证", 403: "无权操作", 404: "资源不存在", 405: "方法不允许",
-          409: "冲突", 413: "内容过大", 415: "不支持的媒体类型", 422: "输入数据无效", 429: "请求过多"}
+          409: "冲突", 413: "内容过大", 415: "不支持的媒体类型", 422: "输入数据无效", 429: "请求过多",
+          503: "系统正忙"}
 
 
 def problem(status: int, detail: str, errors: list[tuple[str, str]] | None = None, title: str | None = None,
@@ -58,6 +61,13 @@ def install(app: FastAPI) -> None:
             return problem(400, "请求体不是合法的 JSON", [("body", "JSON 解析失败")])
         pairs = [(_loc_to_field(tuple(e.get("loc", ()))), _message(e)) for e in errors]
         return problem(422, "；".join(f"{f}: {m}" for f, m in pairs[:5]), pairs)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+        if not is_busy(exc):
+            raise exc  # a real fault: the server error it is
+        return problem(503, "系统正忙：另一项写入（例如大批量导入）正在进行，请稍后重试", [("", "请稍后重试")],
+                       headers={"Retry-After": "10"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

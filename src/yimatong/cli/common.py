@@ -17,6 +17,7 @@ from yimatong.domain.profile import ProfileError
 from yimatong.errors import AppError
 from yimatong.profiles.loader import load_profile
 from yimatong.services.context import App
+from yimatong.storage.db import is_busy
 
 STATE: dict[str, Any] = {}
 
@@ -78,6 +79,8 @@ def service(migrate: bool = False) -> Iterator[App]:
         fields = "".join(f"\n  {f}: {m}" for f, m in exc.errors)
         raise fail(f"{exc.title}：{exc.detail}{fields}") from None
     except SQLAlchemyError as exc:
+        if is_busy(exc):
+            raise fail("数据库正忙：另一项写入（例如导入）正在进行，请稍后重试") from None
         raise fail(f"数据库错误：{str(exc).splitlines()[0][:300]}") from None
     except (OSError, FileCreateError) as exc:  # a disk full or a path the checks above could not foresee
         raise fail(f"文件读写失败：{exc}") from None

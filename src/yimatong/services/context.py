@@ -49,7 +49,7 @@ class App:
     def __init__(self, settings: Settings, profile: Profile) -> None:
         self.settings = settings
         self.profile = profile
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(settings.resolved_database_url(), settings.write_wait_seconds)
 
     @cached_property
     def blobs(self):  # type: ignore[no-untyped-def]

@@ -24,18 +24,18 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, begin: str = "IMMEDIATE") -> Engine:
+def make_engine(url: str, begin: str = "IMMEDIATE", wait_seconds: float = 60.0) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url, begin)
+        return _sqlite_engine(url, begin, wait_seconds)
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
     db_path = make_url(url).database
     if db_path and db_path != ":memory:":
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=10,
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait_seconds}, pool_size=10,
                            max_overflow=20)
 
     @event.listens_for(engine, "connect")
@@ -43,7 +43,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         # Take transaction control from pysqlite so that we can BEGIN IMMEDIATE ourselves.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={int(wait_seconds * 1000)}")  # then "database is locked": a 503
         _ensure_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -79,9 +79,10 @@ _WRITER_LOCK = text("SELECT pg_advisory_xact_lock(7240529)")
 class Database:
     """One engine and its session factory; `write()` and `read()` are the only ways in."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, write_wait_seconds: float = 60.0) -> None:
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
+        self.write_wait_ms = max(1, int(write_wait_seconds * 1000))
+        self.engine = make_engine(self.url, wait_seconds=write_wait_seconds)
         self.read_engine = make_engine(self.url, "DEFERRED") if is_sqlite(self.engine) else self.engine
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -101,6 +102,8 @@ class Database:
         (webhook deliveries), so that it is not held up behind a long import."""
         with self._factory() as session, session.begin():
             if exclusive and self.dialect == "postgresql":
+                # wait for the writer before us at most write_wait_seconds, then fail (a 503, "try again")
+                session.execute(text(f"SET LOCAL lock_timeout = {self.write_wait_ms}"))
                 session.execute(_WRITER_LOCK)
             yield session
 
@@ -114,3 +117,9 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A write gave up waiting for another one (PostgreSQL lock_timeout, SQLite busy_timeout)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig or exc)
