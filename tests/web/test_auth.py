@@ -128,6 +128,8 @@ def test_review_queue_page_decides_a_duplicate(client, registrar_headers, staff)
     assert "已并入" in merged and "user:zhangsan" in merged
     again = client.post(f"/reviews/{review_id}", data={"decision": "keep_separate", "csrf": csrf_of(page.text)})
     assert again.status_code == 409 and "已处理" in again.text
+    huge = client.post(f"/reviews/{10**30}", data={"decision": "merge", "csrf": csrf_of(page.text)})
+    assert huge.status_code == 422  # an id no database column holds: refused, not a 500
 
 
 def test_photo_of_a_qr_code_opens_the_project(client, registrar_headers, staff) -> None:

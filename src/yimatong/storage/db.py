@@ -99,7 +99,8 @@ class Database:
         transaction-level advisory lock taken first does it. Without it writers took their row locks (serial
         counters, project rows, the ledger head) in different orders — an import holds the ledger for its
         whole file — and deadlocked. `exclusive=False` is for bookkeeping that takes none of those locks
-        (webhook deliveries), so that it is not held up behind a long import."""
+        (webhook deliveries): on PostgreSQL it is not held up behind a long import; on SQLite every writer
+        still waits for the file's write lock (up to write_wait_seconds, after which the delivery loop retries)."""
         with self._factory() as session, session.begin():
             if exclusive and self.dialect == "postgresql":
                 # wait for the writer before us at most write_wait_seconds, then fail (a 503, "try again")

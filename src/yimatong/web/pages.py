@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from shapely import wkb
@@ -175,7 +176,7 @@ def projects(request: Request, q: str | None = None, division: str | None = None
     _actor(request)
     app = _ymt(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=int(year) if year and digits_only(year) and len(year) <= 4 else None)
+                                   status=status or None, year=_year(year))
     try:
         with app.db.read() as session:
             result = project_list.page(session, f, 50, cursor or None)
@@ -192,7 +193,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
                   stage: str | None = None, status: str | None = None) -> Response:
     _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=int(year) if year and digits_only(year) and len(year) <= 4 else None)
+                                   status=status or None, year=_year(year))
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     exports.export_projects(_ymt(request), tmp, f)
     return FileResponse(tmp, filename="项目库.xlsx",
@@ -218,6 +219,11 @@ def code_search(request: Request, q: str = "") -> Response:
             return RedirectResponse(f"/projects?q={quote(q.strip())}", status_code=303)
         return render(request, "code_search.html", "code", error=f"项目码格式有误：{exc.message}", q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
+
+
+def _year(text: str | None) -> int | None:
+    """The year filter of the list pages: a four-digit year, or no filter (a page never fails on it)."""
+    return int(text) if text and digits_only(text) and len(text) <= 4 else None
 
 
 def _code_in(text: str) -> str:
@@ -309,7 +315,7 @@ def reviews_page(request: Request, state: str = "open", cursor: str | None = Non
 
 @router.post("/reviews/{review_id}", response_class=HTMLResponse)
 @page
-def review_decide(request: Request, review_id: int, decision: str = Form(""), reason: str = Form(""),
+def review_decide(request: Request, review_id: int = PathParam(ge=1, le=2**53), decision: str = Form(""), reason: str = Form(""),
                   csrf: str = Form("")) -> Response:
     actor = _actor(request)
     if not auth.csrf_ok(request, csrf):
