@@ -22,8 +22,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parent))
 from common import ServerThread, bare_app, fresh_app, latencies  # noqa: E402
 
+from yimatong.accounts import tokens  # noqa: E402
 from yimatong.api.app import create_app  # noqa: E402
-from yimatong.services import tokens  # noqa: E402
 
 
 def populate(app, projects: int, events_per: int) -> list[str]:  # type: ignore[no-untyped-def]

@@ -19,9 +19,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from yimatong.config import Settings
+from yimatong.core.context import Actor, App
 from yimatong.profiles.loader import load_profile
-from yimatong.services import registry
-from yimatong.services.context import Actor, App
+from yimatong.projects import registry
 from yimatong.storage.migrate import upgrade
 
 ACTOR = Actor("bench", "registrar")

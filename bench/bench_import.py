@@ -51,8 +51,8 @@ if mode == "bare":
 else:
     from yimatong.config import Settings
     from yimatong.profiles.loader import load_profile
-    from yimatong.services import importers
-    from yimatong.services.context import Actor, App
+    from yimatong.intake import importer as importers
+    from yimatong.core.context import Actor, App
     from yimatong.storage.migrate import upgrade
     app = App(Settings(database_url=db, data_dir=Path(data), deliver_webhooks=False), load_profile("changde"))
     upgrade(app.db.engine)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_spatial import load, make_parcels  # noqa: E402
 from common import free_port, fresh_app, latencies, pg_database  # noqa: E402
 
-from yimatong.services import tokens  # noqa: E402
+from yimatong.accounts import tokens  # noqa: E402
 
 VENV = Path(__file__).parent / ".venvs" / "pygeoapi"
 CONFIG = """

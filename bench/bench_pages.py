@@ -23,8 +23,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parent))
 from common import ServerThread, fresh_app  # noqa: E402
 
+from yimatong.accounts import users  # noqa: E402
 from yimatong.api.app import create_app  # noqa: E402
-from yimatong.services import users  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -37,7 +37,7 @@ def district_points(app, rng: random.Random):  # type: ignore[no-untyped-def]
     from shapely.geometry import Point
     from shapely.prepared import prep
 
-    from yimatong.services.spatial_checks import division_shape
+    from yimatong.parcels.spatial import division_shape
 
     def sample(div: str) -> tuple[float, float]:
         shape = division_shape(app, div)

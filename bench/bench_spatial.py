@@ -21,8 +21,9 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parent))
 from common import fresh_app, pg_database  # noqa: E402
 
-from yimatong.services import parcels, project_box  # noqa: E402
-from yimatong.services.context import Actor  # noqa: E402
+from yimatong.core.context import Actor  # noqa: E402
+from yimatong.onecode import box as project_box  # noqa: E402
+from yimatong.parcels import store as parcels  # noqa: E402
 
 EXTENT = (110.6, 28.4, 112.2, 30.1)  # Changde
 

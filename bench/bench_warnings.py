@@ -20,9 +20,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_pages import populate  # noqa: E402
 from common import fresh_app  # noqa: E402
 
-from yimatong.services import parcels, registry, stages, supervision  # noqa: E402
-from yimatong.services.context import Actor  # noqa: E402
+from yimatong.core.context import Actor  # noqa: E402
+from yimatong.parcels import store as parcels  # noqa: E402
+from yimatong.projects import registry  # noqa: E402
+from yimatong.stages import service as stages  # noqa: E402
 from yimatong.storage.models import Project  # noqa: E402
+from yimatong.supervision import service as supervision  # noqa: E402
 
 ACTOR = Actor("bench", "admin")
 

@@ -21,8 +21,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from common import fresh_app  # noqa: E402
 
-from yimatong.services import delivery, registry  # noqa: E402
-from yimatong.services.context import Actor  # noqa: E402
+from yimatong.core.context import Actor  # noqa: E402
+from yimatong.delivery import worker as delivery  # noqa: E402
+from yimatong.projects import registry  # noqa: E402
 from yimatong.storage.models import Subscription  # noqa: E402
 
 

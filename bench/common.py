@@ -15,8 +15,8 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from yimatong.config import Settings
+from yimatong.core.context import App
 from yimatong.profiles.loader import load_profile
-from yimatong.services.context import App
 from yimatong.storage.migrate import upgrade
 
 

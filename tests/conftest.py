@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from yimatong.accounts import tokens
 from yimatong.config import Settings
+from yimatong.core.context import App
 from yimatong.profiles.loader import load_profile
-from yimatong.services import tokens
-from yimatong.services.context import App
 from yimatong.storage.migrate import upgrade
 
 TEST_DB = os.environ.get("YMT_TEST_DATABASE", "sqlite")

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from conftest import make_token, project_body
 from yimatong.api.app import create_app
 from yimatong.config import Settings
+from yimatong.core.context import App
 from yimatong.profiles.loader import load_profile
-from yimatong.services.context import App
 
 
 def test_write_waits_then_answers_503(settings: Settings) -> None:

@@ -10,11 +10,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from yimatong.accounts import tokens
 from yimatong.api.app import create_app
 from yimatong.config import Settings
+from yimatong.core.context import Actor, App
 from yimatong.profiles.loader import load_profile
-from yimatong.services import registry, tokens
-from yimatong.services.context import Actor, App
+from yimatong.projects import registry
 from yimatong.storage.migrate import upgrade
 
 _tmp = Path(tempfile.mkdtemp(prefix="ymt-schemathesis-"))

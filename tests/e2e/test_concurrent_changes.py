@@ -8,9 +8,10 @@ import threading
 from sqlalchemy import select
 
 from conftest import project_body
+from yimatong.core.context import Actor, App
 from yimatong.errors import AppError
-from yimatong.services import registry, stages
-from yimatong.services.context import Actor, App
+from yimatong.projects import registry
+from yimatong.stages import service as stages
 from yimatong.storage.models import Event
 
 ACTOR = Actor("race-test", "admin")
@@ -55,7 +56,7 @@ def test_no_stage_change_lands_after_a_void(ymt: App) -> None:
 def test_writers_during_a_long_import_neither_deadlock_nor_fail(ymt: App) -> None:
     """An import holds the ledger for its whole file; registrations in other districts and stage changes made
     meanwhile must wait for it, not deadlock against it (PostgreSQL would abort one of them)."""
-    from yimatong.services import importers
+    from yimatong.intake import importer as importers
 
     divisions = ["430702", "430703", "430721", "430722", "430723"]
     body = {k: v for k, v in project_body().items() if k != "parcels"}

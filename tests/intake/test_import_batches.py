@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select, text
 
 from intake.messy import supply_plan_xlsx
-from yimatong.services import importers, ledger
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.intake import importer as importers
+from yimatong.ledger import log as ledger
 from yimatong.storage.models import Event, Project
 
 ACTOR = Actor("intake-test", "registrar")
@@ -124,7 +125,7 @@ def test_a_review_decided_twice_at_once_is_decided_once(ymt: App) -> None:
     import threading
 
     from yimatong.errors import Conflict
-    from yimatong.services import reviews
+    from yimatong.intake import reviews
 
     first = "项目名称,行政区划,年度\n武陵区丹阳路以北地块住宅项目,武陵区,2026\n".encode()
     near = "项目名称,行政区划,年度\n武陵区丹阳路以北地块二期住宅项目,武陵区,2026\n".encode()

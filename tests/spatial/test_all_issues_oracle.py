@@ -9,9 +9,12 @@ import random
 from shapely.geometry import box, mapping
 
 from conftest import project_body
+from yimatong.core.context import Actor, App
 from yimatong.domain import geometry as geo
-from yimatong.services import parcel_import, parcels, registry, spatial_checks
-from yimatong.services.context import Actor, App
+from yimatong.parcels import files as parcel_import
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.parcels import store as parcels
+from yimatong.projects import registry
 
 ACTOR = Actor("oracle", "admin")
 

@@ -10,7 +10,7 @@ import pytest
 
 from api.helpers import add_result, register
 from spatial.spatial_helpers import WULING, square
-from yimatong.services import users
+from yimatong.accounts import users
 
 
 def csrf_of(html: str) -> str:

@@ -12,9 +12,9 @@ from fastapi import FastAPI, Request, Response
 from yimatong.api import problems
 from yimatong.api.input_guard import InputGuard
 from yimatong.config import Settings
+from yimatong.core.context import App
 from yimatong.domain.profile import digits_only
 from yimatong.profiles.loader import load_profile
-from yimatong.services.context import App
 
 DESCRIPTION = """
 **一码通 yimatong**：市自然资源和规划局项目库与“一码通”枢纽。每个用地项目在入库时获得一个 28 位项目码，
@@ -80,13 +80,13 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
     """Background work of `ymt serve`: warm the supervision warnings, and deliver webhooks (by default)."""
-    from yimatong.services import supervision
+    from yimatong.supervision import service as supervision
 
     supervision.refresh_in_background(ymt)
     if not ymt.settings.deliver_webhooks:
         return []
     try:
-        from yimatong.services import delivery
+        from yimatong.delivery import worker as delivery
     except ImportError:
         return []  # delivery not built yet
     return [delivery.start_in_process(ymt)]

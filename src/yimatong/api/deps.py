@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from yimatong.accounts import tokens
+from yimatong.core.context import Actor, App
 from yimatong.errors import Forbidden, Unauthorized
-from yimatong.services import tokens
-from yimatong.services.context import Actor, App
 
 bearer = HTTPBearer(auto_error=False, description="令牌：`ymt token create --name 系统名 --role 角色` 生成")
 

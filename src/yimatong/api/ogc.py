@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yimatong.api.deps import get_actor, get_app
+from yimatong.core.context import Actor, App
 from yimatong.domain.profile import digits_only
 from yimatong.errors import NotFound, invalid
-from yimatong.services import parcels, project_list
-from yimatong.services.chain import codes_of_parcels
-from yimatong.services.context import Actor, App
+from yimatong.parcels import store as parcels
+from yimatong.projects import listing as project_list
 from yimatong.storage.models import Parcel, Project, ProjectParcel
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
@@ -174,7 +174,7 @@ def _parcel_items(session: Session, box: Any, limit: int, offset: int, crs: str)
     page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(limit).offset(offset))]
     rows = list(session.execute(select(Parcel).where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
         if page else []
-    codes = codes_of_parcels(session, page)
+    codes = parcels.codes_of_parcels(session, page)
     return [_parcel_feature(p, codes.get(p.id, []), crs) for p in rows], matched
 
 
@@ -222,7 +222,7 @@ def item(collection_id: str, feature_id: str, request: Request, crs: str | None 
             if not digits_only(feature_id) or int(feature_id) > 2**53:
                 raise NotFound(f"要素 {feature_id} 不存在", [("featureId", "不存在")])
             p = parcels.get_parcel(session, int(feature_id))
-            f = _parcel_feature(p, codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)
+            f = _parcel_feature(p, parcels.codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)
         else:
             found = session.execute(select(Project).where(Project.code == feature_id)).scalars().first()
             if found is None:

@@ -13,10 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from xlsxwriter.exceptions import FileCreateError
 
 from yimatong.config import Settings, get_settings
+from yimatong.core.context import App
 from yimatong.domain.profile import ProfileError
 from yimatong.errors import AppError
 from yimatong.profiles.loader import load_profile
-from yimatong.services.context import App
 from yimatong.storage.db import is_busy
 
 STATE: dict[str, Any] = {}

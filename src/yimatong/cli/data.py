@@ -9,8 +9,8 @@ from typing import Any
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
+from yimatong.core.context import Actor
 from yimatong.intake.columns import KIND_LABELS, KINDS
-from yimatong.services.context import Actor
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
 
@@ -52,7 +52,8 @@ def import_command(
 
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
                 code: str | None, layer: str | None) -> dict[str, Any]:
-    from yimatong.services import importers, parcel_import
+    from yimatong.intake import importer as importers
+    from yimatong.parcels import files as parcel_import
 
     if kind == "parcels":
         return parcel_import.import_parcels(ymt, cli_actor(), data, file.name, crs=crs, code=code, dry_run=dry_run,
@@ -99,7 +100,8 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
                     division: str = typer.Option(None, "--division"), year: int = typer.Option(None, "--year"),
                     stage: str = typer.Option(None, "--stage"), status: str = typer.Option(None, "--status")) -> None:
     """导出项目库（xlsx，逐批流式写出）。"""
-    from yimatong.services import exports, project_list
+    from yimatong.projects import export as exports
+    from yimatong.projects import listing as project_list
 
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
@@ -111,7 +113,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
 def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg、.zip（Shapefile）或 .txt"),
                    code: str = typer.Option(None, "--code", help="只导出此项目的地块")) -> None:
     """导出地块（GeoJSON、GeoPackage、zip 打包的 Shapefile 或标准坐标 TXT）。"""
-    from yimatong.services import parcel_import
+    from yimatong.parcels import files as parcel_import
 
     output_file(file, (".geojson", ".json", ".gpkg", ".zip", ".txt"))
     with service(migrate=True) as ymt:
@@ -121,7 +123,7 @@ def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpk
 
 def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> None:
     """导出预警清单（xlsx）。"""
-    from yimatong.services import supervision
+    from yimatong.supervision import service as supervision
 
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
@@ -132,9 +134,9 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
 def export_template(kind: str = typer.Argument(..., help=", ".join(KINDS)),
                     file: Path = typer.Argument(..., help="输出 xlsx")) -> None:
     """导出中文导入模板（含填写说明与代码表下拉）。"""
-    from yimatong.services import exports
+    from yimatong.intake import templates
 
     output_file(file, (".xlsx",))
     with service(migrate=False) as ymt:
-        exports.write_template(ymt, kind, file)
+        templates.write_template(ymt, kind, file)
     typer.echo(f"已写出模板 {file}")

@@ -12,9 +12,14 @@ import typer
 from shapely.geometry import box
 from sqlalchemy import select
 
+from yimatong.accounts import tokens, users
 from yimatong.cli.common import service
-from yimatong.services import parcels, registry, results, spatial_checks, stages, tokens, users
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.parcels import store as parcels
+from yimatong.projects import registry
+from yimatong.results import service as results
+from yimatong.stages import service as stages
 from yimatong.storage.models import ProjectSource, User
 
 ACTOR = Actor("demo-loader", "admin")

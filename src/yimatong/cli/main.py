@@ -62,7 +62,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
 def token_create(name: str = typer.Option(..., "--name", help="接入系统或使用者名称"),
                  role: str = typer.Option(..., "--role", help="角色")) -> None:
     """创建令牌；令牌单独打印在最后一行（只显示一次，库中只存哈希）。"""
-    from yimatong.services import tokens
+    from yimatong.accounts import tokens
 
     with service(migrate=True) as ymt, ymt.db.write() as session:
         token = tokens.create(session, name, role)
@@ -73,7 +73,7 @@ def token_create(name: str = typer.Option(..., "--name", help="接入系统或�
 @token_app.command("revoke")
 def token_revoke(name: str = typer.Option(..., "--name")) -> None:
     """吊销令牌。"""
-    from yimatong.services import tokens
+    from yimatong.accounts import tokens
 
     with service(migrate=True) as ymt, ymt.db.write() as session:
         if not tokens.revoke(session, name):
@@ -84,7 +84,7 @@ def token_revoke(name: str = typer.Option(..., "--name")) -> None:
 @ledger_app.command("verify")
 def ledger_verify() -> None:
     """重算哈希链与全部成果文件哈希；完好时退出码 0，否则指出第一个被改动的条目。"""
-    from yimatong.services import ledger
+    from yimatong.ledger import log as ledger
 
     with service(migrate=False) as ymt, ymt.db.read() as session:
         report = ledger.verify(session, ymt.blobs)
@@ -99,7 +99,7 @@ def ledger_verify() -> None:
 @ledger_app.command("checkpoint")
 def ledger_checkpoint(output: Path = typer.Option(None, "--output", "-o", help="写入文件（默认打印）")) -> None:
     """生成签名的链头检查点（JSON）。"""
-    from yimatong.services import checkpoints
+    from yimatong.ledger import checkpoints
 
     if output:
         output_file(output, (".json",))
@@ -117,7 +117,7 @@ def ledger_check_checkpoint(file: Path = typer.Argument(..., help="检查点 JSO
     """核对检查点：签名有效且台账在该位置仍是同一哈希时退出码 0。"""
     import json
 
-    from yimatong.services import checkpoints
+    from yimatong.ledger import checkpoints
 
     try:
         data = json.loads(file.read_text(encoding="utf-8"))

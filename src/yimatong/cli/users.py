@@ -17,7 +17,7 @@ def create(username: str = typer.Option(..., "--username"), password: str = type
            role: str = typer.Option("viewer", "--role"), display_name: str = typer.Option(None, "--display-name")
            ) -> None:
     """创建网页登录账号（密码以 argon2 哈希保存）。"""
-    from yimatong.services import users
+    from yimatong.accounts import users
 
     with service(migrate=True) as ymt, ymt.db.write() as session:
         users.create(session, username, password, role, display_name)

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def worker(name: str = typer.Option(None, "--name", help="工作进程名（记录在投递上）")) -> None:
     """运行 webhook 投递进程，直到收到 SIGTERM/SIGINT。"""
-    from yimatong.services import delivery
+    from yimatong.delivery import worker as delivery
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

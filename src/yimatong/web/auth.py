@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from yimatong.api.problems import problem
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 

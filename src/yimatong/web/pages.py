@@ -18,15 +18,22 @@ from shapely import wkb
 from shapely.geometry import mapping
 from sqlalchemy import select
 
+from yimatong.accounts import users
+from yimatong.core.context import Actor, App
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.domain.profile import digits_only
 from yimatong.errors import AppError, NotFound, invalid
 from yimatong.formats import qr_images
+from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
-from yimatong.services import chain, exports, feed, project_list, registry, reviews, supervision, users
-from yimatong.services.context import Actor, App
+from yimatong.ledger import feed
+from yimatong.onecode import chain
+from yimatong.projects import export as exports
+from yimatong.projects import listing as project_list
+from yimatong.projects import registry
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+from yimatong.supervision import service as supervision
 from yimatong.web import auth
 from yimatong.web.templating import TEMPLATES
 
@@ -372,7 +379,7 @@ def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(200
     app = _ymt(request)
     box = _view_bbox(bbox)
     tolerance = max(box[2] - box[0], box[3] - box[1]) / 2000
-    from yimatong.services import parcels as parcel_service
+    from yimatong.parcels import store as parcel_service
 
     with app.db.read() as session:
         ids = parcel_service.parcel_ids_in_bbox(session, box)[:limit]

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yimatong.api.routes.chain import qr_response
+from yimatong.core.context import App
 from yimatong.errors import NotFound
-from yimatong.services import chain
-from yimatong.services.context import App
+from yimatong.onecode import chain
 from yimatong.web.templating import TEMPLATES
 
 router = APIRouter(tags=["公开页 Public"])

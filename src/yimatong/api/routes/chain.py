@@ -9,8 +9,9 @@ from fastapi.responses import Response
 
 from yimatong.api.deps import get_actor, get_app
 from yimatong.api.schemas import ChainOut, responses
-from yimatong.services import chain, registry
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.onecode import chain
+from yimatong.projects import registry
 
 router = APIRouter(prefix="/api/v1", tags=["一码查询 Chain"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 
 from yimatong.api.deps import get_actor, get_app
 from yimatong.api.schemas import CodeOut, CodeTables, responses
+from yimatong.core.context import Actor, App
 from yimatong.domain.codes import parse_code
-from yimatong.services.context import Actor, App
 
 router = APIRouter(prefix="/api/v1", tags=["项目码 Codes"])
 

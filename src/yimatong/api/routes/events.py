@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from yimatong.api.deps import get_actor, get_app
 from yimatong.api.schemas import responses
-from yimatong.services import feed
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.ledger import feed
 
 router = APIRouter(prefix="/api/v1", tags=["变更流 Events"])
 

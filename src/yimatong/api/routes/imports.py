@@ -12,10 +12,13 @@ from sqlalchemy import select
 from yimatong.api.deps import get_app, require_roles
 from yimatong.api.problems import problem
 from yimatong.api.schemas import responses
+from yimatong.core import pagination
+from yimatong.core.context import Actor, App
 from yimatong.errors import NotFound
+from yimatong.intake import importer as importers
+from yimatong.intake import reviews
 from yimatong.intake.columns import KINDS
-from yimatong.services import importers, pagination, parcel_import, reviews
-from yimatong.services.context import Actor, App
+from yimatong.parcels import files as parcel_import
 from yimatong.storage.models import ImportRun
 
 router = APIRouter(prefix="/api/v1", tags=["数据导入 Imports"])

@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 
 from yimatong.api.deps import get_actor, get_app
-from yimatong.services import ledger
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.ledger import log as ledger
 
 router = APIRouter(tags=["运维 Operations"])
 
@@ -51,7 +51,7 @@ def verify_ledger(app: App = Depends(get_app), _: Actor = Depends(get_actor)) ->
             description="返回当前链头（seq、hash、时间）及服务端 Ed25519 签名；"
                         "各部门保存后可用于证明其所见台账未被改写。")
 def ledger_checkpoint(app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
-    from yimatong.services import checkpoints
+    from yimatong.ledger import checkpoints
 
     with app.db.read() as session:
         return checkpoints.create(session, app.settings.data_dir)

@@ -9,10 +9,16 @@ from fastapi.responses import JSONResponse
 
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.schemas import responses
+from yimatong.core.context import Actor, App
 from yimatong.domain import geometry as geo
 from yimatong.errors import Invalid, invalid
-from yimatong.services import parcel_import, parcels, project_box, project_list, registry, spatial_checks, stages
-from yimatong.services.context import Actor, App
+from yimatong.onecode import box as project_box
+from yimatong.parcels import files as parcel_import
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.parcels import store as parcels
+from yimatong.projects import listing as project_list
+from yimatong.projects import registry
+from yimatong.stages import service as stages
 
 router = APIRouter(prefix="/api/v1", tags=["地块与项目盒 Parcels"])
 writer = require_roles("admin", "registrar")
@@ -34,11 +40,9 @@ def list_parcels(bbox: str | None = Query(None), code: str | None = Query(None, 
 @router.get("/parcels/{parcel_id}", responses=responses(401, 404, 422), summary="地块")
 def get_parcel(parcel_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
                _: Actor = Depends(get_actor)) -> JSONResponse:
-    from yimatong.services.chain import codes_of_parcels
-
     with app.db.read() as session:
         p = parcels.get_parcel(session, parcel_id)
-        feature = parcels.parcel_feature(p, codes_of_parcels(session, [p.id]).get(p.id, []))
+        feature = parcels.parcel_feature(p, parcels.codes_of_parcels(session, [p.id]).get(p.id, []))
     feature["properties"] |= geo.areas(parcels.geometry_of(p))
     return JSONResponse(feature, media_type="application/geo+json")
 

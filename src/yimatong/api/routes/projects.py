@@ -19,8 +19,11 @@ from yimatong.api.schemas import (
     VoidIn,
     responses,
 )
-from yimatong.services import idempotency, parcels, project_list, registry
-from yimatong.services.context import Actor, App
+from yimatong.core import idempotency
+from yimatong.core.context import Actor, App
+from yimatong.parcels import store as parcels
+from yimatong.projects import listing as project_list
+from yimatong.projects import registry
 
 router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
 # Role checks run as dependencies so that a client without the right gets 403 before any body validation.

@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.input_guard import loads_strict
 from yimatong.api.schemas import ResultOut, ResultPage, responses
+from yimatong.core import idempotency
+from yimatong.core.context import Actor, App
 from yimatong.errors import invalid
-from yimatong.services import idempotency, packages, results
-from yimatong.services.context import Actor, App
+from yimatong.results import packages
+from yimatong.results import service as results
 
 router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
 # Read-only roles get 403 before any body validation; per-stage limits are checked in the service.

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends
 
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.schemas import InspectionIn, StageOut, StagePut, StageRecordOut, responses
-from yimatong.services import registry, stages
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.projects import registry
+from yimatong.stages import service as stages
 
 router = APIRouter(prefix="/api/v1", tags=["阶段 Stages"])
 # Read-only roles get 403 before any body validation; per-stage limits are checked in the service.

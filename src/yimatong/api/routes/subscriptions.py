@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from yimatong.api.deps import get_app, require_roles
 from yimatong.api.schemas import responses
+from yimatong.core import pagination
+from yimatong.core.context import ROLES, Actor, App, now, rfc3339
+from yimatong.delivery import worker as delivery
 from yimatong.errors import NotFound
-from yimatong.services import delivery, pagination
-from yimatong.services.context import ROLES, Actor, App, now, rfc3339
 from yimatong.storage.models import Delivery, DeliveryAttempt, Subscription
 
 router = APIRouter(prefix="/api/v1", tags=["订阅 Webhooks"])

@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from yimatong.api.deps import get_actor, get_app
 from yimatong.api.schemas import responses
-from yimatong.services import supervision
-from yimatong.services.context import Actor, App
+from yimatong.core.context import Actor, App
+from yimatong.supervision import service as supervision
 
 router = APIRouter(prefix="/api/v1", tags=["监测监管 Supervision"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

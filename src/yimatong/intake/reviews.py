@@ -1,0 +1,81 @@
+"""The review queue: rows of an import that look like an existing project but not certainly so.
+A person decides: merge into the candidate, or keep separate (a new project is registered)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yimatong.core import pagination
+from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.errors import Conflict, NotFound, invalid
+from yimatong.intake import importer as importers
+from yimatong.ledger import log as ledger
+from yimatong.projects import registry
+from yimatong.storage.models import Project, Review
+
+DECISIONS = ("merge", "keep_separate")
+
+
+def review_dict(r: Review) -> dict[str, Any]:
+    return {"id": r.id, "state": r.state, "candidate_code": r.candidate_code, "project_code": r.project_code or None,
+            "score": r.score, "reason": r.reason, "row": r.source.get("row"), "kind": r.source.get("kind"),
+            "values": r.source.get("values"), "decided_by": r.decided_by,
+            "decided_at": rfc3339(r.decided_at) if r.decided_at else None, "created_at": rfc3339(r.created_at)}
+
+
+def page(session: Session, state: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    pagination.check_limit(limit)
+    after = pagination.decode_id(cursor)
+    stmt = select(Review)
+    if state:
+        if state not in ("open", "merged", "kept"):
+            raise invalid("state", "state 应为 open、merged 或 kept")
+        stmt = stmt.where(Review.state == state)
+    if after is not None:
+        stmt = stmt.where(Review.id > after)
+    rows = list(session.execute(stmt.order_by(Review.id).limit(limit + 1)).scalars())
+    more, rows = len(rows) > limit, rows[:limit]
+    return {"items": [review_dict(r) for r in rows], "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
+def candidate_names(session: Session, items: list[dict[str, Any]]) -> dict[str, str]:
+    """Names of the candidate projects of a page of review items, in one query (for the review page)."""
+    codes = {i["candidate_code"] for i in items}
+    if not codes:
+        return {}
+    return {code: name for code, name in session.execute(select(Project.code, Project.name)
+                                                         .where(Project.code.in_(codes)))}
+
+
+def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: str, reason: str | None
+            ) -> dict[str, Any]:
+    registry.require_writer(actor)
+    if decision not in DECISIONS:
+        raise invalid("decision", "decision 应为 merge 或 keep_separate")
+    # the row stays locked to commit: a second click (or a colleague) waits, then finds it decided
+    review = session.get(Review, review_id, with_for_update=True)
+    if review is None:
+        raise NotFound(f"复核项 {review_id} 不存在", [("id", "不存在")])
+    if review.state != "open":
+        raise Conflict(f"复核项 {review_id} 已处理（{review.state}）", [("id", "已处理")])
+    values = dict(review.source["values"])
+    for key in ("planned_date", "approval_date"):
+        if values.get(key):
+            values[key] = dt.date.fromisoformat(values[key])
+    source = review.source["source"]
+    if decision == "merge":
+        project = registry.get(session, review.candidate_code)
+        importers.merge_into(session, app, actor, project, values, source)
+        review.state, review.project_code = "merged", project.code
+    else:
+        project = registry.register(session, app, actor, importers.attributes(app, values) | {"sources": [source]})
+        review.state, review.project_code = "kept", project.code
+    review.decided_by, review.decided_at = actor.name, now()
+    ledger.append(session, "review.resolved", project.code, actor,
+                  {"review_id": review.id, "decision": decision, "candidate_code": review.candidate_code,
+                   "reason": reason})
+    return review_dict(review)

@@ -1,0 +1,182 @@
+"""Parcel files to projects, control layers, and parcel exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shapely import wkb
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from yimatong.core.context import Actor, App, now
+from yimatong.domain import geometry as geo
+from yimatong.errors import Invalid, invalid
+from yimatong.formats import parcel_files
+from yimatong.formats.coordinate_txt import write_coordinate_txt
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.parcels import store as parcels
+from yimatong.projects import registry
+from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+
+CODE_KEYS = ("项目码", "code", "ymt_code", "CODE", "XMDM")
+NAME_KEYS = ("项目名称", "name", "NAME", "XMMC")
+
+
+class _DryRun(Exception):
+    pass
+
+
+def read_file(app: App, data: bytes, filename: str, crs: int | None) -> list[parcel_files.ParcelInput]:
+    try:
+        return parcel_files.read_parcel_file(data, filename, crs, app.settings.max_upload_bytes)
+    except parcel_files.ParcelFileError as exc:
+        raise invalid(exc.field, exc.message) from None
+
+
+def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, crs: int | None = None,
+                   code: str | None = None, dry_run: bool = False, partial: bool = False) -> dict[str, Any]:
+    registry.require_writer(actor)
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    items = read_file(app, raw, filename, crs)
+    report: dict[str, Any] = {"kind": "parcels", "filename": filename, "dry_run": dry_run, "partial": partial,
+                              "counts": {"rows": len(items), "taken": 0, "refused": 0},
+                              "taken": [], "refused": [], "warnings": []}
+    try:
+        with app.db.write() as session:
+            _attach_all(session, app, actor, items, code, report)
+            if report["refused"] and not partial:
+                raise _DryRun
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    report["counts"]["taken"] = len(report["taken"])
+    report["counts"]["refused"] = len(report["refused"])
+    report["written"] = not dry_run and (partial or not report["refused"])
+    return report
+
+
+def _attach_all(session: Session, app: App, actor: Actor, items: list[parcel_files.ParcelInput],
+                code: str | None, report: dict[str, Any]) -> None:
+    for item in items:
+        row = item.properties.get("_line", item.index + 1)
+        if item.error or item.geometry is None:
+            field, message = item.error or ("geometry", "没有几何")
+            report["refused"].append({"row": row, "column": field, "reason": message})
+            continue
+        project, reason = _target(session, item.properties, code)
+        if project is None:
+            report["refused"].append({"row": row, "column": "项目码", "reason": reason})
+            continue
+        with session.begin_nested():
+            warnings = spatial_checks.check_geometry(session, app, project.division, item.geometry)
+            props = {k: v for k, v in item.properties.items() if not k.startswith("_")}
+            parcel = parcels.attach(session, project, item.geometry, actor, props)
+        report["taken"].append({"row": row, "code": project.code, "parcel_id": parcel.id, **item.areas})
+        report["warnings"] += [w | {"row": row} for w in warnings]
+
+
+def _target(session: Session, props: dict[str, Any], code: str | None) -> tuple[Project | None, str]:
+    wanted = code or next((str(props[k]).strip() for k in CODE_KEYS if props.get(k)), None)
+    if wanted:
+        project = session.execute(select(Project).where(Project.code == wanted)).scalars().first()
+        if project is None:
+            return None, f"项目码 {wanted} 未登记"
+        if project.status != "active":
+            return None, f"项目 {wanted} 状态为 {project.status}"
+        return project, ""
+    name = next((str(props[k]).strip() for k in NAME_KEYS if props.get(k)), None)
+    if not name:
+        return None, "要素没有项目码或项目名称属性，也未指定 --code"
+    found = session.execute(select(Project).where(Project.name == name, Project.status == "active")).scalars().all()
+    if len(found) != 1:
+        return None, f"项目名称“{name}”{'未找到' if not found else '对应多个项目'}，请改用项目码"
+    return found[0], ""
+
+
+def import_control_layer(app: App, actor: Actor, data: bytes | Path, filename: str, kind: str,
+                         crs: int | None = None, replace: bool = True) -> dict[str, Any]:
+    registry.require_writer(actor)
+    if kind not in spatial_checks.CONTROL_KINDS:
+        raise invalid("kind", f"管控图层类型应为 {', '.join(spatial_checks.CONTROL_KINDS)}")
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    items = read_file(app, raw, filename, crs)
+    try:
+        parcel_files.require_valid(items)  # a control layer is taken whole: a hole in a red line is no red line
+    except parcel_files.ParcelFileError as exc:
+        raise invalid(exc.field, exc.message) from None
+    with app.db.write() as session:
+        if replace:
+            _delete_layer(session, kind)
+        for item in items:
+            _store_control(session, kind, item)
+    return {"kind": kind, "label": spatial_checks.CONTROL_KINDS[kind], "filename": filename,
+            "features": len(items), "replaced": replace}
+
+
+def _delete_layer(session: Session, kind: str) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("DELETE FROM control_features_rtree WHERE id IN "
+                             "(SELECT id FROM control_features WHERE kind = :k)"), {"k": kind})
+    session.execute(delete(ControlLayerFeature).where(ControlLayerFeature.kind == kind))
+
+
+def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) -> None:
+    assert item.geometry is not None  # require_valid
+    minx, miny, maxx, maxy = item.geometry.bounds
+    name = next((str(item.properties[k])[:200] for k in ("name", "名称", "NAME", "MC") if item.properties.get(k)), None)
+    feat = ControlLayerFeature(kind=kind, name=name, geom_wkb=wkb.dumps(item.geometry), minx=minx, miny=miny,
+                               maxx=maxx, maxy=maxy, properties={k: v for k, v in item.properties.items()
+                                                                 if not k.startswith("_")}, imported_at=now())
+    session.add(feat)
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("UPDATE control_features SET geom = ST_GeomFromWKB(:w, 4490) WHERE id = :id"),
+                        {"w": feat.geom_wkb, "id": feat.id})
+    else:
+        session.execute(text("INSERT INTO control_features_rtree (id, minx, maxx, miny, maxy) "
+                             "VALUES (:id, :a, :b, :c, :d)"), {"id": feat.id, "a": minx, "b": maxx, "c": miny, "d": maxy})
+
+
+def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, code: str | None = None) -> int:
+    """GeoJSON, GeoPackage, zipped Shapefile or the coordinate TXT (by extension), in id order."""
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt not in ("geojson", "json", "gpkg", "zip", "txt"):
+        raise Invalid("导出格式应为 .geojson、.gpkg、.zip（Shapefile）或 .txt", [("file", "不支持的导出格式")])
+    rows = _export_rows(app, code)
+    if fmt in ("geojson", "json"):
+        path.write_bytes(parcel_files.write_geojson([f for _, _, f in rows]))
+    elif fmt in ("gpkg", "zip"):
+        if path.exists():
+            path.unlink()
+        features = [(g, f["properties"] | {"codes": ",".join(f["properties"]["codes"])}) for _, g, f in rows]
+        write = parcel_files.write_geopackage if fmt == "gpkg" else parcel_files.write_shapefile_zip
+        write(features, path, ["id", "parcel_no", "name", "area_m2", "codes"])
+    else:
+        path.write_bytes(_export_txt(rows))
+    return len(rows)
+
+
+def _export_rows(app: App, code: str | None) -> list[tuple[Parcel, Any, dict[str, Any]]]:
+    with app.db.read() as session:
+        stmt = select(Parcel).order_by(Parcel.id)
+        if code:
+            stmt = stmt.join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id).join(
+                Project, Project.id == ProjectParcel.project_id).where(Project.code == code)
+        items = list(session.execute(stmt).scalars())
+        codes = parcels.codes_of_parcels(session, [p.id for p in items])
+    return [(p, parcels.geometry_of(p), parcels.parcel_feature(p, codes.get(p.id, []))) for p in items]
+
+
+def _export_txt(rows: list[tuple[Parcel, Any, dict[str, Any]]]) -> bytes:
+    if not rows:
+        return write_coordinate_txt([], 37)
+    zone = geo.zone_of(rows[0][1])
+    epsg = geo.zone_epsg(zone, prefixed=False)
+    items = []
+    for p, g, _ in rows:
+        header = {"面积(公顷)": f"{p.area_m2 / 10000:.4f}", "地块编号": p.parcel_no or str(p.id),
+                  "地块名称": p.name or "", "图形属性": "面"}
+        items.append((header, geo.from_storage(g, epsg)))
+    return write_coordinate_txt(items, zone, with_prefix=True)

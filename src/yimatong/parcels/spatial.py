@@ -1,0 +1,240 @@
+"""Spatial checks: a parcel outside its project's division, overlaps between parcels of different active
+projects, intersections with the control layers the bureau imports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely import wkb
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from yimatong.core.context import App
+from yimatong.domain import geometry as geo
+from yimatong.parcels import store as parcels
+from yimatong.projects import registry
+from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+
+CONTROL_KINDS = {"basic_farmland": "永久基本农田", "eco_redline": "生态保护红线", "dev_boundary": "城镇开发边界"}
+OUTSIDE_TOLERANCE = 0.01  # boundaries are metre-level: allow 1 % of a parcel outside before warning
+
+
+@lru_cache(maxsize=4)
+def division_shapes(path: str) -> dict[str, BaseGeometry]:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = {}
+    for feat in doc["features"]:
+        g = shape(feat["geometry"])
+        out[str(feat["properties"]["adcode"])] = shapely.make_valid(g) if not g.is_valid else g
+    return out
+
+
+def division_shape(app: App, division: str) -> BaseGeometry | None:
+    if not app.profile.division_boundaries or app.profile.directory is None:
+        return None
+    return division_shapes(str(app.profile.directory / app.profile.division_boundaries)).get(division)
+
+
+def check_project(session: Session, app: App, code: str) -> list[dict[str, Any]]:
+    project = registry.get(session, code)
+    issues: list[dict[str, Any]] = []
+    for parcel in parcels.project_parcels(session, project):
+        geom = parcels.geometry_of(parcel)
+        issues += _outside_division(app, project, parcel, geom)
+        issues += _overlaps(session, app, project, parcel, geom)
+        issues += _control_layers(session, app, parcel, geom)
+    return issues
+
+
+def check_geometry(session: Session, app: App, division: str, geom: BaseGeometry) -> list[dict[str, Any]]:
+    """Warnings for a parcel about to be attached (same rules, no parcel id yet)."""
+    fake = Parcel(id=0, area_m2=geo.area_m2(geom))
+    issues = _outside_division(app, None, fake, geom, division)
+    return issues + _control_layers(session, app, fake, geom)
+
+
+def _outside_division(app: App, project: Project | None, parcel: Parcel, geom: BaseGeometry,
+                      division: str | None = None) -> list[dict[str, Any]]:
+    division = division or (project.division if project else "")
+    area = division_shape(app, division)
+    if area is None:
+        return []
+    outside = geom.difference(area)
+    ratio = outside.area / geom.area if geom.area else 0
+    if ratio <= OUTSIDE_TOLERANCE:
+        return []
+    label = app.profile.label("division", division) or division
+    return [{"kind": "outside_division", "parcel_id": parcel.id, "division": division,
+             "outside_m2": round(geo.area_m2(outside), 2), "outside_ratio": round(ratio, 4),
+             "detail": f"地块 {parcel.id} 有 {ratio:.0%} 位于项目码所示行政区（{label}）之外"}]
+
+
+def _overlaps(session: Session, app: App, project: Project, parcel: Parcel, geom: BaseGeometry
+              ) -> list[dict[str, Any]]:
+    tolerance = app.profile.supervision.overlap_tolerance_m2
+    ids = [i for i in parcels.parcel_ids_in_bbox(session, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
+           if i != parcel.id]
+    if not ids:
+        return []
+    stmt = (select(Parcel.id, Parcel.geom_wkb, Project.code).join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id)
+            .join(Project, Project.id == ProjectParcel.project_id)
+            .where(Parcel.id.in_(ids), Project.status == "active", Project.id != project.id))
+    issues = []
+    for other_id, other_wkb, other_code in session.execute(stmt):
+        shared = geom.intersection(wkb.loads(other_wkb))
+        if shared.is_empty:
+            continue
+        m2 = geo.area_m2(shared)
+        if m2 > tolerance:
+            issues.append({"kind": "overlap", "parcel_id": parcel.id, "other_parcel_id": other_id,
+                           "other_code": other_code, "area_m2": round(m2, 2),
+                           "detail": f"地块 {parcel.id} 与项目 {other_code} 的地块 {other_id} 重叠 {m2:.1f} 平方米"})
+    return issues
+
+
+def _control_candidates(session: Session, parcel_bounds: tuple[float, float, float, float], kind: str
+                        ) -> list[ControlLayerFeature]:
+    minx, miny, maxx, maxy = parcel_bounds
+    if session.get_bind().dialect.name == "postgresql":
+        cond = text("ST_Intersects(control_features.geom, ST_MakeEnvelope(:a, :b, :c, :d, 4490))")
+    else:
+        cond = text("control_features.id IN (SELECT id FROM control_features_rtree WHERE maxx >= :a AND minx <= :c "
+                    "AND maxy >= :b AND miny <= :d)")
+    stmt = select(ControlLayerFeature).where(ControlLayerFeature.kind == kind,
+                                             cond.bindparams(a=minx, b=miny, c=maxx, d=maxy))
+    return list(session.execute(stmt).scalars())
+
+
+def _control_layers(session: Session, app: App, parcel: Parcel, geom: BaseGeometry) -> list[dict[str, Any]]:
+    tolerance = app.profile.supervision.overlap_tolerance_m2
+    issues = []
+    for kind in ("basic_farmland", "eco_redline"):
+        for feat in _control_candidates(session, geom.bounds, kind):
+            shared = geom.intersection(wkb.loads(feat.geom_wkb))
+            m2 = geo.area_m2(shared) if not shared.is_empty else 0.0
+            if m2 > tolerance:
+                issues.append({"kind": "control_layer", "layer": kind, "parcel_id": parcel.id,
+                               "feature_id": feat.id, "area_m2": round(m2, 2),
+                               "detail": f"地块 {parcel.id} 占用{CONTROL_KINDS[kind]} {m2:.1f} 平方米"})
+    if _has_kind(session, "dev_boundary"):
+        inside = [wkb.loads(f.geom_wkb) for f in _control_candidates(session, geom.bounds, "dev_boundary")]
+        outside = geom.difference(shapely.union_all(inside)) if inside else geom
+        m2 = geo.area_m2(outside) if not outside.is_empty else 0.0
+        if m2 > tolerance:
+            issues.append({"kind": "control_layer", "layer": "dev_boundary", "parcel_id": parcel.id,
+                           "area_m2": round(m2, 2),
+                           "detail": f"地块 {parcel.id} 有 {m2:.1f} 平方米位于城镇开发边界之外"})
+    return issues
+
+
+def _has_kind(session: Session, kind: str) -> bool:
+    return session.execute(select(ControlLayerFeature.id).where(ControlLayerFeature.kind == kind).limit(1)).first() \
+        is not None
+
+
+def all_issues(session: Session, app: App, division: str | None = None) -> list[dict[str, Any]]:
+    """Every spatial issue of every active project in one pass, for supervision: one query per table, and the
+    geometry work done by Shapely on whole arrays (bulk STRtree queries, vectorised intersections and areas)
+    rather than one Python step per parcel — seconds at 100 000 parcels otherwise. Issues come parcel by
+    parcel in id order: outside its division, then its overlaps, then (after all parcels) control layers."""
+    stmt = (select(Project.code, Project.name, Project.division, Project.id, Parcel.id, Parcel.geom_wkb)
+            .join(ProjectParcel, ProjectParcel.project_id == Project.id).join(Parcel, Parcel.id == ProjectParcel.parcel_id)
+            .where(Project.status == "active").order_by(Parcel.id))
+    rows = session.execute(stmt).all()
+    if not rows:
+        return []
+    geoms = shapely.from_wkb([r[5] for r in rows])
+    divisions = np.array([r[2] for r in rows], dtype=object)
+    chosen = np.flatnonzero(divisions == division) if division else np.arange(len(rows))
+    per_parcel: dict[int, list[dict[str, Any]]] = {}
+    for i, issue in _outside_all(app, rows, geoms, divisions, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    for i, issue in _overlaps_all(app, rows, geoms, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    issues = [issue for i in sorted(per_parcel) for issue in per_parcel[i]]
+    return issues + _control_issues(session, app, rows, geoms, chosen)
+
+
+def _base(row: Any) -> dict[str, Any]:
+    return {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
+
+
+def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: Any
+                 ) -> Iterator[tuple[int, dict[str, Any]]]:
+    for div in sorted(set(divisions[chosen])):
+        area = division_shape(app, div)
+        if area is None:
+            continue
+        shapely.prepare(area)
+        mine = chosen[divisions[chosen] == div]
+        for i in mine[~shapely.contains(area, geoms[mine])]:
+            g = geoms[i]
+            outside = g.difference(area)
+            if g.area and outside.area / g.area > OUTSIDE_TOLERANCE:
+                label = app.profile.label("division", div) or div
+                yield int(i), _base(rows[i]) | {"kind": "outside_division", "detail": f"地块 {rows[i][4]} 有 "
+                                                f"{outside.area / g.area:.0%} 位于项目码所示行政区（{label}）之外"}
+
+
+def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms[chosen], predicate="intersects")
+    i_arr, j_arr = chosen[left], right
+    projects = np.array([r[3] for r in rows])
+    parcel_ids = np.array([r[4] for r in rows])
+    other = (projects[i_arr] != projects[j_arr]) & (parcel_ids[i_arr] != parcel_ids[j_arr])
+    i_arr, j_arr = i_arr[other], j_arr[other]
+    # each overlap is reported from both sides: intersect every pair once, not twice
+    pair = np.minimum(i_arr, j_arr).astype(np.int64) * len(rows) + np.maximum(i_arr, j_arr)
+    unique, back = np.unique(pair, return_inverse=True)
+    lo, hi = np.divmod(unique, len(rows))
+    m2 = geo.approx_areas_m2(shapely.intersection(geoms[lo], geoms[hi]))[back]
+    tolerance = app.profile.supervision.overlap_tolerance_m2
+    for i, j, area in sorted(zip(i_arr.tolist(), j_arr.tolist(), m2.tolist(), strict=True)):
+        if area > tolerance:
+            o = rows[j]
+            yield i, _base(rows[i]) | {"kind": "overlap", "other_code": o[0], "other_parcel_id": o[4],
+                                       "area_m2": round(area, 2),
+                                       "detail": f"地块 {rows[i][4]} 与项目 {o[0]} 的地块 {o[4]} 重叠 {area:.1f} 平方米"}
+
+
+def _control_issues(session: Session, app: App, rows: list[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
+    feats = session.execute(select(ControlLayerFeature.kind, ControlLayerFeature.id, ControlLayerFeature.geom_wkb)
+                            .order_by(ControlLayerFeature.id)).all()
+    if not feats:
+        return []
+    shapes = shapely.from_wkb([f[2] for f in feats])
+    kinds = np.array([f[0] for f in feats], dtype=object)
+    tolerance = app.profile.supervision.overlap_tolerance_m2
+    left, right = shapely.STRtree(shapes).query(geoms[chosen], predicate="intersects")
+    i_arr, j_arr = chosen[left], right
+    per_parcel: dict[int, list[dict[str, Any]]] = {}
+    red = kinds[j_arr] != "dev_boundary"  # farmland and red lines: any occupied area counts
+    m2 = geo.approx_areas_m2(shapely.intersection(geoms[i_arr[red]], shapes[j_arr[red]]))
+    for i, j, area in sorted(zip(i_arr[red].tolist(), j_arr[red].tolist(), m2.tolist(), strict=True)):
+        if area > tolerance:
+            kind, fid = feats[j][0], feats[j][1]
+            per_parcel.setdefault(i, []).append(_base(rows[i]) | {
+                "kind": "control_layer", "layer": kind, "feature_id": fid, "area_m2": round(area, 2),
+                "detail": f"地块 {rows[i][4]} 占用{CONTROL_KINDS[kind]} {area:.1f} 平方米"})
+    if (kinds == "dev_boundary").any():  # the development boundary: what lies outside all of it counts
+        inside: dict[int, list[int]] = {}
+        for i, j in zip(i_arr[~red].tolist(), j_arr[~red].tolist(), strict=True):
+            inside.setdefault(i, []).append(j)
+        for i in chosen.tolist():
+            g = geoms[i]
+            outside = g.difference(shapely.union_all(shapes[inside[i]])) if i in inside else g
+            area = geo.approx_area_m2(outside) if not outside.is_empty else 0.0
+            if area > tolerance:
+                per_parcel.setdefault(i, []).append(_base(rows[i]) | {
+                    "kind": "control_layer", "layer": "dev_boundary", "area_m2": round(area, 2),
+                    "detail": f"地块 {rows[i][4]} 有 {area:.1f} 平方米位于城镇开发边界之外"})
+    return [issue for i in sorted(per_parcel) for issue in per_parcel[i]]

@@ -1,0 +1,92 @@
+"""The project list (项目列表接口): filters and keyset pagination, stable under concurrent inserts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import Session
+
+from yimatong.core import pagination
+from yimatong.errors import invalid
+from yimatong.projects.registry import ids_by_ref, project_dict
+from yimatong.storage.models import Project, ProjectSource
+
+
+@dataclass
+class ProjectFilter:
+    division: str | None = None
+    year: int | None = None
+    stage: str | None = None
+    status: str | None = None
+    source: str | None = None
+    q: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    updated_since: datetime | None = None
+
+
+def parse_bbox(text: str | None, field: str = "bbox") -> tuple[float, float, float, float] | None:
+    if not text:
+        return None
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise invalid(field, "bbox 应为 minlon,minlat,maxlon,maxlat 四个数字") from None
+    if len(parts) != 4:
+        raise invalid(field, "bbox 应为 minlon,minlat,maxlon,maxlat 四个数字")
+    minx, miny, maxx, maxy = parts
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise invalid(field, "bbox 范围无效：应满足 minlon≤maxlon、minlat≤maxlat 且在经纬度范围内")
+    return minx, miny, maxx, maxy
+
+
+def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
+    stmt = select(Project)
+    if f.division:
+        stmt = stmt.where(Project.division == f.division)
+    if f.year is not None:
+        stmt = stmt.where(Project.year == f.year)
+    if f.stage:
+        stmt = stmt.where(Project.current_stage == f.stage)
+    if f.status:
+        stmt = stmt.where(Project.status == f.status)
+    if f.source:
+        stmt = stmt.where(exists().where(ProjectSource.project_id == Project.id, ProjectSource.kind == f.source))
+    if f.q:
+        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\"),
+                              Project.id.in_(ids_by_ref(f.q))))  # or a cross-reference given whole
+    if f.updated_since is not None:
+        stmt = stmt.where(Project.updated_at >= f.updated_since)
+    if f.bbox is not None:
+        from yimatong.parcels import store as parcels
+
+        stmt = stmt.where(Project.id.in_(parcels.project_ids_in_bbox(session, f.bbox)))
+    return stmt
+
+
+def page(session: Session, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
+    pagination.check_limit(limit)
+    after = pagination.decode_id(cursor)
+    stmt = filtered(session, f)
+    if after is not None:
+        stmt = stmt.where(Project.id > after)
+    rows = list(session.execute(stmt.order_by(Project.id).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    sources = sources_of(session, [p.id for p in rows])
+    items = [project_dict(session, p, sources.get(p.id, [])) for p in rows]
+    return {"items": items, "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
+def sources_of(session: Session, ids: list[int]) -> dict[int, list[ProjectSource]]:
+    """Sources of a page of projects in one query (no N+1)."""
+    out: dict[int, list[ProjectSource]] = {}
+    if not ids:
+        return out
+    stmt = select(ProjectSource).where(ProjectSource.project_id.in_(ids)).order_by(ProjectSource.id)
+    for s in session.execute(stmt).scalars():
+        out.setdefault(s.project_id, []).append(s)
+    return out

@@ -1,0 +1,49 @@
+"""Packages: everything a purpose needs under one code, as a streamed ZIP with a manifest.
+`registration` (码上直办: zero-material acceptance at the registration centre), `archive` (一码归档)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import zipstream
+
+from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.errors import Forbidden, invalid
+from yimatong.projects import registry
+from yimatong.results import service as results
+from yimatong.stages import service as stages
+
+PURPOSES = ("registration", "archive")
+READERS = ("admin", "registrar", "registration_platform")
+
+
+def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterator[bytes]]:
+    """Collect the manifest in one read transaction, then stream file bytes from the store."""
+    if purpose not in PURPOSES:
+        raise invalid("purpose", "purpose 应为 registration 或 archive")
+    if actor.role not in READERS:
+        raise Forbidden(f"角色 {actor.role} 无权调取成果包", [("role", "需要 admin、registrar 或 registration_platform")])
+    with app.db.read() as session:
+        project = registry.get(session, code)
+        wanted = app.profile.packages.get(purpose)
+        chosen = [r for r in results.visible_results(session, actor, [project.id])
+                  if purpose == "archive" or not wanted or r.stage in wanted]
+        manifest = {
+            "purpose": purpose, "generated_at": rfc3339(now()), "generated_by": actor.name,
+            "project": registry.project_dict(session, project),
+            "stages": stages.stage_list(session, app, project),
+            "results": results.as_dicts(session, chosen, {project.id: project.code}),
+        }
+    zs = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED, sized=False)
+    zs.add(json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "manifest.json")
+    for res in manifest["results"]:
+        for f in res["files"]:
+            zs.add(app.blobs.iter_bytes(f["sha256"]), arcname(res, f))
+    return f"{code}-{purpose}.zip", iter(zs)
+
+
+def arcname(res: dict[str, Any], f: dict[str, Any]) -> str:
+    """Where a file sits in the ZIP: by stage and result, names kept as people gave them."""
+    return f"results/{res['stage']}/{res['id']}-{res['kind']}/{f['id']}-{f['name']}"

@@ -1,0 +1,152 @@
+"""Lifecycle stages of a project (项目阶段接口): read the catalogue with statuses, change a stage under the
+profile's prerequisite rules, record inspections, keep every change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.domain import lifecycle
+from yimatong.errors import Conflict, Forbidden, NotFound, invalid
+from yimatong.ledger import log as ledger
+from yimatong.projects import registry
+from yimatong.storage.models import Project, Stage, StageRecord
+
+FIELDS = ("case_no", "department", "started_at", "finished_at", "note")
+
+
+def statuses(session: Session, project: Project) -> dict[str, str]:
+    rows = session.execute(select(Stage.key, Stage.status).where(Stage.project_id == project.id))
+    return dict(rows.all())
+
+
+def stage_list(session: Session, app: App, project: Project) -> list[dict[str, Any]]:
+    rows = {s.key: s for s in session.execute(select(Stage).where(Stage.project_id == project.id)).scalars()}
+    out = []
+    for spec in app.profile.stages:
+        row = rows.get(spec.key)
+        out.append({"key": spec.key, "name": spec.name, "group": spec.group,
+                    "status": row.status if row else "pending",
+                    "case_no": row.case_no if row else None, "department": row.department if row else None,
+                    "started_at": row.started_at if row else None, "finished_at": row.finished_at if row else None,
+                    "note": row.note if row else None,
+                    "updated_by": row.updated_by if row else None,
+                    "updated_at": rfc3339(row.updated_at) if row else None})
+    return out
+
+
+def check_date(value: Any, field: str) -> str | None:
+    """`YYYY-MM-DD` or RFC 3339; stored as given after validation."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} 应为日期 YYYY-MM-DD 或 RFC 3339 时间")
+    try:
+        if len(value) == 10:
+            dt.date.fromisoformat(value)
+        else:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                raise ValueError
+    except ValueError:
+        raise invalid(field, f"{field} 应为日期 YYYY-MM-DD 或带时区的 RFC 3339 时间，收到 {value!r}") from None
+    return value
+
+
+def require_stage_writer(app: App, actor: Actor, key: str) -> None:
+    if app.profile.stage(key) is None:
+        raise NotFound(f"阶段 {key} 不在阶段目录中", [("key", "未知阶段")])
+    if not lifecycle.may_write_stage(app.profile, actor.role, key):
+        raise Forbidden(f"角色 {actor.role} 无权写入阶段 {key}", [("key", "该角色不能写入此阶段")])
+
+
+def set_stage(session: Session, app: App, actor: Actor, code: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    require_stage_writer(app, actor, key)
+    project = registry.get(session, code, lock=True)
+    require_active(project)
+    status = lifecycle.check_status(body.get("status"))
+    values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
+    current = statuses(session, project)
+    broken = lifecycle.check_transition(app.profile, key, status, current)
+    if broken:
+        raise Conflict(f"违反生命周期规则 {broken.rule}：{broken.message}", [("status", broken.message)],
+                       rule=broken.rule)
+    previous = current.get(key, "pending")
+    row = session.get(Stage, (project.id, key))
+    t = now()
+    if row is None:
+        row = Stage(project_id=project.id, key=key)
+        session.add(row)
+    row.status, row.updated_by, row.updated_at = status, actor.name, t
+    for f in FIELDS:
+        if f in body:
+            setattr(row, f, values[f])
+    _record(session, project, key, status, previous, values, actor, body.get("data") or {})
+    current[key] = status
+    project.current_stage = lifecycle.current_stage(app.profile, current)
+    project.updated_at, project.updated_by = t, actor.name
+    if values.get("case_no"):
+        registry.add_ref(session, project, "case_no", str(values["case_no"]))
+    session.flush()
+    ledger.append(session, "stage.changed", code, actor,
+                  {"stage": key, "status": status, "previous": previous,
+                   **{f: values[f] for f in FIELDS if values[f] is not None}})
+    return next(s for s in stage_list(session, app, project) if s["key"] == key)
+
+
+def _record(session: Session, project: Project, key: str, status: str, previous: str | None,
+            values: dict[str, Any], actor: Actor, data: dict[str, Any]) -> StageRecord:
+    rec = StageRecord(project_id=project.id, key=key, status=status, previous_status=previous, actor=actor.name,
+                      at=now(), data=data, **values)
+    session.add(rec)
+    return rec
+
+
+def add_inspection(session: Session, app: App, actor: Actor, code: str, body: dict[str, Any]) -> dict[str, Any]:
+    """执法监察 may happen any time and many times: each record is kept; the stage shows the latest."""
+    key = "inspection"
+    require_stage_writer(app, actor, key)
+    project = registry.get(session, code, lock=True)
+    require_active(project)
+    status = lifecycle.check_status(body.get("status") or "done")
+    values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
+    previous = statuses(session, project).get(key, "pending")
+    rec = _record(session, project, key, status, previous, values, actor, body.get("data") or {})
+    row = session.get(Stage, (project.id, key)) or Stage(project_id=project.id, key=key)
+    row.status, row.updated_by, row.updated_at = status, actor.name, now()
+    for f in FIELDS:
+        setattr(row, f, values[f])
+    session.add(row)
+    project.updated_at, project.updated_by = now(), actor.name
+    session.flush()
+    ledger.append(session, "stage.changed", code, actor,
+                  {"stage": key, "status": status, "previous": previous, "record_id": rec.id,
+                   **{f: values[f] for f in FIELDS if values[f] is not None}})
+    return record_dict(rec)
+
+
+def history(session: Session, app: App, code: str, key: str | None = None) -> list[dict[str, Any]]:
+    project = registry.get(session, code)
+    stmt = select(StageRecord).where(StageRecord.project_id == project.id)
+    if key:
+        if app.profile.stage(key) is None:
+            raise NotFound(f"阶段 {key} 不在阶段目录中", [("key", "未知阶段")])
+        stmt = stmt.where(StageRecord.key == key)
+    return [record_dict(r) for r in session.execute(stmt.order_by(StageRecord.id)).scalars()]
+
+
+def record_dict(r: StageRecord) -> dict[str, Any]:
+    return {"id": r.id, "key": r.key, "status": r.status, "previous_status": r.previous_status,
+            "case_no": r.case_no, "department": r.department, "started_at": r.started_at,
+            "finished_at": r.finished_at, "note": r.note, "data": r.data, "actor": r.actor, "at": rfc3339(r.at)}
+
+
+def require_active(project: Project) -> None:
+    if project.status != "active":
+        extra = f"，已并入 {project.merged_into}" if project.merged_into else ""
+        raise Conflict(f"项目 {project.code} 状态为 {project.status}{extra}，不能再登记业务",
+                       [("code", f"项目状态为 {project.status}")])

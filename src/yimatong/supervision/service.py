@@ -1,0 +1,235 @@
+"""Supervision over the whole library: warnings and statistics computed with set-based queries, and the
+warnings exported to Excel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yimatong.core import pagination
+from yimatong.core.context import App, aware
+from yimatong.domain import supervision as rules
+from yimatong.errors import invalid
+from yimatong.storage.models import Project, Result, Stage
+
+GROUPS = ("division", "stage", "year", "supply_type")
+
+
+def _facts(session: Session, app: App, division: str | None) -> dict[int, rules.Facts]:
+    stmt = select(Project.id, Project.code, Project.name, Project.division, Project.code_outdated,
+                  Project.updated_at).where(Project.status == "active")
+    if division:
+        stmt = stmt.where(Project.division == division)
+    facts = {pid: rules.Facts(code, name, div, code_outdated=outdated, updated=aware(upd).date())
+             for pid, code, name, div, outdated, upd in session.execute(stmt)}
+    keys = ("land_approval", "supply", "construction", "verification", "registration")
+    st = select(Stage.project_id, Stage.key, Stage.status, Stage.started_at, Stage.finished_at).where(
+        Stage.key.in_(keys))
+    for pid, key, status, started, finished in session.execute(st):
+        f = facts.get(pid)
+        if f is not None:
+            f.statuses[key] = status
+            f.started[key] = rules.parse_day(started)
+            f.finished[key] = rules.parse_day(finished)
+    start_key = app.profile.supervision.supply_data_keys.get("agreed_start", "agreed_start")
+    finish_key = app.profile.supervision.supply_data_keys.get("agreed_finish", "agreed_finish")
+    supply = select(Result.project_id, Result.data).where(Result.stage == "supply").order_by(Result.id)
+    for pid, data in session.execute(supply):  # the latest supply result's dates win
+        f = facts.get(pid)
+        if f is not None and isinstance(data, dict):
+            f.agreed_start = rules.parse_day(data.get(start_key)) or f.agreed_start
+            f.agreed_finish = rules.parse_day(data.get(finish_key)) or f.agreed_finish
+    return facts
+
+
+_CACHE: dict[tuple[str, str | None, str | None], tuple[tuple[Any, ...], list[rules.Warning]]] = {}
+
+
+def _state(session: Session, today: dt.date) -> tuple[Any, ...]:
+    """Everything warnings depend on: every change is a ledger event; control layers are counted; and the day."""
+    from yimatong.storage.models import ControlLayerFeature, Event
+
+    head = session.execute(select(func.max(Event.seq))).scalar()
+    layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
+    return head, tuple(layers), today
+
+
+_LOCK = threading.Lock()
+
+
+def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
+                 today: dt.date | None = None) -> list[rules.Warning]:
+    """Warnings computed from the data; the result is reused until the ledger head (or the day) changes.
+    Pages that must not wait use `ready_warnings`."""
+    if kind is not None and kind not in rules.KINDS:
+        raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
+    today = today or dt.date.today()
+    key, state = (app.db.url, kind, division), _state(session, today)
+    cached = _CACHE.get(key)
+    if cached and cached[0] == state:
+        return cached[1]
+    out = _compute(session, app, kind, division, today)
+    _CACHE[key] = (state, out)
+    return out
+
+
+def ready_warnings(session: Session, app: App, wait: float = 0.0) -> tuple[list[rules.Warning] | None, bool]:
+    """All warnings as far as they are at hand, and whether they are current. When they are not, they are
+    recomputed in the background and awaited for at most `wait` seconds (a small library is done by then);
+    after that the previous result is returned as it is, or None if there is none yet. For pages."""
+    key = (app.db.url, None, None)
+    state = _state(session, dt.date.today())
+    cached = _CACHE.get(key)
+    if cached is None or cached[0] != state:
+        refreshing = refresh_in_background(app)
+        if wait > 0:
+            refreshing.join(wait)
+            cached = _CACHE.get(key)
+    fresh = cached is not None and cached[0] == state
+    return (cached[1] if cached else None), fresh
+
+
+def count_by_kind(items: list[rules.Warning]) -> dict[str, int]:
+    counts = dict.fromkeys(rules.KINDS, 0)
+    for w in items:
+        counts[w.kind] += 1
+    return counts
+
+
+_THREADS: dict[tuple[str, str | None, str | None], threading.Thread] = {}
+
+
+def refresh_in_background(app: App, kind: str | None = None, division: str | None = None) -> threading.Thread:
+    """Recompute in a thread (one at a time per filter), e.g. at start-up and after changes; returns the thread
+    doing it, already running or new, for callers that want to wait a little."""
+    key = (app.db.url, kind, division)
+
+    def run() -> None:
+        try:
+            with app.db.read() as session:
+                all_warnings(session, app, kind, division)
+        except Exception:  # noqa: BLE001 - a failed background refresh is retried on the next request
+            pass
+
+    with _LOCK:
+        running = _THREADS.get(key)
+        if running is not None and running.is_alive():
+            return running
+        thread = threading.Thread(target=run, name="ymt-warnings", daemon=True)
+        _THREADS[key] = thread
+        thread.start()
+    return thread
+
+
+def _compute(session: Session, app: App, kind: str | None, division: str | None, today: dt.date
+             ) -> list[rules.Warning]:
+    out: list[rules.Warning] = []
+    if kind != "spatial_conflict":
+        for f in _facts(session, app, division).values():
+            out += [w for w in rules.evaluate(f, today, app.profile.supervision) if kind in (None, w.kind)]
+    if kind in (None, "spatial_conflict"):
+        out += _spatial(session, app, division)
+    return sorted(out, key=lambda w: (rules.KINDS.index(w.kind), -w.level, w.since or dt.date.max, w.code))
+
+
+# Events that cannot change a spatial conflict: the stage and result traffic of daily work. Listed this way
+# round so that an event type added later invalidates the spatial issues until someone says it need not.
+NOT_SPATIAL = ("stage.changed", "result.added", "review.opened", "review.resolved", "import.completed")
+_SPATIAL: dict[tuple[str, str | None], tuple[tuple[Any, ...], list[rules.Warning]]] = {}
+
+
+def _spatial_state(session: Session) -> tuple[Any, ...]:
+    """The last event that may move a parcel, a link or a project's status or division, and the control layers.
+    Read backwards along the primary key: it stops at the first such event."""
+    from yimatong.storage.models import ControlLayerFeature, Event
+
+    seq = session.execute(select(Event.seq).where(Event.type.not_in(NOT_SPATIAL)).order_by(Event.seq.desc())
+                          .limit(1)).scalar()
+    layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
+    return seq, tuple(layers)
+
+
+def _spatial(session: Session, app: App, division: str | None) -> list[rules.Warning]:
+    """Spatial conflicts, reused while nothing spatial has changed: they are most of the cost of the warnings
+    (seconds at 100 000 parcels) and stage changes, the common case, leave them as they are."""
+    key, state = (app.db.url, division), _spatial_state(session)
+    cached = _SPATIAL.get(key)
+    if cached and cached[0] == state:
+        return cached[1]
+    out = _spatial_issues(session, app, division)
+    _SPATIAL[key] = (state, out)
+    return out
+
+
+def _spatial_issues(session: Session, app: App, division: str | None) -> list[rules.Warning]:
+    from yimatong.parcels import spatial as spatial_checks
+
+    out = []
+    for issue in spatial_checks.all_issues(session, app, division):
+        level = 2 if issue["kind"] == "control_layer" and issue.get("layer") != "dev_boundary" else 1
+        out.append(rules.Warning("spatial_conflict", level, issue["code"], None, issue["detail"], issue["name"],
+                                 issue["division"]))
+    return out
+
+
+def page(session: Session, app: App, kind: str | None, division: str | None, limit: int, cursor: str | None
+         ) -> dict[str, Any]:
+    pagination.check_limit(limit)
+    start = pagination.decode_id(cursor) or 0
+    items = all_warnings(session, app, kind, division)
+    chunk = items[start:start + limit]
+    more = start + limit < len(items)
+    return {"items": [w.as_dict() for w in chunk], "next_cursor": pagination.encode(start + limit) if more else None}
+
+
+def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
+    if group_by not in GROUPS:
+        raise invalid("group_by", f"group_by 应为 {', '.join(GROUPS)}")
+    column = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
+              "supply_type": Project.supply_type}[group_by]
+    stmt = (select(column, func.count(Project.id), func.coalesce(func.sum(Project.area_m2), 0.0))
+            .where(Project.status == "active").group_by(column).order_by(column))
+    rows = session.execute(stmt).all()
+    items = [{"key": str(k), "label": _label(app, group_by, k), "count": int(n), "area_m2": round(float(a), 2)}
+             for k, n, a in rows]
+    if group_by == "stage":
+        order = {s.key: i for i, s in enumerate(app.profile.stages)}
+        items.sort(key=lambda i: order.get(i["key"], 99))
+    return {"group_by": group_by, "items": items, "total": {"count": sum(i["count"] for i in items),
+                                                             "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
+
+
+def _label(app: App, group_by: str, key: Any) -> str:
+    if group_by == "division":
+        return app.profile.label("division", key) or str(key)
+    if group_by == "supply_type":
+        return app.profile.label("supply_type", key) or str(key)
+    if group_by == "stage":
+        spec = app.profile.stage(key)
+        return spec.name if spec else str(key)
+    return f"{key}年"
+
+
+def export_warnings(app: App, path: Path, kind: str | None = None, division: str | None = None) -> int:
+    with app.db.read() as session:
+        items = all_warnings(session, app, kind, division)
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("预警清单")
+    head = wb.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
+    cols = [("预警类型", 12), ("级别", 6), ("项目码", 30), ("项目名称", 36), ("行政区划", 12), ("起算日期", 12),
+            ("说明", 60)]
+    for c, (name, width) in enumerate(cols):
+        ws.write(0, c, name, head)
+        ws.set_column(c, c, width)
+    for r, w in enumerate(items, start=1):
+        ws.write_row(r, 0, [rules.KIND_LABELS[w.kind], w.level, w.code, w.name,
+                            app.profile.label("division", w.division) or w.division,
+                            w.since.isoformat() if w.since else "", w.detail])
+    wb.close()
+    return len(items)
