@@ -20,6 +20,7 @@ from yimatong.domain.profile import digits_only
 from yimatong.errors import NotFound, invalid
 from yimatong.parcels import store as parcels
 from yimatong.projects import listing as project_list
+from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Parcel, Project, ProjectParcel
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
@@ -161,9 +162,7 @@ def _links(request: Request, cid: str, offset: int, limit: int, returned: int, m
 def _parcel_ids(session: Session, box: tuple[float, float, float, float] | None) -> Any:
     stmt = select(Parcel.id)
     if box is not None:
-        pg = session.get_bind().dialect.name == "postgresql"
-        stmt = stmt.where(Parcel.id.in_(parcels.bbox_candidates(session, box) if pg
-                                        else parcels.parcel_ids_in_bbox(session, box)))
+        stmt = stmt.where(Parcel.id.in_(dialect_of(session).parcels_in_bbox(session, box)))
     return stmt
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from yimatong.core.context import App, aware, now
 from yimatong.ledger.log import event_dict
+from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Delivery, DeliveryAttempt, Event, Subscription
 
 log = logging.getLogger("yimatong.delivery")
@@ -55,7 +56,7 @@ class Job:
     attempts: int
 
 
-def _due_query(limit: int, pg: bool) -> Any:
+def _due_query(session: Session, limit: int) -> Any:
     earlier = aliased(Delivery)
     blocked = exists().where(
         earlier.subscription_id == Delivery.subscription_id, earlier.seq < Delivery.seq,
@@ -65,15 +66,14 @@ def _due_query(limit: int, pg: bool) -> Any:
             .where(Delivery.state == "pending", Delivery.next_attempt_at <= now(), Subscription.active.is_(True),
                    Subscription.parked.is_(False), ~blocked)
             .order_by(Delivery.seq).limit(limit))
-    return stmt.with_for_update(skip_locked=True, of=Delivery) if pg else stmt
+    return dialect_of(session).for_claim(stmt, of=Delivery)
 
 
 def claim(app: App, worker: str) -> list[Job]:
     s = app.settings
     # not exclusive: deliveries take no counter, project or ledger lock, and must not wait behind an import
     with app.db.write(exclusive=False) as session:
-        pg = session.get_bind().dialect.name == "postgresql"
-        rows = list(session.execute(_due_query(s.webhook_batch, pg)).scalars())
+        rows = list(session.execute(_due_query(session, s.webhook_batch)).scalars())
         if not rows:
             return []
         lease = now() + timedelta(seconds=s.webhook_timeout_seconds * 2 + 5)

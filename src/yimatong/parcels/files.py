@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from shapely import wkb
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, App, now
@@ -17,6 +17,7 @@ from yimatong.formats.coordinate_txt import write_coordinate_txt
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
+from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
 
 CODE_KEYS = ("项目码", "code", "ymt_code", "CODE", "XMDM")
@@ -116,9 +117,8 @@ def import_control_layer(app: App, actor: Actor, data: bytes | Path, filename: s
 
 
 def _delete_layer(session: Session, kind: str) -> None:
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("DELETE FROM control_features_rtree WHERE id IN "
-                             "(SELECT id FROM control_features WHERE kind = :k)"), {"k": kind})
+    dialect_of(session).unindex(session, "control_features",
+                                select(ControlLayerFeature.id).where(ControlLayerFeature.kind == kind))
     session.execute(delete(ControlLayerFeature).where(ControlLayerFeature.kind == kind))
 
 
@@ -131,12 +131,7 @@ def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) 
                                                                  if not k.startswith("_")}, imported_at=now())
     session.add(feat)
     session.flush()
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("UPDATE control_features SET geom = ST_GeomFromWKB(:w, 4490) WHERE id = :id"),
-                        {"w": feat.geom_wkb, "id": feat.id})
-    else:
-        session.execute(text("INSERT INTO control_features_rtree (id, minx, maxx, miny, maxy) "
-                             "VALUES (:id, :a, :b, :c, :d)"), {"id": feat.id, "a": minx, "b": maxx, "c": miny, "d": maxy})
+    dialect_of(session).index_geometry(session, "control_features", feat.id, feat.geom_wkb, (minx, miny, maxx, maxy))
 
 
 def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, code: str | None = None) -> int:

@@ -14,13 +14,14 @@ import shapely
 from shapely import wkb
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import App
 from yimatong.domain import geometry as geo
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
+from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
 
 CONTROL_KINDS = {"basic_farmland": "永久基本农田", "eco_redline": "生态保护红线", "dev_boundary": "城镇开发边界"}
@@ -102,14 +103,8 @@ def _overlaps(session: Session, app: App, project: Project, parcel: Parcel, geom
 
 def _control_candidates(session: Session, parcel_bounds: tuple[float, float, float, float], kind: str
                         ) -> list[ControlLayerFeature]:
-    minx, miny, maxx, maxy = parcel_bounds
-    if session.get_bind().dialect.name == "postgresql":
-        cond = text("ST_Intersects(control_features.geom, ST_MakeEnvelope(:a, :b, :c, :d, 4490))")
-    else:
-        cond = text("control_features.id IN (SELECT id FROM control_features_rtree WHERE maxx >= :a AND minx <= :c "
-                    "AND maxy >= :b AND miny <= :d)")
     stmt = select(ControlLayerFeature).where(ControlLayerFeature.kind == kind,
-                                             cond.bindparams(a=minx, b=miny, c=maxx, d=maxy))
+                                             dialect_of(session).control_feature_filter(parcel_bounds))
     return list(session.execute(stmt).scalars())
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from shapely import wkb
-from shapely.geometry import Point, box, mapping
+from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, literal_column, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
@@ -19,11 +19,8 @@ from yimatong.core.context import Actor, now
 from yimatong.domain import geometry as geo
 from yimatong.errors import NotFound, invalid
 from yimatong.ledger import log as ledger
+from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Parcel, Project, ProjectParcel
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def store_parcel(session: Session, geom: BaseGeometry, actor: Actor, properties: dict[str, Any] | None = None
@@ -48,12 +45,8 @@ def _str_or_none(v: Any, limit: int) -> str | None:
 
 
 def _index(session: Session, parcel: Parcel) -> None:
-    if _is_pg(session):
-        session.execute(text("UPDATE parcels SET geom = ST_GeomFromWKB(:w, 4490) WHERE id = :id"),
-                        {"w": parcel.geom_wkb, "id": parcel.id})
-    else:
-        session.execute(text("INSERT INTO parcels_rtree (id, minx, maxx, miny, maxy) VALUES (:id, :a, :b, :c, :d)"),
-                        {"id": parcel.id, "a": parcel.minx, "b": parcel.maxx, "c": parcel.miny, "d": parcel.maxy})
+    dialect_of(session).index_geometry(session, "parcels", parcel.id, parcel.geom_wkb,
+                                       (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
 
 
 def parse_features(features: list[Any], field: str = "parcels", crs: int | None = None) -> list[BaseGeometry]:
@@ -80,24 +73,12 @@ def attach(session: Session, project: Project, geom: BaseGeometry, actor: Actor,
 
 
 def bbox_candidates(session: Session, bbox: tuple[float, float, float, float]) -> Select[tuple[int]]:
-    """Parcel ids whose geometry intersects the bbox (index-driven on both databases)."""
-    minx, miny, maxx, maxy = bbox
-    if _is_pg(session):
-        env = text("ST_Intersects(parcels.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))").bindparams(
-            minx=minx, miny=miny, maxx=maxx, maxy=maxy)
-        return select(Parcel.id).where(env)
-    cond = text("parcels_rtree.maxx >= :minx AND parcels_rtree.minx <= :maxx AND parcels_rtree.maxy >= :miny "
-                "AND parcels_rtree.miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
-    return select(literal_column("parcels_rtree.id")).select_from(text("parcels_rtree")).where(cond)
+    """Parcel ids whose geometry may intersect the bbox (index-driven on both databases)."""
+    return dialect_of(session).parcel_candidates(bbox)
 
 
 def parcel_ids_in_bbox(session: Session, bbox: tuple[float, float, float, float]) -> list[int]:
-    ids = [r[0] for r in session.execute(bbox_candidates(session, bbox))]
-    if _is_pg(session) or not ids:
-        return ids
-    area = box(*bbox)
-    rows = session.execute(select(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids)))
-    return [pid for pid, g in rows if wkb.loads(g).intersects(area)]
+    return dialect_of(session).parcel_ids_in_bbox(session, bbox)
 
 
 def project_ids_in_bbox(session: Session, bbox: tuple[float, float, float, float]) -> list[int]:
@@ -149,9 +130,7 @@ def page(session: Session, bbox: tuple[float, float, float, float] | None, code:
     after = pagination.decode_id(cursor)
     stmt = select(Parcel)
     if bbox is not None:
-        # PostGIS filters exactly inside the query; on SQLite the R*Tree candidates get Shapely's exact test.
-        stmt = stmt.where(Parcel.id.in_(bbox_candidates(session, bbox) if _is_pg(session)
-                                        else parcel_ids_in_bbox(session, bbox)))
+        stmt = stmt.where(Parcel.id.in_(dialect_of(session).parcels_in_bbox(session, bbox)))
     if code:
         stmt = stmt.join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id).join(
             Project, Project.id == ProjectParcel.project_id).where(Project.code == code)

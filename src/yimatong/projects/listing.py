@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from yimatong.core import pagination
 from yimatong.errors import invalid
 from yimatong.projects.registry import ids_by_ref, project_dict
-from yimatong.storage.models import Project, ProjectSource
+from yimatong.storage.dialect import dialect_of
+from yimatong.storage.models import Project, ProjectParcel, ProjectSource
 
 
 @dataclass
@@ -61,9 +62,8 @@ def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
     if f.updated_since is not None:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
     if f.bbox is not None:
-        from yimatong.parcels import store as parcels
-
-        stmt = stmt.where(Project.id.in_(parcels.project_ids_in_bbox(session, f.bbox)))
+        in_box = dialect_of(session).parcels_in_bbox(session, f.bbox)
+        stmt = stmt.where(Project.id.in_(select(ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(in_box))))
     return stmt
 
 

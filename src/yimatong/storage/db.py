@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from yimatong.storage.dialect import dialect_for
 
 
 def normalize_url(url: str) -> str:
@@ -72,8 +74,7 @@ def _ensure_wal(cur: sqlite3.Cursor) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
 
 
-# pg_advisory_xact_lock(key): released at commit or rollback; the key is arbitrary but fixed.
-_WRITER_LOCK = text("SELECT pg_advisory_xact_lock(7240529)")
+WRITER_LOCK_KEY = 7240529  # an advisory lock key: arbitrary but fixed
 
 
 class Database:
@@ -86,6 +87,7 @@ class Database:
         self.read_engine = make_engine(self.url, "DEFERRED") if is_sqlite(self.engine) else self.engine
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.sql = dialect_for(self.engine.dialect.name)  # the dialect layer, chosen once
 
     @property
     def dialect(self) -> str:
@@ -102,10 +104,9 @@ class Database:
         (webhook deliveries): on PostgreSQL it is not held up behind a long import; on SQLite every writer
         still waits for the file's write lock (up to write_wait_seconds, after which the delivery loop retries)."""
         with self._factory() as session, session.begin():
-            if exclusive and self.dialect == "postgresql":
+            if exclusive:
                 # wait for the writer before us at most write_wait_seconds, then fail (a 503, "try again")
-                session.execute(text(f"SET LOCAL lock_timeout = {self.write_wait_ms}"))
-                session.execute(_WRITER_LOCK)
+                self.sql.lock_for_writers(session, WRITER_LOCK_KEY, self.write_wait_ms)
             yield session
 
     @contextmanager
