@@ -17,10 +17,15 @@ PRIVILEGED = ("admin", "registrar")  # see every restricted result
 
 @dataclass(frozen=True)
 class Actor:
-    """A token's client system or a logged-in person. `name` is recorded on every write."""
+    """A token's client system or a logged-in person. `name` is recorded on every write.
+
+    `sections`: the bureau sections (科室) it acts for in joint reviews. `divisions`: the divisions (GB/T 2260
+    codes) it is limited to; empty means the whole city."""
 
     name: str
     role: str
+    sections: frozenset[str] = frozenset()
+    divisions: frozenset[str] = frozenset()
 
     @property
     def privileged(self) -> bool:
