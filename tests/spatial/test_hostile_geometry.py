@@ -7,7 +7,6 @@ import json
 import math
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Polygon, mapping
 
-from conftest import make_token, project_body, serve
+from conftest import project_body, serve
+from spatial.service_helpers import configured
 from spatial.spatial_helpers import WULING, square
-from yimatong.config import Settings
-from yimatong.core.context import App
 from yimatong.domain import geometry as geo
 from yimatong.formats.geometry_check import Budget, check_geometries
-from yimatong.profiles.loader import load_profile
 
 
 def random_ring(n: int, seed: int = 1) -> Polygon:
@@ -39,25 +36,9 @@ def circle(n: int, center: tuple[float, float] = WULING) -> dict[str, Any]:
     return {"type": "Feature", "properties": {}, "geometry": mapping(Polygon(ring))}
 
 
-@contextmanager
-def service(db_url: str, tmp_path: Path, **limits: Any) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    """The API in-process with its own settings (the limits under test)."""
-    from fastapi.testclient import TestClient
-
-    from yimatong.api.app import create_app
-
-    s = Settings(data_dir=tmp_path / "data", database_url=db_url, deliver_webhooks=False, **limits)
-    app = App(s, load_profile("changde"))
-    try:
-        with TestClient(create_app(s, app)) as client:
-            yield client, {"Authorization": f"Bearer {make_token(app, 'registrar')}"}
-    finally:
-        app.close()
-
-
 @pytest.fixture
 def small(db_url: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    with service(db_url, tmp_path, max_vertices_per_geometry=500, max_parts_per_geometry=5,
+    with configured(db_url, tmp_path, max_vertices_per_geometry=500, max_parts_per_geometry=5,
                  max_vertices_per_request=1200) as c:
         yield c
 
@@ -101,7 +82,7 @@ def test_file_over_the_request_limit_is_413_naming_the_file(small) -> None:  # t
 def test_self_intersecting_ring_is_refused_within_the_memory_budget(db_url: str, tmp_path: Path) -> None:
     """A 2 000-vertex random ring needs about 1 GB to repair (a 5 000-vertex one ran over 10 min at 9.4 GB): with
     256 MB the worker runs out, the feature is refused naming it, and the others of the file are taken."""
-    with service(db_url, tmp_path, geometry_memory_mb=256) as (client, headers):
+    with configured(db_url, tmp_path, geometry_memory_mb=256) as (client, headers):
         code = register(client, headers)
         hostile = {"type": "Feature", "properties": {"项目码": code}, "geometry": mapping(random_ring(2000))}
         fc = {"type": "FeatureCollection", "features": [square(WULING, 项目码=code), hostile]}
