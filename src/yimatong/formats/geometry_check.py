@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeAlias
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -59,7 +59,7 @@ def check_request_size(geoms: Sequence[BaseGeometry | None], field: str, limits:
                                        "上限（YMT_MAX_VERTICES_PER_REQUEST）：请分批提交", status=413)
 
 
-Outcome = BaseGeometry | geo.GeometryError
+Outcome: TypeAlias = BaseGeometry | geo.GeometryError
 
 
 def check_geometries(items: Sequence[tuple[BaseGeometry, str]], budget: Budget,
