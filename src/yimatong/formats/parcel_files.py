@@ -127,8 +127,7 @@ def _validated(raw_items: list[Raw], budget: geometry_check.Budget) -> list[Parc
 def _read_txt(data: bytes, crs: int | None, limits: ReadLimits) -> list[Raw]:
     zone_hint = None
     if crs is not None and geo.projected(crs):
-        width, zone, _ = geo.zone_of_epsg(crs)
-        zone_hint = zone if width == 3 else None
+        _, zone_hint, _ = geo.zone_of_epsg(crs)  # zone numbers tell the width: 13–23 are 6°, 25–45 3°
     try:
         parsed = parse_coordinate_txt(data, zone_hint=zone_hint, limits=limits.geometry.limits)
     except CoordinateTxtError as exc:
