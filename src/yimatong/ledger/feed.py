@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yimatong.core import pagination, visibility
-from yimatong.core.context import Actor
+from yimatong.core import pagination
+from yimatong.core.visibility import View
 from yimatong.errors import invalid
 from yimatong.ledger.log import event_dict
 from yimatong.storage.models import Event
 
 
-def page(session: Session, actor: Actor, after: int, limit: int, cursor: str | None = None,
+def page(session: Session, view: View, after: int, limit: int, cursor: str | None = None,
          type_: str | None = None, code: str | None = None) -> dict[str, Any]:
     pagination.check_limit(limit)
     if cursor:  # the feed's cursor is the plain seq, so that a follower can store and resume from it
@@ -24,7 +23,7 @@ def page(session: Session, actor: Actor, after: int, limit: int, cursor: str | N
             after = -1
         if not 0 <= after < 2**63:
             raise invalid("cursor", "cursor 应为上一页返回的 next_cursor")
-    stmt = select(Event).where(Event.seq > after, visibility.event_visible(actor))
+    stmt = view.event_query().where(Event.seq > after)
     if type_:
         stmt = stmt.where(Event.type == type_)
     if code:

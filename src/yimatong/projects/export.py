@@ -9,6 +9,7 @@ from typing import Any
 import xlsxwriter
 
 from yimatong.core.context import App, rfc3339
+from yimatong.core.visibility import View
 from yimatong.projects import listing as project_list
 from yimatong.storage.models import Project
 
@@ -19,7 +20,7 @@ PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行
 STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
 
 
-def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
+def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
     """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter."""
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     ws = wb.add_worksheet("项目库")
@@ -30,7 +31,7 @@ def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | 
     written, last = 0, 0
     while True:
         with app.db.read() as session:
-            stmt = project_list.filtered(session, filters or project_list.ProjectFilter())
+            stmt = project_list.filtered(session, view, filters or project_list.ProjectFilter())
             rows = list(session.execute(stmt.where(Project.id > last).order_by(Project.id).limit(BATCH)).scalars())
             sources = project_list.sources_of(session, [p.id for p in rows])
         for p in rows:

@@ -99,6 +99,8 @@ class ProjectRef(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     value: Mapped[str] = mapped_column(String(100), nullable=False)
+    # set when the reference was taken from a result's data: it is then as visible as that result
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
     __table_args__ = (
         UniqueConstraint("project_id", "kind", "value", name="uq_project_refs"),
         Index("ix_project_refs_value", "kind", "value"),
