@@ -138,8 +138,7 @@ def run(app: App, actor: Actor, work: Callable[[UnitOfWork], T], *, exclusive: b
     for attempt in range(RETRIES):
         try:
             with transaction(app, actor, exclusive=exclusive) as uow:
-                out = work(uow)
-            return out
+                return work(uow)
         except OperationalError as exc:
             if attempt < RETRIES - 1 and getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES:
                 continue

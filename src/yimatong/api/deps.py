@@ -9,7 +9,7 @@ case checks it again once with what only it knows (the stage, the project's divi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,7 @@ from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import Unauthorized
 
+F = TypeVar("F", bound=Callable[..., Any])
 bearer = HTTPBearer(auto_error=False, description="令牌：`ymt token create --name 系统名 --role 角色` 生成")
 # Paths that answer without a token (the contract's list), matched by prefix.
 PUBLIC_PATHS = ("/p/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc", "/static/", "/login",
@@ -54,6 +55,16 @@ def requires(action: Action) -> Callable[..., Actor]:
 
     dep.__ymt_action__ = action  # type: ignore[attr-defined]  # read by the route-action guard test
     return dep
+
+
+def declares(action: Action) -> Callable[[F], F]:
+    """For endpoints that authenticate otherwise (the web pages use the login session): state the action they
+    perform, for the route-action guard; the page or its command checks it."""
+    def mark(fn: F) -> F:
+        fn.__ymt_action__ = action  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 def view_of(request: Request, actor: Actor) -> View:

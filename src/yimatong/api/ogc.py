@@ -80,8 +80,7 @@ def _collection(request: Request, cid: str, bbox: list[float] | None) -> dict[st
 
 def _extent(session: Session, view: View) -> list[float] | None:
     """The extent of the parcels the caller may see (a restricted parcel must not widen it)."""
-    row = session.execute(select(func.min(Parcel.minx), func.min(Parcel.miny), func.max(Parcel.maxx),
-                                 func.max(Parcel.maxy)).where(view.parcels())).one()
+    row = session.execute(view.parcel_extent()).one()
     return None if row[0] is None else [float(v) for v in row]
 
 
@@ -165,7 +164,7 @@ def _links(request: Request, cid: str, offset: int, limit: int, returned: int, m
 
 
 def _parcel_ids(session: Session, view: View, box: tuple[float, float, float, float] | None) -> Any:
-    stmt = select(Parcel.id).where(view.parcels())
+    stmt = view.parcel_query(Parcel.id)
     if box is not None:
         stmt = stmt.where(Parcel.id.in_(dialect_of(session).parcels_in_bbox(session, box)))
     return stmt
@@ -177,7 +176,7 @@ def _parcel_items(session: Session, view: View, box: Any, limit: int, offset: in
     ids = _parcel_ids(session, view, box)
     matched = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
     page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(limit).offset(offset))]
-    rows = list(session.execute(select(Parcel).where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
+    rows = list(session.execute(view.parcel_query().where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
         if page else []
     codes = view.codes_of_parcels(session, page)
     return [_parcel_feature(p, codes.get(p.id, []), crs) for p in rows], matched

@@ -4,6 +4,7 @@ warnings — plus a web login `demo` / `demo12345` and an admin API token."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import random
 from typing import Any
@@ -65,8 +66,8 @@ def load(app: App, per_district: int) -> int:
     for d in divisions:
         center = _center(app, d.value)
         for i in range(per_district):
-            uow_run(app, ACTOR, lambda uow, d=d, i=i, center=center: _one(uow, rng, today, d.value, d.label, i,
-                                                                          center))
+            uow_run(app, ACTOR, functools.partial(_one, rng=rng, today=today, division=d.value, label=d.label, i=i,
+                                                  center=center))
             count += 1
     return count
 
@@ -109,7 +110,7 @@ def _walk(uow: UnitOfWork, rng: random.Random, today: dt.date, code: str, depth:
             "status": "done", "case_no": f"{key.upper()[:3]}-{today.year}-{rng.randint(100, 999)}",
             "department": "一体化审批", "started_at": (day - dt.timedelta(days=20)).isoformat(),
             "finished_at": min(day, today).isoformat()})
-        _result(uow, code, key, day, today, depth, i)
+        _result(uow, code, key, day, today, i)
         if n == depth - 1 and depth < len(PATH) and i % 4 == 1:
             stages.set_stage(uow, code, PATH[depth], {"status": "in_progress"})
     if i % 5 == 0:
@@ -122,7 +123,7 @@ KINDS = {"pre_review": "用地预审与选址意见书", "land_approval": "建�
          "verification": "规划核实意见书", "registration": "不动产权证书"}
 
 
-def _result(uow: UnitOfWork, code: str, key: str, day: dt.date, today: dt.date, depth: int, i: int) -> None:
+def _result(uow: UnitOfWork, code: str, key: str, day: dt.date, today: dt.date, i: int) -> None:
     data: dict[str, Any] = {}
     if key == "supply":
         late = 600 if i % 3 == 0 else 900 if i % 3 == 1 else -200
@@ -133,7 +134,7 @@ def _result(uow: UnitOfWork, code: str, key: str, day: dt.date, today: dt.date, 
         data = {"unit_no": f"430702001001GB{i:05d}F00010001", "certificate_no": f"{today.year}{i:04d}"}
     text = f"{KINDS[key]}\n项目码：{code}\n日期：{day}\n（演示文件）\n".encode()
     sha, size, head = uow.app.blobs.put(io.BytesIO(text), uow.app.settings.max_upload_bytes)
-    meta = {"stage": key, "kind": KINDS[key], "doc_no": f"常{key[:2]}〔{day.year}〕{i + 1}号",
+    meta: dict[str, Any] = {"stage": key, "kind": KINDS[key], "doc_no": f"常{key[:2]}〔{day.year}〕{i + 1}号",
             "issued_at": day.isoformat(), "issuer": "常德市自然资源和规划局",
             "confidentiality": "public" if key in ("pre_review", "registration") else "internal",
             "data": data, "parcels": []}

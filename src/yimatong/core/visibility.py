@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from yimatong.core.context import Actor, App
@@ -61,7 +61,7 @@ class View:
             own = or_(Result.confidentiality != Confidentiality.RESTRICTED, Result.created_role == self.actor.role)
         return and_(own, self._project_in_scope(Result.project_id))
 
-    def visible_result_ids(self) -> Select[tuple[int]]:
+    def visible_result_ids(self) -> Select[int]:
         return select(Result.id).where(self.results())
 
     def links(self) -> ColumnElement[bool]:
@@ -119,7 +119,7 @@ class View:
 
     # --- queries ----------------------------------------------------------------------------------------------
     def result_query(self, project_ids: Sequence[int], stage: str | None = None, kind: str | None = None
-                     ) -> Select[tuple[Result]]:
+                     ) -> Select[Result]:
         stmt = select(Result).where(Result.project_id.in_(list(project_ids)), self.results())
         if stage:
             stmt = stmt.where(Result.stage == stage)
@@ -127,20 +127,31 @@ class View:
             stmt = stmt.where(Result.kind == kind)
         return stmt
 
-    def result_files(self, result_ids: Sequence[int]) -> Select[tuple[ResultFile]]:
+    def result_by_id(self, result_id: int) -> Select[Result, str]:
+        """One visible result with its project's code."""
+        return (select(Result, Project.code).join(Project, Project.id == Result.project_id)
+                .where(Result.id == result_id, self.results()))
+
+    def result_files(self, result_ids: Sequence[int]) -> Select[ResultFile]:
         """Files of results (already checked visible by the caller through `result_query`)."""
         return select(ResultFile).where(ResultFile.result_id.in_(list(result_ids))).order_by(ResultFile.id)
 
-    def project_query(self) -> Select[tuple[Project]]:
+    def project_query(self) -> Select[Project]:
         return select(Project).where(self.projects())
 
-    def parcel_query(self) -> Select[tuple[Parcel]]:
-        return select(Parcel).where(self.parcels())
+    def parcel_query(self, *columns: Any) -> Select[Any]:
+        """Visible parcels (whole rows, or the columns given)."""
+        return select(*(columns or (Parcel,))).where(self.parcels())
+
+    def parcel_extent(self) -> Select[float, float, float, float]:
+        """min/max of the visible parcels' boxes (a hidden parcel must not widen a layer's extent)."""
+        return select(func.min(Parcel.minx), func.min(Parcel.miny), func.max(Parcel.maxx),
+                      func.max(Parcel.maxy)).where(self.parcels())
 
     def link_query(self, *columns: Any) -> Select[Any]:
         return select(*columns).select_from(ProjectParcel).where(self.links())
 
-    def event_query(self) -> Select[tuple[Event]]:
+    def event_query(self) -> Select[Event]:
         return select(Event).where(self.events())
 
     def ref_query(self, *columns: Any) -> Select[Any]:

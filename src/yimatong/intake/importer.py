@@ -26,7 +26,7 @@ from yimatong.intake.columns import KIND_LABELS, KINDS
 from yimatong.intake.rows import CodeTables, ParsedRow, parse_rows
 from yimatong.intake.sheets import IntakeFileError, read_table
 from yimatong.projects import registry
-from yimatong.storage.models import ImportRun, Project, ProjectSource, Review
+from yimatong.storage.models import ImportRun, Project, ProjectSource, Review, table
 from yimatong.uow import UnitOfWork
 from yimatong.uow import run as uow_run
 
@@ -198,7 +198,7 @@ class _Index:
         """Screen a chunk of rows against the names known now in one rapidfuzz cdist call per division,
         on every core: the per-row screen is the import's largest cost once a division holds thousands of
         projects. Names added later (rows of this chunk) are screened per row in `near`."""
-        self.screened: dict[int, tuple[int, list[int]]] = {}
+        self.screened = {}
         by_division: dict[str, list[ParsedRow]] = {}
         for row in rows:
             if not row.errors and row.values.get("division") and row.values.get("name"):
@@ -275,7 +275,7 @@ class _Batch:
             self.report.add("taken", {"row": item.row_no, "code": outcome.code, "name": outcome.name})
 
     def _open_reviews(self, reviews: list[_NewReview]) -> None:
-        stmt = insert(Review.__table__).returning(Review.__table__.c.id, sort_by_parameter_order=True)
+        stmt = insert(table(Review)).returning(table(Review).c.id, sort_by_parameter_order=True)
         ids = self.session.execute(stmt, [r.columns for r in reviews]).scalars().all()
         for review_id, r in zip(ids, reviews, strict=True):
             code, score = r.columns["candidate_code"], r.columns["score"]
@@ -323,7 +323,7 @@ def _one_row(uow: UnitOfWork, kind: str, row: ParsedRow, index: _Index, batch: _
         report.refuse(row.row_no, exc.errors or [("", exc.detail)])
 
 
-def source_ref(kind: str, values: dict[str, Any]) -> str:
+def source_ref(values: dict[str, Any]) -> str:
     """A content-derived reference: the same row re-imported from a re-saved file is the same source."""
     return f"{values.get('year')}:{normalize_name(values['name'])}"[:200]
 
@@ -332,7 +332,7 @@ def _take(uow: UnitOfWork, kind: str, row: ParsedRow, index: _Index, batch: _Bat
     app = uow.app
     v = row.values
     src_kind = v.get("source_kind") or SOURCE_KIND[kind]
-    source = {"kind": src_kind, "ref": source_ref(kind, v), "data": _jsonable(v) | {"row": row.row_no}}
+    source = {"kind": src_kind, "ref": source_ref(v), "data": _jsonable(v) | {"row": row.row_no}}
     key, score = _match(index, row)
     if key is None:
         data = attributes(app, v) | {"sources": [source]}

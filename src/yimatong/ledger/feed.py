@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
@@ -32,3 +33,10 @@ def page(session: Session, view: View, after: int, limit: int, cursor: str | Non
     # A full page means there may be more; an empty or short page ends the walk for now (followers poll).
     next_cursor = str(rows[-1].seq) if len(rows) == limit else None
     return {"items": [event_dict(e) for e in rows], "next_cursor": next_cursor}
+
+
+def recent(session: Session, view: View, n: int = 12, window: int = 200) -> list[dict[str, Any]]:
+    """The newest `n` events the viewer may see among the last `window` of the ledger (the dashboard's
+    最近动态), newest first."""
+    last = session.execute(select(func.max(Event.seq))).scalar() or 0
+    return page(session, view, max(0, last - window), 1000)["items"][-n:][::-1]

@@ -25,7 +25,8 @@ def touching_parcel_ids(session: Session, view: View, parcel: Parcel) -> list[in
     """Visible parcels sharing area with this one (and the parcel itself)."""
     geom = parcels.geometry_of(parcel)
     ids = parcels.parcel_ids_in_bbox(session, view, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
-    rows = session.execute(select(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids))).all() if ids else []
+    rows = session.execute(view.parcel_query(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids))).all() if ids \
+        else []
     return [pid for pid, g in rows if pid == parcel.id or _shares_area(geom, wkb.loads(g))]
 
 

@@ -4,7 +4,7 @@ projects, intersections with the control layers the bureau imports."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ def _base(row: Any) -> dict[str, Any]:
     return {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
 
 
-def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: Any
+def _outside_all(app: App, rows: Sequence[Any], geoms: Any, divisions: Any, chosen: Any
                  ) -> Iterator[tuple[int, dict[str, Any]]]:
     for div in sorted(set(divisions[chosen])):
         area = division_shape(app, div)
@@ -183,7 +183,7 @@ def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: 
                                                 f"{outside.area / g.area:.0%} 位于项目码所示行政区（{label}）之外"}
 
 
-def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+def _overlaps_all(app: App, rows: Sequence[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms[chosen], predicate="intersects")
     i_arr, j_arr = chosen[left], right
@@ -205,7 +205,7 @@ def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterato
                                        "detail": f"地块 {rows[i][4]} 与项目 {o[0]} 的地块 {o[4]} 重叠 {area:.1f} 平方米"}
 
 
-def _control_issues(session: Session, app: App, rows: list[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
+def _control_issues(session: Session, app: App, rows: Sequence[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
     feats = session.execute(select(ControlLayerFeature.kind, ControlLayerFeature.id, ControlLayerFeature.geom_wkb)
                             .order_by(ControlLayerFeature.id)).all()
     if not feats:

@@ -12,7 +12,7 @@ from typing import Any
 from shapely import wkb
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
@@ -92,7 +92,7 @@ def register_with_parcels(uow: UnitOfWork, data: dict[str, Any], parcels: list[t
 
 # --- reading, always through the viewer's visibility -----------------------------------------------------------
 
-def bbox_candidates(session: Session, bbox: BBox) -> Select[tuple[int]]:
+def bbox_candidates(session: Session, bbox: BBox) -> Select[int]:
     """Parcel ids whose geometry may intersect the bbox (index-driven on both databases; not filtered)."""
     return dialect_of(session).parcel_candidates(bbox)
 
@@ -102,7 +102,7 @@ def parcel_ids_in_bbox(session: Session, view: View, bbox: BBox) -> list[int]:
     ids = dialect_of(session).parcel_ids_in_bbox(session, bbox)
     if not ids or view.unrestricted:
         return ids
-    stmt = select(Parcel.id).where(Parcel.id.in_(ids), view.parcels())
+    stmt = view.parcel_query(Parcel.id).where(Parcel.id.in_(ids))
     return [r[0] for r in session.execute(stmt)]
 
 
@@ -121,7 +121,7 @@ def parcel_feature(parcel: Parcel, codes: list[str]) -> dict[str, Any]:
 def project_parcels(session: Session, view: View, project: Project) -> list[Parcel]:
     """The parcels of a project the viewer may see (through visible links only)."""
     linked = view.link_query(ProjectParcel.parcel_id).where(ProjectParcel.project_id == project.id)
-    stmt = select(Parcel).where(Parcel.id.in_(linked)).order_by(Parcel.id)
+    stmt = view.parcel_query().where(Parcel.id.in_(linked)).order_by(Parcel.id)
     return list(session.execute(stmt).scalars())
 
 
@@ -176,7 +176,8 @@ def map_features(session: Session, view: View, bbox: BBox, limit: int, tolerance
     truncated, ids = len(ids) > limit, ids[:limit]
     if not ids:
         return [], truncated
-    rows = session.execute(select(Parcel.id, Parcel.geom_wkb, Parcel.area_m2).where(Parcel.id.in_(ids))).all()
+    rows = session.execute(view.parcel_query(Parcel.id, Parcel.geom_wkb, Parcel.area_m2).where(Parcel.id.in_(ids))
+                           ).all()
     stage_of: dict[int, tuple[str, str]] = {}
     q = (view.link_query(ProjectParcel.parcel_id, Project.current_stage, Project.code)
          .join(Project, Project.id == ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(ids))

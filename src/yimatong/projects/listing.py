@@ -44,7 +44,7 @@ def parse_bbox(text: str | None, field: str = "bbox") -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
-def filtered(session: Session, view: View, f: ProjectFilter) -> Select[tuple[Project]]:
+def filtered(session: Session, view: View, f: ProjectFilter) -> Select[Project]:
     """The projects matching a filter that the viewer may see."""
     stmt = view.project_query()
     if f.division:

@@ -19,9 +19,9 @@ from yimatong.domain.enums import ProjectStatus, SourceKind
 from yimatong.domain.names import normalize_name
 from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, Invalid, NotFound, invalid
-from yimatong.ledger import log as ledger
 from yimatong.projects.views import project_snapshot, project_view
-from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord
+from yimatong.storage.counters import next_counter
+from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord, table
 from yimatong.uow import UnitOfWork, require_active
 
 CODED = ("division", "year", "approval_type", "project_type", "supply_type", "land_use")
@@ -83,7 +83,7 @@ def register_many(uow: UnitOfWork, items: list[tuple[dict[str, Any], dict[str, s
         todo.append((i, data, _project_row(app, uow.actor.name, data, attrs, code, t)))
     if not todo:
         return out
-    stmt = insert(Project.__table__).returning(Project.__table__.c.id, sort_by_parameter_order=True)
+    stmt = insert(table(Project)).returning(table(Project).c.id, sort_by_parameter_order=True)
     ids = session.execute(stmt, [row for _, _, row in todo]).scalars().all()
     sources = _insert_new_rows(session, app, uow.actor.name,
                                [(pid, data) for pid, (_, data, _) in zip(ids, todo, strict=True)], t)
@@ -100,7 +100,7 @@ def _reserve_serials(session: Session, app: Any, attrs_list: list[dict[str, str]
     wanted: dict[str, int] = {}
     for key in keys:
         wanted[key] = wanted.get(key, 0) + 1
-    nxt = {key: ledger.next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
+    nxt = {key: next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
     serials = []
     for key in keys:
         serials.append(nxt[key])
@@ -142,13 +142,13 @@ def _insert_new_rows(session: Session, app: Any, actor_name: str, projects: list
         refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
         refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
         ref_rows += [{"project_id": pid, "kind": k, "value": v} for k, v in refs]
-    for table, rows in ((ProjectSource.__table__, source_rows), (ProjectRef.__table__, ref_rows)):
+    for model, rows in ((ProjectSource, source_rows), (ProjectRef, ref_rows)):
         if rows:
-            session.execute(insert(table), rows)
+            session.execute(insert(table(model)), rows)
     key, day = app.profile.stages[0].key, t.date().isoformat()
-    session.execute(insert(Stage.__table__), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
+    session.execute(insert(table(Stage)), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
                                                "updated_by": actor_name, "updated_at": t} for pid, _ in projects])
-    session.execute(insert(StageRecord.__table__), [
+    session.execute(insert(table(StageRecord)), [
         {"project_id": pid, "key": key, "status": "done", "previous_status": "pending", "finished_at": day,
          "actor": actor_name, "at": t, "data": {}} for pid, _ in projects])
     return per_project

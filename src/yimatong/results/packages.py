@@ -32,7 +32,7 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
         wanted = app.profile.packages.get(purpose)
         chosen = [r for r in results.visible_results(session, view, [project.id])
                   if purpose == "archive" or not wanted or r.stage in wanted]
-        manifest = {
+        manifest: dict[str, Any] = {
             "purpose": purpose, "generated_at": rfc3339(now()), "generated_by": actor.name,
             "project": registry.project_dict(session, project),
             "stages": stages.stage_list(session, app, project),

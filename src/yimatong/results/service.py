@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import filetype
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
@@ -200,9 +199,7 @@ def list_for_project(session: Session, view: View, code: str, stage: str | None,
 
 
 def get_visible(session: Session, view: View, result_id: int) -> tuple[Result, str]:
-    stmt = select(Result, Project.code).join(Project, Project.id == Result.project_id).where(
-        Result.id == result_id, view.results())
-    row = session.execute(stmt).first()
+    row = session.execute(view.result_by_id(result_id)).first()
     if row is None:
         raise NotFound(f"成果 {result_id} 不存在", [("id", "成果不存在")])
     return row[0], row[1]

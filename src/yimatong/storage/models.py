@@ -4,6 +4,7 @@ by the migration per dialect (PostGIS geometry + GiST on PostgreSQL, an R*Tree o
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -357,3 +359,8 @@ class ImportRun(Base):
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     __table_args__ = (Index("ix_import_runs_sha", "kind", "sha256"),)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed (`Model.__table__` is typed as a plain FromClause)."""
+    return cast(Table, model.__table__)

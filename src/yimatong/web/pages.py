@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import tempfile
@@ -19,6 +20,7 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 
 from yimatong.accounts import users
+from yimatong.api.deps import declares
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain import supervision as rules
@@ -84,9 +86,8 @@ def render(request: Request, template: str, active: str, **ctx: Any) -> HTMLResp
         "status_text": STATUS_TEXT, "project_status": PROJECT_STATUS, **ctx})
 
 
-def page(fn):  # type: ignore[no-untyped-def]
+def page(fn: Any) -> Any:
     """Pages need a login: send people to the login page and back."""
-    import functools
 
     def to_login(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -100,7 +101,7 @@ def page(fn):  # type: ignore[no-untyped-def]
             except LoginRequired:
                 return to_login(request)
 
-        return async_wrapper
+        return declares(Action.READ)(async_wrapper)
 
     @functools.wraps(fn)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -109,7 +110,7 @@ def page(fn):  # type: ignore[no-untyped-def]
         except LoginRequired:
             return to_login(request)
 
-    return wrapper
+    return declares(Action.READ)(wrapper)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -155,13 +156,14 @@ def dashboard(request: Request) -> Response:
         # never wait for the warnings: right after a start they take seconds at 100 000 projects; the page
         # then shows 计算中 and asks /web/warning-counts until they are ready
         warns, _ = supervision.ready_warnings(session, app)
-        recent = feed.page(session, View.of(app, actor), _recent_start(session), 1000)["items"][-12:][::-1]
+        recent = feed.recent(session, View.of(app, actor))
     counts = supervision.count_by_kind(warns) if warns is not None else None
     return render(request, "dashboard.html", "dashboard", stats=by, warning_counts=counts,
                   kind_labels=rules.KIND_LABELS, recent=recent)
 
 
 @router.get("/web/warning-counts")
+@declares(Action.READ)
 def warning_counts(request: Request) -> Response:
     """Warnings by kind for the dashboard: 202 while none are computed yet, else 200 with the counts and whether
     they are current (stale ones are being refreshed)."""
@@ -173,15 +175,6 @@ def warning_counts(request: Request) -> Response:
     if warns is None:
         return JSONResponse({"ready": False, "fresh": False}, status_code=202)
     return JSONResponse({"ready": True, "fresh": fresh, "counts": supervision.count_by_kind(warns)})
-
-
-def _recent_start(session: Any) -> int:
-    from sqlalchemy import func
-
-    from yimatong.storage.models import Event
-
-    last = session.execute(select(func.max(Event.seq))).scalar() or 0
-    return max(0, last - 200)
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -329,6 +322,7 @@ def reviews_page(request: Request, state: str = "open", cursor: str | None = Non
 
 
 @router.post("/reviews/{review_id}", response_class=HTMLResponse)
+@declares(Action.REVIEW_DECIDE)
 @page
 def review_decide(request: Request, review_id: int = PathParam(ge=1, le=2**53), decision: str = Form(""), reason: str = Form(""),
                   csrf: str = Form("")) -> Response:
@@ -360,6 +354,7 @@ def warnings_page(request: Request, kind: str | None = None, division: str | Non
 
 
 @router.get("/web/divisions.geojson")
+@declares(Action.READ)
 def divisions(request: Request) -> Response:
     app = _ymt(request)
     if auth.current_actor(request) is None:
@@ -379,6 +374,7 @@ def _view_bbox(bbox: str) -> tuple[float, float, float, float]:
 
 
 @router.get("/web/parcels")
+@declares(Action.READ)
 def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(2000, ge=1, le=5000)) -> Response:
     """Parcels in view with the current stage of their latest project, simplified to the zoom's pixel size."""
     if auth.current_actor(request) is None:
@@ -394,6 +390,7 @@ def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(200
 
 
 @router.get("/web/control-layers")
+@declares(Action.READ)
 def control_layers(request: Request, kind: str, bbox: str) -> Response:
     if auth.current_actor(request) is None:
         return Response(status_code=401)

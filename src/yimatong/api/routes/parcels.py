@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from yimatong.api.deps import get_app, requires
+from yimatong.api.problems import problem
 from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
@@ -22,7 +23,7 @@ from yimatong.projects import listing as project_list
 from yimatong.uow import run
 
 router = APIRouter(prefix="/api/v1", tags=["地块与项目盒 Parcels"])
-GEOJSON = {"application/geo+json": {}}
+GEOJSON: dict[str, Any] = {"application/geo+json": {}}
 
 
 @router.get("/parcels", responses=responses(401, 422) | {200: {"description": "GeoJSON FeatureCollection",
@@ -75,8 +76,6 @@ async def attach_parcels(request: Request, code: str, crs: int | None = Query(No
 
 
 def _bad_json() -> JSONResponse:
-    from yimatong.api.problems import problem
-
     return problem(400, "请求体不是合法的 JSON", [("body", "JSON 解析失败")])
 
 
