@@ -25,6 +25,7 @@ from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
+from yimatong.domain.enums import ProjectStatus, ReviewState, StageStatus
 from yimatong.domain.policy import Action
 from yimatong.domain.profile import digits_only
 from yimatong.errors import AppError, NotFound, invalid
@@ -45,9 +46,8 @@ from yimatong.web.templating import TEMPLATES
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
-STATUS_TEXT = {"pending": "未开始", "in_progress": "办理中", "done": "已办结", "returned": "已退回",
-               "not_applicable": "不适用"}
-PROJECT_STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
+STATUS_TEXT = StageStatus.labels()
+PROJECT_STATUS = ProjectStatus.labels()
 GROUPS = [("批", "批"), ("供", "供"), ("用", "用"), ("补", "补"), ("查", "查"), ("登", "登")]
 
 
@@ -300,7 +300,7 @@ def imports_page(request: Request) -> Response:
     return render(request, "imports.html", "imports", can_import=_may(request, actor, Action.IMPORT))
 
 
-REVIEW_STATES = {"open": "待复核", "merged": "已并入", "kept": "已另立"}
+REVIEW_STATES = ReviewState.labels()
 
 
 @router.get("/reviews", response_class=HTMLResponse)
