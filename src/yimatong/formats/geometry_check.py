@@ -81,7 +81,7 @@ def check_geometries(items: Sequence[tuple[BaseGeometry, str]], budget: Budget,
     if heavy:
         for i, outcome in zip(heavy, _in_worker([items[i] for i in heavy], budget), strict=True):
             out[i] = outcome
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _in_worker(items: list[tuple[BaseGeometry, str]], budget: Budget) -> list[Outcome]:
@@ -213,7 +213,7 @@ def validate_features(features: Sequence[Any], field: str, crs: int | None, budg
     errors = [(o.field, o.message) for o in outcomes if isinstance(o, geo.GeometryError)]
     if errors:
         raise FeaturesRefused(errors)
-    return outcomes  # type: ignore[return-value]
+    return outcomes
 
 
 class FeaturesRefused(geo.GeometryError):
