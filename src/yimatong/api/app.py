@@ -34,6 +34,8 @@ ROUTERS = [
     "yimatong.api.routes.results",
     "yimatong.api.routes.parcels",
     "yimatong.api.routes.events",
+    "yimatong.api.routes.ledger",
+    "yimatong.api.routes.audit",
     "yimatong.api.routes.subscriptions",
     "yimatong.api.routes.imports",
     "yimatong.api.routes.supervision",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import socket
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
-from yimatong.core.context import Actor
+from yimatong.core.context import Actor, App
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
@@ -17,6 +18,13 @@ IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
 
 def cli_actor() -> Actor:
     return Actor(f"cli:{getpass.getuser()}", "admin")
+
+
+def _audit(ymt: App, action: str, file: Path) -> None:
+    """Read audit (15.4): a command-line export is recorded like one from the API or the web pages."""
+    from yimatong.ledger import audit
+
+    audit.record(ymt, cli_actor(), action, str(file.resolve())[-300:], "cli", socket.gethostname())
 
 
 def register(app: typer.Typer) -> None:
@@ -107,6 +115,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     with service(migrate=True) as ymt:
         n = exports.export_projects(ymt, file, project_list.ProjectFilter(division=division, year=year, stage=stage,
                                                                           status=status))
+        _audit(ymt, "export.projects", file)
     typer.echo(f"已导出 {n} 个项目到 {file}")
 
 
@@ -118,6 +127,7 @@ def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpk
     output_file(file, (".geojson", ".json", ".gpkg", ".zip", ".txt"))
     with service(migrate=True) as ymt:
         n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code)
+        _audit(ymt, "export.parcels", file)
     typer.echo(f"已导出 {n} 个地块到 {file}")
 
 
@@ -128,6 +138,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
         n = supervision.export_warnings(ymt, file)
+        _audit(ymt, "export.warnings", file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
 
 

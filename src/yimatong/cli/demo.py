@@ -90,7 +90,7 @@ def _one(session: Any, app: App, rng: random.Random, today: dt.date, division: s
     x, y = center[0] + (i % 3) * 0.006, center[1] + (i // 3) * 0.006
     w, h = rng.uniform(0.0015, 0.004), rng.uniform(0.0015, 0.004)
     parcel = parcels.attach(session, project, box(x, y, x + w, y + h), ACTOR, {"parcel_no": f"DK-{division}-{i + 1:03d}"})
-    project.area_m2 = parcel.area_m2
+    registry.update(session, app, ACTOR, project.code, {"area_m2": parcel.area_m2})  # through the ledger
     depth = (i * 3 + int(division[-1])) % (len(PATH) + 1)
     _walk(session, app, rng, today, project.code, depth, i)
 

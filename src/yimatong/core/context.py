@@ -58,9 +58,11 @@ class App:
 
     @cached_property
     def blobs(self):  # type: ignore[no-untyped-def]
-        from yimatong.storage.blobs import BlobStore
+        from yimatong.storage import ledger_meta
+        from yimatong.storage.blobs import BlobStore, sealing_from
 
-        return BlobStore(self.settings.data_dir / "files")
+        # addressed by the hash the database recorded (sha256 or sm3); restricted files sealed when configured
+        return BlobStore(self.settings.data_dir / "files", ledger_meta.resolver(self.db), sealing_from(self.settings))
 
     def close(self) -> None:
         self.db.dispose()

@@ -128,6 +128,7 @@ class ProfileDoc(BaseModel):
     stage_writers: dict[str, StageWriter] = {}
     supervision: SupervisionSpec = SupervisionSpec()
     packages: dict[str, list[str]] = {}
+    ledger: dict[str, Literal["sha256", "sm3", "ed25519", "sm2"]] = {}  # {hash: sha256|sm3, signature: ed25519|sm2}
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class Profile:
     supervision: SupervisionSpec
     division_boundaries: str | None = None
     packages: dict[str, list[str]] = field(default_factory=dict)
+    ledger: dict[str, str] = field(default_factory=dict)  # 国密 option: the hash and signature of a new database
     directory: Path | None = None
     _lookup: dict[str, dict[str, CodeEntry]] = field(default_factory=dict, repr=False)
     _segments: dict[str, SegmentSpec] = field(default_factory=dict, repr=False)
@@ -197,7 +199,7 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str) ->
         id=parsed.id, title=parsed.title, city=parsed.city, public_base_url=parsed.public_base_url,
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
-        division_boundaries=parsed.division_boundaries, packages=parsed.packages,
+        division_boundaries=parsed.division_boundaries, packages=parsed.packages, ledger=dict(parsed.ledger),
     )
 
 

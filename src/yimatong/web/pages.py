@@ -27,7 +27,7 @@ from yimatong.errors import AppError, NotFound, invalid
 from yimatong.formats import qr_images
 from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
-from yimatong.ledger import feed
+from yimatong.ledger import audit, feed
 from yimatong.onecode import chain
 from yimatong.projects import export as exports
 from yimatong.projects import listing as project_list
@@ -198,11 +198,13 @@ def projects(request: Request, q: str | None = None, division: str | None = None
 @page
 def projects_xlsx(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
                   stage: str | None = None, status: str | None = None) -> Response:
-    _actor(request)
+    actor = _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
                                    status=status or None, year=_year(year))
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     exports.export_projects(_ymt(request), tmp, f)
+    audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
+                 request.client.host if request.client else None)
     return FileResponse(tmp, filename="项目库.xlsx",
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

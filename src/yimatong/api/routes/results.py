@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.input_guard import loads_strict
+from yimatong.api.routes import audit as audit_routes
 from yimatong.api.schemas import ResultOut, ResultPage, responses
 from yimatong.core import idempotency
 from yimatong.core.context import Actor, App
@@ -33,7 +34,8 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     raw = loads_strict(meta, "meta")
     checked = results.check_meta(app, actor, raw)
-    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
+    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files],
+                                 seal=checked["confidentiality"] == "restricted")  # encryption at rest
 
     def work(session: Any) -> tuple[int, dict[str, Any]]:
         result = results.add(session, app, actor, code, checked, stored)
@@ -77,11 +79,14 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
              actor: Actor = Depends(get_actor)) -> Response:
     with app.db.read() as session:
         f = results.get_file(session, actor, result_id, file_id)
+        level = results.get_visible(session, actor, result_id)[0].confidentiality
     etag = f'"{f.sha256}"'
     if request.headers.get("if-none-match") in (etag, f.sha256):
         return Response(status_code=304, headers={"ETag": etag})
     if not app.blobs.exists(f.sha256):
         raise invalid("file_id", "文件内容缺失：请联系管理员运行 ymt ledger verify")
+    if level in ("internal", "restricted"):  # read audit (15.4): who fetched which non-public file
+        audit_routes.record(app, request, actor, "file.download", f"results/{result_id}/files/{file_id}")
     headers = {"ETag": etag, "Content-Disposition": content_disposition(f.name), "Content-Length": str(f.size),
                "X-Content-Type-Options": "nosniff"}
     return StreamingResponse(app.blobs.iter_bytes(f.sha256), media_type=f.media_type, headers=headers)
@@ -92,8 +97,9 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
     summary="成果包（码上直办 / 一码归档）",
     description="purpose=registration：不动产登记所需成果（零材料受理）；purpose=archive：全部成果（一码归档）。"
                 "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
-def package(code: str, purpose: str = Query(..., description="registration 或 archive"),
+def package(request: Request, code: str, purpose: str = Query(..., description="registration 或 archive"),
             app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> StreamingResponse:
     name, stream = packages.build(app, actor, code, purpose)
+    audit_routes.record(app, request, actor, "package.download", f"projects/{code}/package?purpose={purpose}")
     return StreamingResponse(stream, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(name)})
