@@ -19,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import now, rfc3339
+from yimatong.domain import merkle as tree
 from yimatong.errors import NotFound, invalid
 from yimatong.ledger import keys, merkle
 from yimatong.storage import ledger_meta
-from yimatong.storage.models import Cosignature, TreeHead, Witness
+from yimatong.storage.models import Cosignature, Event, TreeHead, Witness
 
 PREFIX = "yimatong-tree-head"
 
@@ -149,3 +150,25 @@ def cosign(session: Session, body: dict[str, Any]) -> dict[str, Any]:
         row.signature, row.signed_at = encoded, now()
     session.flush()
     return _as_dict(session, head)
+
+
+def witnessed_inclusion(session: Session, code: str) -> dict[str, Any] | None:
+    """For the public page: is the project's latest (non-restricted) record inside the latest head that a
+    witness co-signed? The inclusion proof is built and checked here, server-side. None: no witnessed head."""
+    head = latest_witnessed(session)
+    if head is None:
+        return None
+    last = session.execute(select(Event.seq, Event.hash).where(Event.code == code, Event.confidentiality != "restricted")
+                           .order_by(Event.seq.desc()).limit(1)).first()
+    if last is None:
+        return None
+    seq, event_hash = last
+    out = {"seq": seq, "size": head["size"], "timestamp": head["timestamp"],
+           "witnesses": [c["witness"] for c in head["cosignatures"]], "included": False}
+    if seq <= head["size"]:
+        alg = head["hash_alg"]
+        proof = merkle.inclusion(session, seq, head["size"])
+        out["included"] = tree.verify_inclusion(alg, seq - 1, head["size"], tree.leaf_hash(alg, tree.leaf_bytes(event_hash)),
+                                                [bytes.fromhex(p) for p in proof["audit_path"]],  # type: ignore[attr-defined]
+                                                bytes.fromhex(head["root_hash"]))
+    return out

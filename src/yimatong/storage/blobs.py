@@ -197,6 +197,16 @@ class BlobStore:
     def is_sealed(self, sha256: str) -> bool:
         return self.sealed_path(sha256).is_file()
 
+    def check_readable(self, sha256: str) -> None:
+        """Raise SealError before any byte is sent when a sealed file's key is not configured."""
+        if self.is_sealed(sha256):
+            with open(self.sealed_path(sha256), "rb") as f:
+                header = f.read(_HEADER)
+            cipher = next((c for c, n in CIPHERS.items() if len(header) == _HEADER and n == header[len(MAGIC)]), None)
+            if cipher is None:
+                raise SealError("加密文件的文件头无效")
+            self.sealing.key(cipher)
+
     def iter_bytes(self, sha256: str) -> Iterator[bytes]:
         """The plaintext, whether the file is stored plain or sealed."""
         sealed = self.sealed_path(sha256)

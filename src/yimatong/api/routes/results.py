@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yimatong.api.deps import get_actor, get_app, require_roles
 from yimatong.api.input_guard import loads_strict
+from yimatong.api.problems import problem
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.schemas import ResultOut, ResultPage, responses
 from yimatong.core import idempotency
@@ -17,6 +18,7 @@ from yimatong.core.context import Actor, App
 from yimatong.errors import invalid
 from yimatong.results import packages
 from yimatong.results import service as results
+from yimatong.storage.blobs import SealError
 
 router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
 # Read-only roles get 403 before any body validation; per-stage limits are checked in the service.
@@ -85,6 +87,10 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
         return Response(status_code=304, headers={"ETag": etag})
     if not app.blobs.exists(f.sha256):
         raise invalid("file_id", "文件内容缺失：请联系管理员运行 ymt ledger verify")
+    try:
+        app.blobs.check_readable(f.sha256)  # a sealed file without its key: say so before sending anything
+    except SealError as exc:
+        return problem(503, str(exc), [("file_id", "加密文件的密钥未配置")])
     if level in ("internal", "restricted"):  # read audit (15.4): who fetched which non-public file
         audit_routes.record(app, request, actor, "file.download", f"results/{result_id}/files/{file_id}")
     headers = {"ETag": etag, "Content-Disposition": content_disposition(f.name), "Content-Length": str(f.size),
