@@ -58,6 +58,8 @@ def format_2_from(session: Session) -> int:
 def choose_hash(session: Session, wanted: str | None) -> tuple[str, str | None]:
     """At `ymt init`: record the hash for a database that has none yet. Returns (the recorded algorithm, a
     note when `wanted` could not be honoured)."""
+    if wanted is not None:
+        check_alg(wanted)  # a typo is refused, even on a database whose choice is made already
     recorded = get(session, HASH_ALG)
     if recorded is not None:
         note = None if wanted in (None, recorded) else f"数据库创建时已选定 {recorded}，YMT_LEDGER_HASH={wanted} 不再生效"
