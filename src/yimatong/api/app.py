@@ -43,6 +43,7 @@ ROUTERS = [
     "yimatong.api.ogc",
     "yimatong.web.public",
     "yimatong.web.pages",
+    "yimatong.web.audit_page",
 ]
 
 
