@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from yimatong.domain import merkle
 from yimatong.domain.ledger import GENESIS, event_hash
+from yimatong.ledger.merkle import STORED_FROM
 from yimatong.storage.db import normalize_url
 
 
@@ -51,7 +52,7 @@ def rewrite_history(db_url: str, edit: Callable[[str], str], keep: int | None = 
             prev = h
             hashes.append(h)
         c.execute(text("DELETE FROM merkle_nodes"))
-        nodes = merkle.append(alg, {}, 0, [merkle.leaf_bytes(h) for h in hashes])
+        nodes = [n for n in merkle.append(alg, {}, 0, [merkle.leaf_bytes(h) for h in hashes]) if n[0] >= STORED_FROM]
         if nodes:
             c.execute(text("INSERT INTO merkle_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
                       [{"l": lv, "i": i, "h": h.hex()} for lv, i, h in nodes])

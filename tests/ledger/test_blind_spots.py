@@ -38,12 +38,12 @@ def broken(env: dict[str, str], *words: str) -> str:
 
 
 def test_deleting_the_newest_events_is_found_and_writes_refuse_clearly(client, registrar_headers, env, db_url) -> None:
-    for i in range(3):
+    for i in range(5):
         register(client, registrar_headers, name=f"尾部{i}")
     intact(env)
-    # the newest event goes, with its leaf: the chain and the tree of 2 events are self-consistent
-    sql(db_url, "DELETE FROM merkle_nodes WHERE level = 0 AND idx = 2", "DELETE FROM events WHERE seq = 3")
-    broken(env, "seq=3", "计数器")
+    # the newest event goes (the stored tree covers the first 4): chain and tree of 4 events are self-consistent
+    sql(db_url, "DELETE FROM events WHERE seq = 5")
+    broken(env, "seq=5", "计数器")
     r = client.post("/api/v1/projects", json={**_body(), "name": "删后写入"}, headers=registrar_headers)
     assert r.status_code == 503, r.text  # not a 500 NoResultFound
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -132,3 +132,11 @@ def test_counter_and_tree_survive_a_normal_life(client, registrar_headers, env, 
     assert scalar(db_url, "SELECT investment_code FROM projects WHERE code = :c", c=a) == "2026-430702-47-01-000001"
     sql(db_url, "UPDATE projects SET investment_code = NULL WHERE code = :c", c=a)
     broken(env, "investment_code")
+
+
+def test_an_edited_tree_node_is_found(client, registrar_headers, env, db_url) -> None:
+    for i in range(9):
+        register(client, registrar_headers, name=f"树{i}")
+    intact(env)
+    sql(db_url, "UPDATE merkle_nodes SET hash = :h WHERE level = 2 AND idx = 1", h="ab" * 32)
+    broken(env, "seq=5", "Merkle")

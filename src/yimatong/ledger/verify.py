@@ -13,20 +13,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from shapely import wkb
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import App, aware, now, rfc3339
 from yimatong.domain import merkle as tree
 from yimatong.domain.ledger import GENESIS, event_hash
-from yimatong.ledger import audit
+from yimatong.ledger import audit, merkle
 from yimatong.storage import ledger_meta
 from yimatong.storage.models import (
     Blob,
@@ -124,29 +123,52 @@ def verify(session: Session, blobs: Any = None, remembered: dict[str, str] | Non
 
 
 def _chain(session: Session, alg: str, report: VerifyReport, batch: int) -> bool:
+    """The chain, and the tree alongside: the leaves go through the same append as the service's, and every
+    node that becomes complete is compared with the stored one."""
     prev, expected, last = GENESIS, 1, 0
     format_2 = ledger_meta.format_2_from(session)
+    known: dict[tuple[int, int], bytes] = {}
     while True:
         rows = session.execute(select(Event).where(Event.seq > last).order_by(Event.seq).limit(batch)).scalars().all()
         if not rows:
             return True
-        leaves = _stored_leaves(session, rows[0].seq, rows[-1].seq)
+        good = []
         for ev in rows:
             bad = _check_event(ev, expected, prev, alg, ev.seq >= format_2)
-            if bad is None and leaves.get(ev.seq - 1) != tree.leaf_hash(alg, tree.leaf_bytes(ev.hash)).hex():
-                bad = f"第 {ev.seq} 条事件不在 Merkle 树中（叶节点缺失或不符）"
             if bad:
                 report.add("chain", ev.seq if ev.seq == expected else expected, bad)
-                return False
+                break
+            good.append(ev.hash)
             prev, expected, last = ev.hash, expected + 1, ev.seq
-            report.length, report.head = report.length + 1, ev.hash
+        size = report.length
+        new = tree.append(alg, known, size, [tree.leaf_bytes(h) for h in good])
+        report.length, report.head = size + len(good), (good[-1] if good else report.head)
+        keep = set(tree.frontier(report.length))
+        known = {k: v for k, v in known.items() if k in keep}
+        if len(good) < len(rows):
+            return False
+        wrong = _compare_nodes(session, [(lv, i, h) for lv, i, h in new if lv >= merkle.STORED_FROM])
+        if wrong is not None:
+            level, idx = wrong
+            first = (idx << level) + 1
+            report.add("merkle", first, f"Merkle 树第 {level} 层节点 {idx}（覆盖第 {first}–{(idx + 1) << level} 条事件）"
+                                        "缺失或与事件不符（树被改动）")
+            return False
         session.expunge_all()
 
 
-def _stored_leaves(session: Session, first: int, last: int) -> dict[int, str]:
-    stmt = select(MerkleNode.idx, MerkleNode.hash).where(MerkleNode.level == 0, MerkleNode.idx >= first - 1,
-                                                           MerkleNode.idx <= last - 1)
-    return dict(session.execute(stmt).all())
+def _compare_nodes(session: Session, nodes: list[tuple[int, int, bytes]]) -> tuple[int, int] | None:
+    by_level: dict[int, dict[int, bytes]] = {}
+    for lv, idx, h in nodes:
+        by_level.setdefault(lv, {})[idx] = h
+    for lv, want in sorted(by_level.items()):
+        stmt = select(MerkleNode.idx, MerkleNode.hash).where(MerkleNode.level == lv, MerkleNode.idx >= min(want),
+                                                             MerkleNode.idx <= max(want))
+        have = {idx: bytes.fromhex(h) for idx, h in session.execute(stmt)}
+        for idx in sorted(want):
+            if have.get(idx) != want[idx]:
+                return lv, idx
+    return None
 
 
 def _check_event(ev: Event, expected: int, prev: str, alg: str, format_2: bool) -> str | None:
@@ -187,61 +209,15 @@ def _counter(session: Session, report: VerifyReport) -> None:
 
 
 def _tree(session: Session, alg: str, report: VerifyReport, batch: int) -> None:
-    """Level 0 was compared with the events; each level above must pair up the level below (so every node a
-    proof can use is right), and hold exactly the complete nodes of a tree of `length` leaves."""
+    """Every stored node was compared during the chain pass; here: no node beyond the tree of `length` leaves
+    (a forged longer history), and the root."""
     n = report.length
-    level = 1
-    while n >> level:
-        below, here = _level(session, level - 1, batch), _level(session, level, batch)
-        count = 0
-        for idx, h in here:
-            left, right = next(below, None), next(below, None)
-            if left is None or right is None or left[0] != 2 * idx or right[0] != 2 * idx + 1 or idx != count or \
-                    tree.node_hash(alg, left[1], right[1]) != h:
-                report.add("merkle", None, f"Merkle 树第 {level} 层节点 {idx} 与下层不符（树被改动）")
-                return
-            count += 1
-        if count != n >> level:
-            report.add("merkle", None, f"Merkle 树第 {level} 层应有 {n >> level} 个节点，实有 {count} 个")
-            return
-        level += 1
-    extra = session.execute(select(MerkleNode.level, MerkleNode.idx).where(MerkleNode.level >= level).limit(1)).first()
-    if extra is not None or _level_count(session, 0) != n:
-        report.add("merkle", None, "Merkle 树含有超出台账规模的节点（树被改动）")
+    want = {lv: n >> lv for lv in range(merkle.STORED_FROM, n.bit_length()) if n >> lv}
+    have = dict(session.execute(select(MerkleNode.level, func.count()).group_by(MerkleNode.level)).all())
+    if have != want:
+        report.add("merkle", None, f"Merkle 树的节点数与台账规模 {n} 不符（每层应有 {want}，实有 {have}）：树被改动")
         return
-    if n:
-        nodes = _node_map(session, tree.needed_for_root(n))
-        report.root_hash = tree.root(alg, lambda lv, i: nodes[(lv, i)], n).hex()
-    else:
-        report.root_hash = tree.root(alg, lambda lv, i: b"", 0).hex()
-
-
-def _level(session: Session, level: int, batch: int) -> Iterator[tuple[int, bytes]]:
-    after = -1
-    while True:
-        rows = session.execute(select(MerkleNode.idx, MerkleNode.hash).where(
-            MerkleNode.level == level, MerkleNode.idx > after).order_by(MerkleNode.idx).limit(batch)).all()
-        if not rows:
-            return
-        for idx, h in rows:
-            yield idx, bytes.fromhex(h)
-        after = rows[-1][0]
-
-
-def _level_count(session: Session, level: int) -> int:
-    from sqlalchemy import func
-
-    return int(session.execute(select(func.count()).select_from(MerkleNode).where(MerkleNode.level == level))
-               .scalar_one())
-
-
-def _node_map(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    out = {}
-    for lv, idx in keys:
-        h = session.get(MerkleNode, (lv, idx))
-        if h is not None:
-            out[(lv, idx)] = bytes.fromhex(h.hash)
-    return out
+    report.root_hash = merkle.root(session, n)
 
 
 # --- 4. the state the ledger implies ------------------------------------------------------------------------------

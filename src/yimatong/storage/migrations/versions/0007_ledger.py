@@ -99,7 +99,8 @@ def upgrade() -> None:
 
 
 def _record_existing() -> None:
-    """A database with events was written with sha256 and format-1 hashes: record both, and build the tree."""
+    """A database with events was written with sha256 and format-1 hashes: record both, and build the tree
+    (only subtrees of 4 leaves and more are stored; see ledger/merkle.py)."""
     conn = op.get_bind()
     settings = sa.table("ledger_settings", sa.column("key"), sa.column("value"))
     last = conn.execute(sa.text("SELECT MAX(seq) FROM events")).scalar() or 0
@@ -115,7 +116,10 @@ def _record_existing() -> None:
         if not rows:
             break
         new = merkle.append("sha256", known, size, [merkle.leaf_bytes(h) for _, h in rows])
-        conn.execute(nodes.insert(), [{"level": lv, "idx": i, "hash": h.hex()} for lv, i, h in new])
+        # subtrees of 4 leaves and up are stored (ledger/merkle.py STORED_FROM = 2 when this was written)
+        stored = [{"level": lv, "idx": i, "hash": h.hex()} for lv, i, h in new if lv >= 2]
+        if stored:
+            conn.execute(nodes.insert(), stored)
         size += len(rows)
         after = rows[-1][0]
         keep = set(merkle.frontier(size))
