@@ -104,7 +104,7 @@ def _extension(session: Any, head: dict[str, Any], pinned: Any, root_now: str | 
     except AppError as exc:
         return False, f"无法生成一致性证明：{exc.detail}"
     ok = tree.verify_consistency(alg, size, current, bytes.fromhex(old_root), bytes.fromhex(new_root),
-                                 [bytes.fromhex(h) for h in proof["consistency_path"]])  # type: ignore[union-attr]
+                                 [bytes.fromhex(h) for h in proof["consistency_path"]])
     if not ok:
         return False, (f"台账已分叉或被改写：当前台账（{current} 条）不是所保存树头（规模 {size}，根 {old_root[:16]}…）的延伸")
     return True, f"当前台账（{current} 条）是所保存树头（规模 {size}）的延伸：一致性证明有效"

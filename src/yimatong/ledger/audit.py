@@ -27,7 +27,7 @@ COUNTER = "audit"
 # Action names people see on the audit page.
 ACTIONS = {"file.download": "下载成果文件", "package.download": "下载成果包", "export.projects": "导出项目库",
            "export.parcels": "导出地块", "export.warnings": "导出预警清单", "export.audit": "导出审计记录"}
-_INSERT = insert(AuditRecord.__table__)
+_INSERT = insert(AuditRecord)
 
 
 def _body(seq: int, at: str, actor: str, action: str, obj: str, interface: str, address: str | None,

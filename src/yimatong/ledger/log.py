@@ -68,7 +68,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
     session.execute(_INSERT_EVENTS, rows)
-    merkle.append_leaves(session, first, [row["hash"] for row in rows])  # the verifiable log (RFC 9162)
+    merkle.append_leaves(session, first, [str(row["hash"]) for row in rows])  # the verifiable log (RFC 9162)
     events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
     from yimatong.ledger import outbox
 

@@ -4,6 +4,7 @@ and proofs in O(log n) rows. The pure algorithms are `domain.merkle`; see there 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from yimatong.errors import AppError, invalid
 from yimatong.storage import ledger_meta
 from yimatong.storage.models import Event, MerkleNode
 
-_INSERT = insert(MerkleNode.__table__)
+_INSERT = insert(MerkleNode)  # executed with a list of rows: one multi-row INSERT
 
 
 class TreeBroken(AppError):
@@ -94,7 +95,7 @@ def check_size(name: str, value: int, current: int, minimum: int = 1) -> None:
         raise invalid(name, f"{name} 应在 {minimum} 到当前台账规模 {current} 之间，收到 {value}")
 
 
-def inclusion(session: Session, seq: int, tree_size: int | None = None) -> dict[str, object]:
+def inclusion(session: Session, seq: int, tree_size: int | None = None) -> dict[str, Any]:
     """`GET /ledger/proof/inclusion?seq=N&size=S`: the audit path of event seq in the tree of size S."""
     current = size(session)
     tree_size = current if tree_size is None else tree_size
@@ -108,7 +109,7 @@ def inclusion(session: Session, seq: int, tree_size: int | None = None) -> dict[
     return {"leaf_index": index, "tree_size": tree_size, "audit_path": [p.hex() for p in path]}
 
 
-def consistency(session: Session, first: int, second: int | None = None) -> dict[str, object]:
+def consistency(session: Session, first: int, second: int | None = None) -> dict[str, Any]:
     """`GET /ledger/proof/consistency?first=M&second=S`: that the tree of size S extends the one of size M."""
     current = size(session)
     second = current if second is None else second

@@ -62,6 +62,12 @@ def current(session: Session, data_dir: Path, alg: str = "ed25519") -> dict[str,
     return _as_dict(session, head)
 
 
+def issued(session: Session) -> dict[str, Any] | None:
+    """The head already issued for the log's current size, if any."""
+    head = session.get(TreeHead, merkle.size(session))
+    return None if head is None else _as_dict(session, head)
+
+
 def at_size(session: Session, size: int) -> dict[str, Any]:
     head = session.get(TreeHead, size)
     if head is None:
@@ -169,6 +175,6 @@ def witnessed_inclusion(session: Session, code: str) -> dict[str, Any] | None:
         alg = head["hash_alg"]
         proof = merkle.inclusion(session, seq, head["size"])
         out["included"] = tree.verify_inclusion(alg, seq - 1, head["size"], tree.leaf_hash(alg, tree.leaf_bytes(event_hash)),
-                                                [bytes.fromhex(p) for p in proof["audit_path"]],  # type: ignore[attr-defined]
+                                                [bytes.fromhex(p) for p in proof["audit_path"]],
                                                 bytes.fromhex(head["root_hash"]))
     return out

@@ -228,7 +228,7 @@ class _Implied:
     """One project as its events say it must be; `seqs` remembers which event set each value."""
     fields: dict[str, Any] = field(default_factory=dict)
     seqs: dict[str, int] = field(default_factory=dict)
-    stages: dict[str, tuple[str, int]] = field(default_factory=dict)
+    stages: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
     results: dict[int, tuple[dict[str, Any], int]] = field(default_factory=dict)
     parcels: dict[int, tuple[dict[str, Any], int]] = field(default_factory=dict)
     registered: int | None = None
@@ -489,7 +489,7 @@ def _claim(app: App) -> None:
                     session.add(VerifyRun(id=_SLOT))
             except IntegrityError:
                 pass
-        claimed = session.execute(update(VerifyRun).where(
+        claimed = session.execute(update(VerifyRun).where(  # type: ignore[attr-defined]
             VerifyRun.id == _SLOT, (VerifyRun.running_since.is_(None)) | (VerifyRun.running_since < t - STALE_CLAIM))
             .values(running_since=t)).rowcount
     if not claimed:

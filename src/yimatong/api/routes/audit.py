@@ -21,8 +21,10 @@ def address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def record(app: App, request: Request, actor: Actor, action: str, obj: str, interface: str = "api") -> None:
-    audit.record(app, actor, action, obj, interface, address(request))
+def record(app: App, request: Request, actor: Actor, action: str, obj: str) -> None:
+    """One access record for an API route; a logged-in page calling the API (no bearer token) counts as web."""
+    web = getattr(request.state, "session_actor", None) is not None and "authorization" not in request.headers
+    audit.record(app, actor, action, obj, "web" if web else "api", address(request))
 
 
 @router.get("/audit", responses=responses(401, 403, 422), summary="访问审计记录（仅管理员）",

@@ -43,6 +43,9 @@ def verify_ledger(app: App = Depends(get_app), _: Actor = Depends(admin_only)) -
             description="当前链头（seq、hash、时间）及服务端签名与 key_id；核对时应使用自己保存的公钥"
                         "（GET /api/v1/ledger/keys），而不是检查点文件里附带的公钥。")
 def ledger_checkpoint(app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+    with app.db.read() as session:  # a read unless the key is still to be recorded (first use)
+        if keys.active_row(session) is not None:
+            return checkpoints.create(session, app.settings.data_dir, signature_alg(app))
     with app.db.write(exclusive=False) as session:
         return checkpoints.create(session, app.settings.data_dir, signature_alg(app))
 
@@ -65,9 +68,12 @@ class TreeHeadOut(BaseModel):
                         "带 size 参数时返回该规模已签发的树头（未签发过为 404）。")
 def tree_head(size: int | None = Query(None, ge=0, le=2**62, description="已签发树头的规模"),
               app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
-    if size is not None:
-        with app.db.read() as session:
+    with app.db.read() as session:
+        if size is not None:
             return treeheads.at_size(session, size)
+        issued = treeheads.issued(session)
+        if issued is not None:  # the head of this size exists: a plain read, no writer's lock
+            return issued
     with app.db.write(exclusive=False) as session:
         return treeheads.current(session, app.settings.data_dir, signature_alg(app))
 
