@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = 1024 * 1024 * 1024    # all members together, as declared and as actually unpacked
     max_shared_strings: int = 1_000_000             # xlsx shared-string table (held in memory by the reader)
     report_rows: int = 200                          # rows of each kind in an import report answered by the API
+    # Verifiable ledger and 国密 (GB/T 39786-2021). The hash is recorded in the database by `ymt init` and only
+    # matters there: a database keeps the hash it was created with. Unset: the profile's `ledger.hash`, or sha256.
+    ledger_hash: str | None = None                  # sha256 | sm3 (ledger, Merkle tree and file store)
+    ledger_signature: str | None = None             # ed25519 | sm2: the first signing key, and rotate-key's default
+    blob_encryption: str | None = None              # aes-gcm | sm4-gcm: seal restricted results' files at rest
+    blob_key: str | None = None                     # that key (hex or base64); or YMT_BLOB_KEY_FILE
+    blob_key_file: Path | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import socket
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
-from yimatong.core.context import Actor
+from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
@@ -20,6 +21,13 @@ REPORT_LABELS = {"taken": "新登记", "merged": "合并", "review": "待复核"
 
 def cli_actor() -> Actor:
     return Actor(f"cli:{getpass.getuser()}", "admin")
+
+
+def _audit(ymt: App, action: str, file: Path) -> None:
+    """Read audit (15.4): a command-line export is recorded like one from the API or the web pages."""
+    from yimatong.ledger import audit
+
+    audit.record(ymt, cli_actor(), action, str(file.resolve())[-300:], "cli", socket.gethostname())
 
 
 def register(app: typer.Typer) -> None:
@@ -126,6 +134,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     with service(migrate=True) as ymt:
         n = exports.export_projects(ymt, View.of(ymt, cli_actor()), file, project_list.ProjectFilter(
             division=division, year=year, stage=stage, status=status))
+        _audit(ymt, "export.projects", file)
     typer.echo(f"已导出 {n} 个项目到 {file}")
 
 
@@ -142,6 +151,7 @@ def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpk
     with service(migrate=True) as ymt:
         n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code,
                                          encoding="GBK" if encoding.lower() == "gbk" else "UTF-8")
+        _audit(ymt, "export.parcels", file)
     typer.echo(f"已导出 {n} 个地块到 {file}")
 
 
@@ -152,6 +162,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
         n = supervision.export_warnings(ymt, file)
+        _audit(ymt, "export.warnings", file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
 
 
