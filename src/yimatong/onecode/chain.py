@@ -52,8 +52,8 @@ def public_view(session: Session, app: App, code: str) -> dict[str, Any]:
     project = registry.get(session, code)
     res = results.visible_results(session, None, [project.id])
     p = registry.project_dict(session, project)
-    public = {k: p[k] for k in ("code", "name", "status", "merged_into", "division", "year", "supply_type",
-                                "land_use", "builder", "current_stage", "area_m2")}
+    public = {k: p[k] for k in ("code", "name", "status", "merged_into", "division", "zone", "year", "supply_type",
+                                "land_use", "edition", "builder", "current_stage", "area_m2")}
     return {"project": public, "stages": stages.stage_list(session, app, project),
             "results": results.as_dicts(session, res, {project.id: code})}
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from yimatong.core.context import WRITE_ROLES, Actor, App, now, rfc3339
-from yimatong.domain import codes
+from yimatong.core.context import WRITE_ROLES, Actor, App, local_today, now, rfc3339
+from yimatong.domain import codes, localtime, refs
 from yimatong.domain.names import normalize_name
 from yimatong.errors import Conflict, Forbidden, Invalid, NotFound, invalid
 from yimatong.ledger import log as ledger
@@ -19,7 +19,7 @@ from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, S
 CODED = ("division", "year", "approval_type", "project_type", "supply_type", "land_use")
 SOURCE_KINDS = ("city_key", "province_key", "national_key", "investment_platform", "reserve_plan",
                 "supply_plan", "manual")
-REF_KINDS = ("investment_code", "supervision_no", "unit_no", "case_no", "certificate_no", "source_ref")
+REF_KINDS = ("investment_code", *refs.KINDS, "source_ref")
 
 
 def require_writer(actor: Actor) -> None:
@@ -35,15 +35,46 @@ def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
             out[name] = codes.check_attribute(profile, name, data[name])
         except codes.CodeError as exc:
             raise invalid(exc.field, exc.message) from None
+    try:  # [standards] the functional zone belongs to the division
+        codes.check_zone(profile, data.get("zone"), out["division"])
+    except codes.CodeError as exc:
+        raise invalid(exc.field, exc.message) from None
     return out
+
+
+def checked_refs(app: App, data: dict[str, Any]) -> dict[str, Any]:
+    """[standards] The investment code and `refs` of a body checked to their standards (domain/refs.py) and
+    normalised; a malformed one is 422 naming `investment_code` or `refs.N.value` and the rule."""
+    out: dict[str, Any] = {}
+    today = local_today(app.profile)
+    if data.get("investment_code"):
+        try:
+            out["investment_code"] = refs.check_investment_code(data["investment_code"], today)
+        except refs.RefError as exc:
+            raise invalid("investment_code", exc.message) from None
+    if data.get("refs"):
+        try:
+            out["refs"] = refs.check_refs(list(data["refs"]), today, refs.city_of(app.profile))
+        except refs.FieldError as exc:
+            raise invalid(exc.field, exc.message) from None
+    return out
+
+
+def ref_warnings(app: App, project: Any) -> list[dict[str, str]]:
+    """[standards] Warnings, not refusals, about a project's references (an investment code of another region)."""
+    if not project.investment_code:
+        return []
+    return [{"field": "investment_code", "message": m}
+            for m in refs.investment_code_warnings(project.investment_code, refs.city_of(app.profile))]
 
 
 def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> Project:
     """Issue a code atomically with the project row and its ledger entry (one transaction)."""
     require_writer(actor)
     attrs = coded_attrs(app.profile, data)
+    data = data | checked_refs(app, data)
     inv = data.get("investment_code")
-    if inv:
+    if inv and not data.get("parent_code"):  # split children share their parent's investment code
         existing = find_by_investment_code(session, inv)
         if existing is not None:
             raise Conflict(f"投资项目代码 {inv} 已登记为项目 {existing.code}",
@@ -84,11 +115,12 @@ def register_many(session: Session, app: App, actor: Actor, items: list[tuple[di
     ids = session.execute(stmt, [row for _, _, row in todo]).scalars().all()
     sources = _insert_new_rows(session, app, actor, [(pid, data) for pid, (_, data, _) in zip(ids, todo, strict=True)], t)
     events = []
-    for pid, (i, _, row), srcs in zip(ids, todo, sources, strict=True):
+    for pid, (i, data, row), srcs in zip(ids, todo, sources, strict=True):
         project = SimpleNamespace(id=pid, **row)
         out[i] = project
+        given = [SimpleNamespace(kind=r["kind"], value=r["value"]) for r in data.get("refs") or []]
         events.append(ledger.NewEvent("project.registered", project.code,
-                                      {"project": project_dict(session, project, srcs)}))
+                                      {"project": project_dict(session, project, srcs, given)}))
     ledger.append_many(session, actor, events)
     return out
 
@@ -121,7 +153,8 @@ def _project_row(app: App, actor: Actor, data: dict[str, Any], attrs: dict[str, 
             "project_type": attrs["project_type"], "supply_type": attrs["supply_type"],
             "land_use": attrs["land_use"], "builder": data.get("builder"),
             "investment_code": data.get("investment_code"), "area_m2": data.get("area_m2"),
-            "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": {},
+            "zone": data.get("zone") or None, "edition": app.profile.edition or "",
+            "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": data.get("extra") or {},
             "parent_code": data.get("parent_code"), "created_at": t, "updated_at": t, "created_by": actor.name,
             "updated_by": actor.name}
 
@@ -144,7 +177,7 @@ def _insert_new_rows(session: Session, app: App, actor: Actor, projects: list[tu
     for table, rows in ((ProjectSource.__table__, source_rows), (ProjectRef.__table__, ref_rows)):
         if rows:
             session.execute(insert(table), rows)
-    key, day = app.profile.stages[0].key, t.date().isoformat()
+    key, day = app.profile.stages[0].key, localtime.local_date(t, app.profile.tz).isoformat()  # the intake date people read
     session.execute(insert(Stage.__table__), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
                                                "updated_by": actor.name, "updated_at": t} for pid, _ in projects])
     session.execute(insert(StageRecord.__table__), [
@@ -180,7 +213,8 @@ def add_ref(session: Session, project: Project, kind: str, value: str) -> None:
 
 
 def find_by_investment_code(session: Session, inv: str) -> Project | None:
-    stmt = select(Project).where(Project.investment_code == inv, Project.status == "active")
+    stmt = select(Project).where(Project.investment_code == inv, Project.status == "active",
+                                 Project.parent_code.is_(None))
     return session.execute(stmt).scalars().first()
 
 
@@ -213,14 +247,19 @@ def project_sources(session: Session, project: Project) -> list[ProjectSource]:
     return list(session.execute(stmt).scalars())
 
 
-def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The public form of a project (a Project or a record with its attributes; sources: kind and ref)."""
+def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None,
+                 project_refs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The public form of a project (a Project or a record with its attributes; sources: kind and ref; refs:
+    kind and value, the investment code being a field of its own)."""
     srcs = sources if sources is not None else project_sources(session, project)
+    found = project_refs if project_refs is not None else refs_of_project(session, project.id)
     return {
         "code": project.code, "name": project.name, "status": project.status, "merged_into": project.merged_into,
         "division": project.division, "year": project.year, "approval_type": project.approval_type,
         "project_type": project.project_type, "supply_type": project.supply_type, "land_use": project.land_use,
         "builder": project.builder, "investment_code": project.investment_code, "area_m2": project.area_m2,
+        "zone": project.zone, "edition": project.edition,
+        "refs": [{"kind": r.kind, "value": r.value} for r in found if r.kind != "investment_code"],
         "sources": [{"kind": s.kind, "ref": s.ref} for s in srcs],
         "current_stage": project.current_stage, "code_outdated": project.code_outdated,
         "parent_code": project.parent_code,
@@ -228,7 +267,14 @@ def project_dict(session: Session, project: Any, sources: Sequence[Any] | None =
     }
 
 
-UPDATABLE = ("name", "builder", "area_m2", *CODED)
+def refs_of_project(session: Session, project_id: int | None) -> list[ProjectRef]:
+    if project_id is None:
+        return []
+    stmt = select(ProjectRef).where(ProjectRef.project_id == project_id).order_by(ProjectRef.id)
+    return list(session.execute(stmt).scalars())
+
+
+UPDATABLE = ("name", "builder", "area_m2", "zone", *CODED)
 
 
 def update(session: Session, app: App, actor: Actor, code: str, changes: dict[str, Any]) -> Project:
@@ -237,9 +283,10 @@ def update(session: Session, app: App, actor: Actor, code: str, changes: dict[st
     project = get(session, code, lock=True)
     _require_active(project)
     new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
+    new |= checked_refs(app, new)
     coded = {k: v for k, v in new.items() if k in CODED}
-    if coded:
-        merged = {k: getattr(project, k) for k in CODED} | coded
+    if coded or "zone" in new:
+        merged = {k: getattr(project, k) for k in CODED} | coded | {"zone": new.get("zone", project.zone)}
         merged["year"] = str(merged["year"])
         coded_attrs(app.profile, merged)
     before = project_dict(session, project)
@@ -326,9 +373,15 @@ def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[
         raise invalid("parts", "拆分至少需要两个子项目")
     children = []
     for i, part in enumerate(parts):
-        base = {k: getattr(parent, k) for k in (*CODED, "builder")} | {"name": f"{parent.name}（{i + 1}）"}
-        data = base | part | {"parent_code": code, "investment_code": None,
+        base = {k: getattr(parent, k) for k in (*CODED, "builder", "zone")} | {"name": f"{parent.name}（{i + 1}）"}
+        data = base | part | {"parent_code": code, "investment_code": parent.investment_code,
                               "sources": [{"kind": "manual", "ref": f"split:{code}"}]}
+        try:
+            for k in CODED:  # [standards] an inherited value read in the parent's edition must mean the same now
+                if k not in part:
+                    data[k] = codes.carry_over(app.profile, k, str(data[k]), parent.edition)
+        except codes.CodeError as exc:
+            raise invalid(f"parts.{i}.{exc.field}", exc.message) from None
         try:
             child = register(session, app, actor, data)
         except Invalid as exc:

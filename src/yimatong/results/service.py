@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination, visibility
-from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.core.context import Actor, App, local_today, now, rfc3339
+from yimatong.domain import refs
 from yimatong.errors import NotFound, TooLarge, invalid
 from yimatong.ledger import log as ledger
 from yimatong.projects import registry
@@ -25,8 +26,6 @@ from yimatong.storage.blobs import TooLargeError
 from yimatong.storage.models import Blob, Project, Result, ResultFile
 
 LEVELS = ("public", "internal", "restricted")
-REF_KEYS = {"supervision_no": "supervision_no", "unit_no": "unit_no", "certificate_no": "certificate_no",
-            "electronic_supervision_no": "supervision_no"}
 
 
 @dataclass
@@ -89,6 +88,7 @@ def check_meta(app: App, actor: Actor, meta: Any) -> dict[str, Any]:
     parcels = meta.get("parcels") or []
     if not isinstance(parcels, list):
         raise invalid("meta.parcels", "parcels 应为 GeoJSON Feature 数组")
+    data_refs(app, stage, data)  # [standards] 电子监管号, 不动产单元号 … in the data checked before anything is written
     return {"stage": stage, "kind": kind.strip(), "doc_no": meta.get("doc_no"),
             "issued_at": stages.check_date(meta.get("issued_at"), "meta.issued_at"),
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
@@ -126,7 +126,7 @@ def add(session: Session, app: App, actor: Actor, code: str, meta: dict[str, Any
             session.add(Blob(sha256=f["sha256"], size=f["size"], media_type=f["media_type"], created_at=now()))
             session.flush()
         session.add(ResultFile(result_id=result.id, **f))
-    _keep_refs(session, project, meta["data"])
+    _keep_refs(session, project, data_refs(app, meta["stage"], meta["data"]))
     project.updated_at, project.updated_by = now(), actor.name
     session.flush()
     ledger.append(session, "result.added", code, actor,
@@ -139,14 +139,22 @@ def add(session: Session, app: App, actor: Actor, code: str, meta: dict[str, Any
     return result
 
 
-def _keep_refs(session: Session, project: Project, data: dict[str, Any]) -> None:
-    """电子监管号, 不动产单元号 and certificate numbers in a result's data become searchable cross-references."""
-    for key, kind in REF_KEYS.items():
-        value = data.get(key)
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, str | int) and str(v).strip():
-                registry.add_ref(session, project, kind, str(v).strip()[:100])
+def data_refs(app: App, stage: str, data: dict[str, Any]) -> list[dict[str, str]]:
+    """[standards] The cross-references in a result's data (domain/refs.RESULT_DATA_KEYS), checked to their
+    standards: a malformed one is 422 naming `meta.data.<key>` and the rule."""
+    spec = app.profile.stage(stage)
+    try:
+        return refs.result_refs(data, bool(spec and spec.group == "批"), local_today(app.profile),
+                                refs.city_of(app.profile))
+    except refs.FieldError as exc:
+        raise invalid(exc.field, exc.message) from None
+
+
+def _keep_refs(session: Session, project: Project, found: list[dict[str, str]]) -> None:
+    """电子监管号, 不动产单元号 (and its 宗地代码) and certificate numbers in a result's data become searchable
+    cross-references."""
+    for ref in found:
+        registry.add_ref(session, project, ref["kind"], ref["value"])
 
 
 def files_of(session: Session, ids: list[int]) -> dict[int, list[ResultFile]]:

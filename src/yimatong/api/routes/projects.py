@@ -15,12 +15,13 @@ from yimatong.api.schemas import (
     ProjectOut,
     ProjectPage,
     ProjectPatch,
+    ProjectWritten,
     SplitIn,
     VoidIn,
     responses,
 )
 from yimatong.core import idempotency
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, local_today
 from yimatong.parcels import store as parcels
 from yimatong.projects import listing as project_list
 from yimatong.projects import registry
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
 writer = require_roles("admin", "registrar")
 
 
-@router.post("/projects", status_code=201, response_model=ProjectOut,
+@router.post("/projects", status_code=201, response_model=ProjectWritten,
              responses=responses(400, 401, 403, 409, 413, 422), summary="登记项目并赋码",
              description="登记一个项目并原子地签发 28 位项目码（计数器、项目记录与台账事件同一事务提交）。"
                          "投资项目代码已登记时返回 409，并在 existing_code 中给出已有项目码。"
@@ -39,14 +40,14 @@ def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor 
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     registry.require_writer(actor)
     data = body.model_dump()
-    data["year"] = data["year"] or dt.date.today().year
+    data["year"] = data["year"] or local_today(app.profile).year
     geoms = parcels.parse_features(data.pop("parcels"))
 
     def work(session: Any) -> tuple[int, dict[str, Any]]:
         project = registry.register(session, app, actor, data)
         for geom, feat in zip(geoms, body.parcels, strict=True):
             parcels.attach(session, project, geom, actor, (feat.get("properties") or {}))
-        return 201, registry.project_dict(session, project)
+        return 201, registry.project_dict(session, project) | {"warnings": registry.ref_warnings(app, project)}
 
     status, out = idempotency.run(app, actor, idempotency_key, "projects.register", body.model_dump(mode="json"),
                                   work)
@@ -59,6 +60,7 @@ def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor 
 def list_projects(
     app: App = Depends(get_app), _: Actor = Depends(get_actor),
     division: str | None = Query(None, description="行政区划代码"),
+    zone: str | None = Query(None, max_length=32, description="功能区（code-tables 的 zones 的 value）"),
     year: int | None = Query(None, ge=1, le=9999, description="年度"),
     stage: str | None = Query(None, description="当前阶段 key"),
     status: str | None = Query(None, pattern="^(active|void|merged)$", description="状态"),
@@ -74,7 +76,7 @@ def list_projects(
         from yimatong.errors import invalid
 
         raise invalid("stage", f"未知阶段 {stage!r}")
-    f = project_list.ProjectFilter(division=division, year=year, stage=stage, status=status, source=source, q=q,
+    f = project_list.ProjectFilter(division=division, zone=zone, year=year, stage=stage, status=status, source=source, q=q,
                                    bbox=project_list.parse_bbox(bbox),
                                    updated_since=parse_rfc3339(updated_since, "updated_since"))
     with app.db.read() as session:
@@ -103,7 +105,7 @@ def get_project(code: str, app: App = Depends(get_app), _: Actor = Depends(get_a
         return registry.project_dict(session, registry.get(session, code))
 
 
-@router.patch("/projects/{code}", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
+@router.patch("/projects/{code}", response_model=ProjectWritten, responses=responses(400, 401, 403, 404, 409, 422),
               summary="修改项目属性",
               description="修改项目属性，项目码永不改变；编码属性与码不一致时 code_outdated 置为 true。")
 def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
@@ -116,7 +118,7 @@ def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
             raise invalid(key, f"{key} 不能为空")
     with app.db.write() as session:
         project = registry.update(session, app, actor, code, changes)
-        return registry.project_dict(session, project)
+        return registry.project_dict(session, project) | {"warnings": registry.ref_warnings(app, project)}
 
 
 @router.post("/projects/{code}/void", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
