@@ -9,7 +9,8 @@ from typing import Any
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
-from yimatong.core.context import Actor
+from yimatong.core.context import Actor, now
+from yimatong.domain import localtime
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
@@ -38,20 +39,23 @@ def import_command(
     crs: int = typer.Option(None, "--crs", help="地块文件坐标系 EPSG"),
     code: str = typer.Option(None, "--code", help="地块全部挂接到此项目码"),
     layer: str = typer.Option(None, "--kind", help="管控图层：basic_farmland、eco_redline、dev_boundary"),
+    land_use_edition: str = typer.Option(None, "--land-use-edition",
+                                         help="用途列的分类版本：2023（默认）或 gbt21010（GB/T 21010-2017/三调）；不给时按表头"),
 ) -> None:
     """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
     if kind not in IMPORT_KINDS:
         raise fail(f"未知导入类型 {kind}，可选：{', '.join(IMPORT_KINDS)}")
     data = input_file(file)
     with service(migrate=True) as ymt:
-        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer)
-    _print_report(kind, report)
+        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer, land_use_edition)
+        at = localtime.format_local(now(), ymt.profile.tz)  # the time people read: local
+    _print_report(kind, report, at)
     if report.get("refused"):
         raise typer.Exit(1)
 
 
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
-                code: str | None, layer: str | None) -> dict[str, Any]:
+                code: str | None, layer: str | None, land_use_edition: str | None = None) -> dict[str, Any]:
     from yimatong.intake import importer as importers
     from yimatong.parcels import files as parcel_import
 
@@ -66,10 +70,10 @@ def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, par
         typer.echo(f"已读取 {rows} 行…", err=True)
 
     return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
-                                  progress=progress).as_dict()
+                                  progress=progress, land_use_edition=land_use_edition).as_dict()
 
 
-def _print_report(kind: str, r: dict[str, Any]) -> None:
+def _print_report(kind: str, r: dict[str, Any], at: str = "") -> None:
     if kind == "control_layer":
         typer.echo(f"已导入管控图层 {r['label']}：{r['features']} 个要素")
         return
@@ -79,7 +83,7 @@ def _print_report(kind: str, r: dict[str, Any]) -> None:
     if r.get("already_imported"):
         typer.echo(f"{label}：此文件已导入过，未做任何改动（{c['rows']} 行）")
         return
-    typer.echo(f"{label} {r['filename']}{mode}")
+    typer.echo(f"{label} {r['filename']}{mode}　{at}")
     parts = [f"共 {c.get('rows', 0)} 行", f"新登记 {c.get('taken', 0)}", f"合并 {c.get('merged', 0)}",
              f"待复核 {c.get('review', 0)}", f"无变化 {c.get('unchanged', 0)}", f"被拒 {c.get('refused', 0)}",
              f"跳过 {c.get('skipped', 0)}"]

@@ -25,13 +25,17 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
         raise invalid("purpose", "purpose 应为 registration 或 archive")
     if actor.role not in READERS:
         raise Forbidden(f"角色 {actor.role} 无权调取成果包", [("role", "需要 admin、registrar 或 registration_platform")])
+    t = now()
     with app.db.read() as session:
         project = registry.get(session, code)
         wanted = app.profile.packages.get(purpose)
         chosen = [r for r in results.visible_results(session, actor, [project.id])
                   if purpose == "archive" or not wanted or r.stage in wanted]
         manifest = {
-            "purpose": purpose, "generated_at": rfc3339(now()), "generated_by": actor.name,
+            "purpose": purpose, "generated_at": rfc3339(t), "generated_by": actor.name,
+            # for the people reading the package: the same instant in the profile's time zone
+            "generated_at_local": t.astimezone(app.profile.tz).isoformat(timespec="seconds"),
+            "time_zone": app.profile.time_zone,
             "project": registry.project_dict(session, project),
             "stages": stages.stage_list(session, app, project),
             "results": results.as_dicts(session, chosen, {project.id: project.code}),
