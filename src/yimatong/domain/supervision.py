@@ -256,16 +256,17 @@ def stock_by_age(facts: list[Facts], today: dt.date, bands: list[float]) -> list
         [f"{bands[-1]:g}年以上", "审批日期未知"]
     keys = [f"le{bands[0]:g}"] + [f"{a:g}to{b:g}" for a, b in zip(bands, bands[1:], strict=False)] + \
         [f"gt{bands[-1]:g}", "unknown"]
-    out = [{"key": k, "label": lab, "count": 0, "area_m2": 0.0} for k, lab in zip(keys, labels, strict=True)]
+    counts, areas = [0] * len(keys), [0.0] * len(keys)
     for f in facts:
         if f.status("land_approval") != "done" or f.status("supply") in SETTLED:
             continue
         approved = f.finished.get("land_approval")
-        i = len(out) - 1 if approved is None else \
+        i = len(keys) - 1 if approved is None else \
             next((n for n, years in enumerate(bands) if today <= add_years(approved, years)), len(bands))
-        out[i]["count"] += 1
-        out[i]["area_m2"] = round(out[i]["area_m2"] + (f.area_m2 or 0.0), 2)
-    return out
+        counts[i] += 1
+        areas[i] += f.area_m2 or 0.0
+    return [{"key": k, "label": lab, "count": c, "area_m2": round(a, 2)}
+            for k, lab, c, a in zip(keys, labels, counts, areas, strict=True)]
 
 
 def parse_day(value: Any) -> dt.date | None:

@@ -203,11 +203,30 @@ def _entry_of(profile: Profile, table: str, code: str | None, name: str | None) 
 def _named(profile: Profile, table: str, name: str) -> CodeEntry | None:
     """The current entry whose label or alias is the name (or the name + 用地, as plans shorten 工业用地 to
     工业); the segment-level one where a first-level class has its 00 twin (留白用地 16/1600)."""
-    found = [e for e in profile.tables.get(table, []) if not e.retired and any(
-        _n(n) in (name, name + "用地") for n in (e.label, *e.aliases))]
+    index = _name_index(profile, table)
+    found = list({id(e): e for e in index.get(name, []) + index.get(name + "用地", [])}.values())
     if len(found) > 1:
         found = [e for e in found if e.in_code] or found
     return found[0] if len(found) == 1 else None
+
+
+_INDEXES: dict[tuple[int, str], tuple[Profile, dict[str, list[CodeEntry]]]] = {}
+
+
+def _name_index(profile: Profile, table: str) -> dict[str, list[CodeEntry]]:
+    """Normalised names → current entries of a table, built once per profile (a year's plan reads 100 000
+    cells)."""
+    key = (id(profile), table)
+    cached = _INDEXES.get(key)
+    if cached is not None and cached[0] is profile:
+        return cached[1]
+    index: dict[str, list[CodeEntry]] = {}
+    for e in profile.tables.get(table, []):
+        if not e.retired:
+            for name in dict.fromkeys(_n(n) for n in (e.label, *e.aliases)):
+                index.setdefault(name, []).append(e)
+    _INDEXES[key] = (profile, index)
+    return index
 
 
 def _in_segment(profile: Profile, table: str, entry: CodeEntry, raw: Any) -> LandUse:

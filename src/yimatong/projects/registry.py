@@ -284,6 +284,8 @@ def update(session: Session, app: App, actor: Actor, code: str, changes: dict[st
     _require_active(project)
     new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
     new |= checked_refs(app, new)
+    if "zone" in new:
+        new["zone"] = new["zone"] or None
     coded = {k: v for k, v in new.items() if k in CODED}
     if coded or "zone" in new:
         merged = {k: getattr(project, k) for k in CODED} | coded | {"zone": new.get("zone", project.zone)}
@@ -373,7 +375,9 @@ def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[
         raise invalid("parts", "拆分至少需要两个子项目")
     children = []
     for i, part in enumerate(parts):
-        base = {k: getattr(parent, k) for k in (*CODED, "builder", "zone")} | {"name": f"{parent.name}（{i + 1}）"}
+        base = {k: getattr(parent, k) for k in (*CODED, "builder")} | {"name": f"{parent.name}（{i + 1}）"}
+        if part.get("division", parent.division) == parent.division:  # [standards] the zone goes with its division
+            base["zone"] = parent.zone
         data = base | part | {"parent_code": code, "investment_code": parent.investment_code,
                               "sources": [{"kind": "manual", "ref": f"split:{code}"}]}
         try:

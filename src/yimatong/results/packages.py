@@ -31,7 +31,7 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
         wanted = app.profile.packages.get(purpose)
         chosen = [r for r in results.visible_results(session, actor, [project.id])
                   if purpose == "archive" or not wanted or r.stage in wanted]
-        manifest = {
+        manifest: dict[str, Any] = {
             "purpose": purpose, "generated_at": rfc3339(t), "generated_by": actor.name,
             # for the people reading the package: the same instant in the profile's time zone
             "generated_at_local": t.astimezone(app.profile.tz).isoformat(timespec="seconds"),

@@ -64,13 +64,13 @@ def _supply_facts(session: Session, app: App, facts: dict[int, rules.Facts]) -> 
         if f is None or not isinstance(data, dict):
             continue
         for name in ("agreed_start", "agreed_finish", "agreed_delivery", "actual_delivery", "suspended_since"):
-            value = _day(data.get(keys[name]), tz) if isinstance(data.get(keys[name]), str) else None
-            if value is not None:
-                setattr(f, name, value)
+            day = _day(data.get(keys[name]), tz) if isinstance(data.get(keys[name]), str) else None
+            if day is not None:
+                setattr(f, name, day)
         for name in ("developed_area_ratio", "invested_ratio"):
-            value = rules.parse_ratio(data.get(keys[name]))
-            if value is not None:
-                setattr(f, name, value)
+            ratio = rules.parse_ratio(data.get(keys[name]))
+            if ratio is not None:
+                setattr(f, name, ratio)
         if isinstance(data.get(keys["government_cause"]), bool):
             f.government_cause = data[keys["government_cause"]]
     if spec.idle_confirm_kinds:
@@ -225,13 +225,13 @@ def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
         raise invalid("group_by", f"group_by 应为 {', '.join(GROUPS)}")
     if group_by == "approved_not_supplied":
         return approved_not_supplied_stock(session, app)
-    column = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
-              "supply_type": Project.supply_type, "zone": Project.zone}[group_by]
+    column: Any = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
+                   "supply_type": Project.supply_type, "zone": Project.zone}[group_by]
     stmt = (select(column, func.count(Project.id), func.coalesce(func.sum(Project.area_m2), 0.0))
             .where(Project.status == "active").group_by(column).order_by(column))
     rows = session.execute(stmt).all()
-    items = [{"key": "" if k is None else str(k), "label": _label(app, group_by, k), "count": int(n),
-              "area_m2": round(float(a), 2)} for k, n, a in rows]
+    items: list[dict[str, Any]] = [{"key": "" if k is None else str(k), "label": _label(app, group_by, k),
+                                    "count": int(n), "area_m2": round(float(a), 2)} for k, n, a in rows]
     if group_by == "stage":
         order = {s.key: i for i, s in enumerate(app.profile.stages)}
         items.sort(key=lambda i: order.get(i["key"], 99))
