@@ -165,11 +165,13 @@ def test_people_read_local_times_in_exports_and_packages(client, registrar_heade
     p = register(client, h)
     tz = ymt.profile.tz
     local = dt.datetime.fromisoformat(p["updated_at"].replace("Z", "+00:00")).astimezone(tz)
+    from yimatong.core.context import SYSTEM
+    from yimatong.core.visibility import View
     from yimatong.projects import export
 
     path = ymt.settings.data_dir / "p.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    export.export_projects(ymt, path)
+    export.export_projects(ymt, View.of(ymt, SYSTEM), path)
     sheet = list(openpyxl.load_workbook(path).active.iter_rows(values_only=True))
     assert sheet[1][-1] == local.strftime("%Y-%m-%d %H:%M:%S")  # not the UTC text
     z = client.get(f"/api/v1/projects/{p['code']}/package", params={"purpose": "archive"}, headers=h)
@@ -193,9 +195,9 @@ def test_the_intake_date_is_the_local_date(ymt) -> None:
              "land_use": "0701"}
     data = {"name": "夜间登记项目", **attrs}
     with ymt.db.write() as s:
-        row = registry._project_row(ymt, SYSTEM, data, attrs, "CD43070220260101230701999999", late)
+        row = registry._project_row(ymt, SYSTEM.name, data, attrs, "CD43070220260101230701999999", late)
         pid = s.execute(insert(Project.__table__).returning(Project.__table__.c.id), [row]).scalar_one()
-        registry._insert_new_rows(s, ymt, SYSTEM, [(pid, data)], late)
+        registry._insert_new_rows(s, ymt, SYSTEM.name, [(pid, data)], late)
         day = s.execute(select(Stage.finished_at).where(Stage.project_id == pid)).scalar_one()
     assert day == "2026-12-01"  # the UTC date would be 2026-11-30
 

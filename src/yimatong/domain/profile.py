@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from yimatong.domain.policy import Policy, PolicySpec, StageWriter
+
 STAGE_STATUSES = ("pending", "in_progress", "done", "returned", "not_applicable")
 Charset = Literal["digits", "upper", "alnum"]
 
@@ -108,17 +110,6 @@ class PrerequisiteRule(BaseModel):
             if s not in STAGE_STATUSES:
                 raise ValueError(f"unknown stage status {s!r}")
         return v
-
-
-class StageWriter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    all_except: list[str] | None = None
-    only: list[str] | None = None
-
-    def allows(self, stage: str) -> bool:
-        if self.only is not None:
-            return stage in self.only
-        return stage not in (self.all_except or [])
 
 
 # The regulations each supervision rule comes from (national; a profile may override the text).
@@ -241,6 +232,7 @@ class ProfileDoc(BaseModel):
     stages: list[StageSpec]
     prerequisites: list[PrerequisiteRule] = []
     stage_writers: dict[str, StageWriter] = {}
+    policy: PolicySpec | None = None
     supervision: SupervisionSpec = SupervisionSpec()
     packages: dict[str, list[str]] = {}
     intake: IntakeSpec = IntakeSpec()
@@ -311,6 +303,7 @@ class Profile:
     supervision: SupervisionSpec
     division_boundaries: str | None = None
     packages: dict[str, list[str]] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
     directory: Path | None = None
     time_zone: str = "Asia/Shanghai"
     zones: list[ZoneEntry] = field(default_factory=list)
@@ -413,7 +406,8 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str, zo
         id=parsed.id, title=parsed.title, city=parsed.city, public_base_url=parsed.public_base_url,
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
-        division_boundaries=parsed.division_boundaries, packages=parsed.packages, time_zone=parsed.time_zone,
+        division_boundaries=parsed.division_boundaries, packages=parsed.packages,
+        policy=Policy.build(parsed.policy, parsed.stage_writers), time_zone=parsed.time_zone,
         zones=zones or [], mappings=mappings or {}, intake=parsed.intake,
     )
 

@@ -206,7 +206,7 @@ def _built_not_verified(f: Facts, today: dt.date, t: Any, w: Make) -> Iterator[W
 
 
 def _built_before(stage: str, kind: str, what: str) -> Rule:
-    def rule(f: Facts, today: dt.date, t: Any, w: Make) -> Iterator[Warning]:
+    def rule(f: Facts, _today: dt.date, _t: Any, w: Make) -> Iterator[Warning]:
         if not f.construction_started or f.status(stage) == "not_applicable":
             return
         started, done_on = f.started.get("construction"), f.finished.get(stage)
@@ -236,7 +236,7 @@ def _pre_review_expired(f: Facts, today: dt.date, t: Any, w: Make) -> Iterator[W
                                                    f"农转用征收审批仍未办结")
 
 
-def _code_outdated(f: Facts, today: dt.date, t: Any, w: Make) -> Iterator[Warning]:
+def _code_outdated(f: Facts, _today: dt.date, _t: Any, w: Make) -> Iterator[Warning]:
     if f.code_outdated:
         yield w("code_outdated", 1, f.updated, "项目属性已变化，项目码中的编码段与现状不一致")
 

@@ -9,7 +9,9 @@ from typing import Any
 import xlsxwriter
 
 from yimatong.core.context import App
+from yimatong.core.visibility import View
 from yimatong.domain import codes, localtime
+from yimatong.domain.enums import ProjectStatus
 from yimatong.projects import listing as project_list
 from yimatong.storage.models import Project
 
@@ -18,10 +20,9 @@ PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行
                    ("批准类型", 10), ("项目类型", 16), ("供地类型", 12), ("出让用途", 20), ("建设单位", 24),
                    ("投资项目代码", 26), ("用地面积（平方米）", 14), ("当前阶段", 14), ("码段过期", 8), ("来源", 20),
                    ("更新时间", 20)]
-STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
 
 
-def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
+def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
     """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter."""
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     ws = wb.add_worksheet("项目库")
@@ -32,7 +33,7 @@ def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | 
     written, last = 0, 0
     while True:
         with app.db.read() as session:
-            stmt = project_list.filtered(session, filters or project_list.ProjectFilter())
+            stmt = project_list.filtered(session, view, filters or project_list.ProjectFilter())
             rows = list(session.execute(stmt.where(Project.id > last).order_by(Project.id).limit(BATCH)).scalars())
             sources = project_list.sources_of(session, [p.id for p in rows])
         for p in rows:
@@ -53,7 +54,8 @@ def _project_row(app: App, p: Project, sources: list[Any]) -> list[Any]:
 
     stage = prof.stage(p.current_stage)
     zone = prof.zone(p.zone) if p.zone else None
-    return [p.code, p.name, STATUS.get(p.status, p.status), lab("division", p.division), zone.label if zone else "",
+    return [p.code, p.name, ProjectStatus.labels().get(p.status, p.status), lab("division", p.division),
+            zone.label if zone else "",
             p.year, lab("approval_type", p.approval_type), lab("project_type", p.project_type),
             lab("supply_type", p.supply_type), codes.attribute_text(prof, "land_use", p.land_use, p.code, p.edition),
             p.builder or "", p.investment_code or "", p.area_m2 if p.area_m2 is not None else "",

@@ -10,11 +10,12 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
+from yimatong.core.visibility import View
 from yimatong.domain import localtime
 from yimatong.errors import invalid
-from yimatong.projects.registry import ids_by_ref, project_dict
+from yimatong.projects.registry import ids_by_ref, project_dict, refs_of
 from yimatong.storage.dialect import dialect_of
-from yimatong.storage.models import Project, ProjectParcel, ProjectRef, ProjectSource
+from yimatong.storage.models import Project, ProjectParcel, ProjectSource
 
 
 @dataclass
@@ -45,8 +46,9 @@ def parse_bbox(text: str | None, field: str = "bbox") -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
-def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
-    stmt = select(Project)
+def filtered(session: Session, view: View, f: ProjectFilter) -> Select[Project]:
+    """The projects matching a filter that the viewer may see."""
+    stmt = view.project_query()
     if f.division:
         stmt = stmt.where(Project.division == f.division)
     if f.zone:
@@ -62,39 +64,29 @@ def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\"),
-                              Project.id.in_(ids_by_ref(f.q))))  # or a cross-reference given whole
+                              Project.id.in_(ids_by_ref(view, f.q))))  # or a cross-reference given whole
     if f.updated_since is not None:  # stored in UTC and compared as text on SQLite: the bound value must be UTC too
         stmt = stmt.where(Project.updated_at >= localtime.to_utc(f.updated_since))
     if f.bbox is not None:
         in_box = dialect_of(session).parcels_in_bbox(session, f.bbox)
-        stmt = stmt.where(Project.id.in_(select(ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(in_box))))
+        stmt = stmt.where(Project.id.in_(view.link_query(ProjectParcel.project_id)
+                                         .where(ProjectParcel.parcel_id.in_(in_box))))
     return stmt
 
 
-def page(session: Session, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
+def page(session: Session, view: View, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
     after = pagination.decode_id(cursor)
-    stmt = filtered(session, f)
+    stmt = filtered(session, view, f)
     if after is not None:
         stmt = stmt.where(Project.id > after)
     rows = list(session.execute(stmt.order_by(Project.id).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
     sources = sources_of(session, [p.id for p in rows])
-    refs = refs_of(session, [p.id for p in rows])
-    items = [project_dict(session, p, sources.get(p.id, []), refs.get(p.id, [])) for p in rows]
+    refs = refs_of(session, view, [p.id for p in rows])
+    items = [project_dict(session, p, sources.get(p.id, []), project_refs=refs.get(p.id, [])) for p in rows]
     return {"items": items, "next_cursor": pagination.encode(rows[-1].id) if more else None}
-
-
-def refs_of(session: Session, ids: list[int]) -> dict[int, list[ProjectRef]]:
-    """Cross-references of a page of projects in one query (no N+1)."""
-    out: dict[int, list[ProjectRef]] = {}
-    if not ids:
-        return out
-    stmt = select(ProjectRef).where(ProjectRef.project_id.in_(ids)).order_by(ProjectRef.id)
-    for r in session.execute(stmt).scalars():
-        out.setdefault(r.project_id, []).append(r)
-    return out
 
 
 def sources_of(session: Session, ids: list[int]) -> dict[int, list[ProjectSource]]:

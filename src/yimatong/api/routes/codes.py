@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import CodeOut, CodeTables, responses
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
 from yimatong.domain.codes import parse_code
+from yimatong.domain.policy import Action
 from yimatong.domain.profile import CodeEntry
 from yimatong.storage.models import Project
 
@@ -23,10 +25,11 @@ router = APIRouter(prefix="/api/v1", tags=["项目码 Codes"])
                         "格式错误返回 422，errors[0].field 为第一个出错的段。已登记的码按其签发时的代码表版本解读"
                         "（如 2020 版的 1311 为“干渠”），未登记的码按现行版本；已停用的值仍可解析，段中给出 edition、"
                         "retired 与 replaced_by。")
-def get_code(code: str, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+def get_code(code: str, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     parse_code(app.profile, code)  # a malformed code is 422 before any lookup
-    with app.db.read() as session:
-        edition = session.execute(select(Project.edition).where(Project.code == code)).scalar()
+    with app.db.read() as session:  # a registered code is read in its own edition
+        edition = session.execute(select(Project.edition).where(Project.code == code,
+                                                                View.of(app, actor).projects())).scalar()
     return parse_code(app.profile, code, edition).as_dict()
 
 
@@ -36,7 +39,7 @@ def get_code(code: str, app: App = Depends(get_app), _: Actor = Depends(get_acto
                         "每项可带 edition（版本）、retired 与 replaced_by（已停用及替代值）、aliases（别名、简称、曾用名）、"
                         "internal（国标以外的代码，如统计用区划代码 430771）；出让用途含 2023 版用地用海分类的各级类"
                         "（level，仅二级类可写入项目码）；zones 为功能区；以及生命周期阶段目录（批供用补查登）。")
-def code_tables(app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+def code_tables(app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     profile = app.profile
     out: dict[str, Any] = {name: [table_entry(e) for e in entries] for name, entries in profile.tables.items()}
     out["zones"] = [{"value": z.value, "label": z.label, "division": z.division, "aliases": list(z.aliases)}

@@ -6,7 +6,7 @@ project by it. Split children keep their parent's investment code: the unique in
 excludes them.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0009 (written on 0004; chained after main's 0009 when main was merged in)
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
