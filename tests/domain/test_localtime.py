@@ -29,8 +29,10 @@ def test_dates_people_entered_stay_as_they_are() -> None:
 
 
 @given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2090, 1, 1),
-                    timezones=st.sampled_from([dt.UTC, SH, ZoneInfo("America/New_York"), dt.timezone(dt.timedelta(hours=5, minutes=45))])))
+                    timezones=st.sampled_from([dt.UTC, SH, dt.timezone(dt.timedelta(hours=-5)),
+                                               dt.timezone(dt.timedelta(hours=5, minutes=45))])))
 def test_any_offset_normalises_to_the_same_utc_instant(value: dt.datetime) -> None:
+    """RFC 3339 carries offsets (not zones with daylight saving, whose ambiguous hours compare unequal)."""
     utc = localtime.to_utc(value)
     assert utc.tzinfo == dt.UTC and utc == value
     assert localtime.parse_instant(value.isoformat()) == value
