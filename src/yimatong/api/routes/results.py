@@ -15,6 +15,7 @@ from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
+from yimatong.formats import geometry_check
 from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
@@ -35,7 +36,8 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
     raw = loads_strict(meta, "meta")
     checked = results.check_meta(app, raw)
     app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
-    geoms = parcels.parse_features(checked["parcels"], "meta.parcels")  # validated outside the transaction
+    geoms = parcels.parse_features(checked["parcels"], "meta.parcels",  # validated outside the transaction
+                                   budget=geometry_check.budget_of(app.settings))
     stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
 
     def work(uow: Any) -> tuple[int, dict[str, Any]]:
