@@ -159,7 +159,7 @@ def build_code(profile: Profile, attrs: dict[str, Any], serial: int, checked: bo
             parts.append(str(serial).zfill(seg.length))
             continue
         raw = profile.code.region if seg.name == "region" and attrs.get("region") is None else attrs.get(seg.name)
-        parts.append(raw if checked else check_attribute(profile, seg.name, raw))
+        parts.append(str(raw) if checked else check_attribute(profile, seg.name, raw))
     return "".join(parts)
 
 
