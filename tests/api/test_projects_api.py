@@ -28,8 +28,8 @@ def test_register_issues_a_code_matching_the_request(client, registrar_headers) 
 
 
 def test_duplicate_investment_code_is_409_with_existing_code(client, registrar_headers) -> None:
-    p = register(client, registrar_headers, investment_code="2026-430702-70-01-123456")
-    r = client.post("/api/v1/projects", json=project_body(name="另一个", investment_code="2026-430702-70-01-123456"),
+    p = register(client, registrar_headers, investment_code="2611-430702-70-01-123456")
+    r = client.post("/api/v1/projects", json=project_body(name="另一个", investment_code="2611-430702-70-01-123456"),
                     headers=registrar_headers)
     assert r.status_code == 409
     assert r.headers["content-type"].startswith(PROBLEM)
@@ -103,7 +103,7 @@ def test_patch_keeps_code_and_flags_outdated(client, registrar_headers) -> None:
 
 
 def test_void_and_merge(client, registrar_headers) -> None:
-    a = register(client, registrar_headers, investment_code="2026-430702-70-01-000001")
+    a = register(client, registrar_headers, investment_code="2611-430702-70-01-000001")
     b = register(client, registrar_headers, name="同一项目重复登记")
     r = client.post(f"/api/v1/projects/{b['code']}/merge", json={"into": a["code"], "reason": "重复"},
                     headers=registrar_headers)
@@ -117,7 +117,7 @@ def test_void_and_merge(client, registrar_headers) -> None:
     r = client.post(f"/api/v1/projects/{a['code']}/void", json={"reason": "错误赋码"}, headers=registrar_headers)
     assert r.status_code == 200 and r.json()["status"] == "void"
     # the voided project's investment code may be registered again; its code is never reused
-    c = register(client, registrar_headers, investment_code="2026-430702-70-01-000001")
+    c = register(client, registrar_headers, investment_code="2611-430702-70-01-000001")
     assert c["code"] not in (a["code"], b["code"])
     assert client.get("/api/v1/projects/CD43070220260102230701999999",
                       headers=registrar_headers).status_code == 404
@@ -162,6 +162,6 @@ def test_code_endpoint_and_tables(client, registrar_headers) -> None:
     r = client.get("/api/v1/codes/CD43070220260101219999000001", headers=registrar_headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "land_use"
     t = client.get("/api/v1/code-tables", headers=registrar_headers).json()
-    assert {"value": "430702", "label": "武陵区"} in t["division"]
+    assert {"value": "430702", "label": "武陵区"}.items() <= next(e for e in t["division"] if e["value"] == "430702").items()
     assert t["stages"][0] == {"key": "intake", "name": "入库赋码", "group": None}
     assert client.get("/api/v1/nothing-here", headers=registrar_headers).headers["content-type"].startswith(PROBLEM)

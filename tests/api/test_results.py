@@ -86,7 +86,8 @@ def test_cross_references_from_result_data_are_searchable(client, registrar_head
     add_result(client, registrar_headers, code, {"stage": "supply", "kind": "出让合同", "data": {
         "supervision_no": "4307022026B00012", "agreed_start": "2026-06-01"}})
     chain = client.get(f"/api/v1/projects/{code}/chain", headers=registrar_headers).json()
-    assert {"kind": "supervision_no", "value": "4307022026B00012"} in chain["refs"]
+    # the former kind supervision_no is the supply contract's 电子监管号 (supply_supervision_no)
+    assert {"kind": "supply_supervision_no", "value": "4307022026B00012"} in chain["refs"]
     other = register(client, registrar_headers, name="另一个项目")["code"]
     found = client.get("/api/v1/projects", params={"q": " 4307022026B00012 "}, headers=registrar_headers).json()
     assert [p["code"] for p in found["items"]] == [code]  # the project list finds it by its 电子监管号

@@ -49,8 +49,8 @@ def test_table_value_of_wrong_length_names_file_and_value(tmp_path: Path) -> Non
 
 def test_missing_table_file_is_named(tmp_path: Path) -> None:
     d = copy_profile(tmp_path)
-    (d / "land_use.csv").unlink()
-    with pytest.raises(ProfileError, match="land_use.csv"):
+    (d / "land_use_2023.csv").unlink()
+    with pytest.raises(ProfileError, match="land_use_2023.csv"):
         load_profile(str(d))
 
 
@@ -72,6 +72,7 @@ def test_a_second_city_works_without_code_changes(tmp_path: Path) -> None:
         doc["code"]["region"] = "TC"
         doc["tables"]["region"] = {"inline": [{"value": "TC", "label": "测试"}]}
         doc["code"]["serial_scope"] = ["region", "year"]
+        doc.pop("zones")  # Changde's functional zones belong to Changde's divisions
     edit(d, change)
     p = load_profile(str(d))
     code = build_code(p, {"division": "110102", "year": 2027, "approval_type": "03", "project_type": "01",

@@ -35,7 +35,7 @@ def test_sample_supply_plan(env, client, registrar_headers) -> None:
     got = {p["name"]: p for p in projects(client, registrar_headers)}
     school = got["常德市第一中学扩建项目"]
     assert school["code"][2:8] == "430702" and school["supply_type"] == "10" and school["land_use"] == "0804"
-    assert school["area_m2"] == pytest.approx(21000) and school["investment_code"] == "2025-430702-83-01-004321"
+    assert school["area_m2"] == pytest.approx(21000) and school["investment_code"] == "2511-430702-83-01-004321"
     assert school["approval_type"] == "00" and school["project_type"] == "99"  # to be determined
     again = ymt(env, "import", "supply_plan", DATA / "supply-plan-sample.xlsx")
     assert again.returncode == 0 and "已导入过" in again.stdout
@@ -72,7 +72,7 @@ def test_same_project_across_sources_is_merged(env, client, registrar_headers, t
     csv = gbk_csv(tmp_path / "重点项目.csv", [
         "2026年常德市重点建设项目", "项目名称,级别,行政区划,建设单位,投资项目代码,总投资（万元）,建设内容",
         "常德市第一中学扩建项目,市,武陵区,常德市教育局,,12000,扩建教学楼",  # name match (normalised)
-        "鼎城区灌溪工业园标准厂房,省,鼎城区,灌溪园区公司,2026-430703-34-03-012345,30000,厂房",  # same invest code
+        "鼎城区灌溪工业园标准厂房,省,鼎城区,灌溪园区公司,2611-430703-34-03-012345,30000,厂房",  # same invest code
         "桃源县人民医院新院区项目,省,桃源县,桃源县卫健局,,50000,医院",
         "合计,,,,,92000,"])
     out = ymt(env, "import", "key_projects", csv)

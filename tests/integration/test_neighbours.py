@@ -31,11 +31,11 @@ def test_approval_registration_and_base_platform(webhook_server, tmp_path: Path)
     ).status_code == 201
 
     # intake: the library registers the project and its parcel
-    code = registrar.register_project(project_body(name="武陵区安置房项目", investment_code="2026-430702-70-01-000777"))[
+    code = registrar.register_project(project_body(name="武陵区安置房项目", investment_code="2611-430702-70-01-000777"))[
         "code"]
     registrar.attach_parcel(code, square(WULING, 地块编号="DK-77"))
     try:
-        registrar.register_project(project_body(name="重复", investment_code="2026-430702-70-01-000777"))
+        registrar.register_project(project_body(name="重复", investment_code="2611-430702-70-01-000777"))
         raise AssertionError("duplicate investment code accepted")
     except YmtError as exc:
         assert exc.status == 409 and exc.existing_code == code

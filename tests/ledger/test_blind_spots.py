@@ -120,7 +120,7 @@ def test_verify_help_says_which_tables_it_covers(env) -> None:
 def test_counter_and_tree_survive_a_normal_life(client, registrar_headers, env, db_url) -> None:
     """Registers, updates, a merge, a void, results and parcels: the replayed state matches, the counter too."""
     a = register(client, registrar_headers, name="甲项目", investment_code=None)["code"]
-    b = register(client, registrar_headers, name="乙项目", investment_code="2026-430702-47-01-000001")["code"]
+    b = register(client, registrar_headers, name="乙项目", investment_code="2611-430702-47-01-000001")["code"]
     c = register(client, registrar_headers, name="丙项目")["code"]
     assert client.patch(f"/api/v1/projects/{a}", json={"name": "甲项目（更名）", "land_use": "0702"},
                         headers=registrar_headers).status_code == 200
@@ -129,7 +129,7 @@ def test_counter_and_tree_survive_a_normal_life(client, registrar_headers, env, 
     assert client.post(f"/api/v1/projects/{c}/void", json={"reason": "错误赋码"}, headers=registrar_headers).status_code == 200
     add_result(client, registrar_headers, a, {"stage": "pre_review", "kind": "意见书"}, [("x.txt", b"x")])
     intact(env)
-    assert scalar(db_url, "SELECT investment_code FROM projects WHERE code = :c", c=a) == "2026-430702-47-01-000001"
+    assert scalar(db_url, "SELECT investment_code FROM projects WHERE code = :c", c=a) == "2611-430702-47-01-000001"
     sql(db_url, "UPDATE projects SET investment_code = NULL WHERE code = :c", c=a)
     broken(env, "investment_code")
 

@@ -18,18 +18,18 @@ def ago(days: int) -> str:
 
 
 def test_rules_at_their_thresholds() -> None:
-    approved = Facts("C", "n", "430702", statuses={"land_approval": "done"},
+    approved = Facts("C", "n", "430702", statuses={"land_approval": "done", "compensation": "done"},
                      finished={"land_approval": TODAY - dt.timedelta(days=365 * 2 + 2)})
     assert [w.kind for w in evaluate(approved, TODAY, T)] == ["approved_not_supplied"]
-    fresh = Facts("C", "n", "430702", statuses={"land_approval": "done"},
+    fresh = Facts("C", "n", "430702", statuses={"land_approval": "done", "compensation": "not_applicable"},
                   finished={"land_approval": TODAY - dt.timedelta(days=300)})
     assert evaluate(fresh, TODAY, T) == []
     idle = Facts("C", "n", "430702", statuses={"supply": "done"}, agreed_start=add_years(TODAY, -1.2))
     assert [(w.kind, w.level) for w in evaluate(idle, TODAY, T)] == [("idle_land", 1)]
     idle.agreed_start = add_years(TODAY, -2.1)
     assert [(w.kind, w.level) for w in evaluate(idle, TODAY, T)] == [("idle_land", 2)]
-    idle.statuses["construction"] = "in_progress"
-    assert evaluate(idle, TODAY, T) == []
+    idle.statuses["construction"] = "in_progress"  # started: not idle (but started without a works permit)
+    assert [w.kind for w in evaluate(idle, TODAY, T)] == ["built_before_permit"]
 
 
 def test_warnings_and_stats_over_the_api(client, registrar_headers) -> None:
@@ -54,7 +54,9 @@ def test_warnings_and_stats_over_the_api(client, registrar_headers) -> None:
     items = client.get("/api/v1/warnings", headers=h).json()["items"]
     got = {(w["kind"], w["code"], w["level"]) for w in items}
     assert got == {("approved_not_supplied", a, 1), ("idle_land", b, 2), ("overdue_completion", b, 1),
-                   ("registration_lag", c, 1), ("code_outdated", d, 1)}
+                   ("registration_lag", c, 1), ("code_outdated", d, 1),
+                   # land approval done, 耕地占补平衡 neither done nor n/a
+                   ("compensation_missing", a, 1), ("compensation_missing", b, 1)}
     idle = next(w for w in items if w["kind"] == "idle_land")
     assert idle["since"] == ago(800) and "无偿收回" in idle["detail"]
     only = client.get("/api/v1/warnings", params={"kind": "idle_land"}, headers=h).json()["items"]
@@ -91,7 +93,7 @@ def test_spatial_warnings_follow_every_change_that_moves_them(client, registrar_
     put_stage(client, h, a, "land_approval", finished_at=ago(800))  # not spatial: conflicts kept, 批而未供 added
     assert spatial() >= {a}
     kinds = {w["kind"] for w in client.get("/api/v1/warnings", headers=h).json()["items"] if w["code"] == a}
-    assert kinds == {"approved_not_supplied", "spatial_conflict"}
+    assert kinds == {"approved_not_supplied", "compensation_missing", "spatial_conflict"}
     assert client.post(f"/api/v1/projects/{b}/void", json={"reason": "重复立项"}, headers=h).status_code == 200
     assert spatial() == set()  # the overlap is gone with the voided project
     c = register(client, h, name="跨区项目", division="430703")["code"]  # 鼎城区 code, parcel in 武陵区

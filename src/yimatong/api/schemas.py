@@ -27,14 +27,27 @@ class SourceIn(BaseModel):
     ref: str | None = Field(None, max_length=200, description="来源中的编号或行号")
 
 
+RefKind = Literal["supply_supervision_no", "approval_supervision_no", "unit_no", "parcel_code", "certificate_no",
+                  "case_no", "supervision_no", "source_ref"]
+
+
 class RefIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["supervision_no", "unit_no", "case_no", "certificate_no", "source_ref"] = Field(
-        description="交叉引用：电子监管号、不动产单元号、审批案卷号、证书号")
-    value: str = Field(min_length=1, max_length=100)
+    kind: RefKind = Field(description="交叉引用：supply_supervision_no 供地电子监管号（16 位）、approval_supervision_no "
+                                      "报批监管号（19 位）、unit_no 不动产单元号（28 位，GB/T 37346）、parcel_code 宗地代码"
+                                      "（19 位）、certificate_no 不动产权证书号、case_no 案卷号；supervision_no 为 "
+                                      "supply_supervision_no 的旧名")
+    value: str = Field(min_length=1, max_length=100, description="按其类型的标准校验，格式错误返回 422（refs.N.value）")
 
 
-INVESTMENT_CODE = r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{6}$"
+class RefOut(BaseModel):
+    kind: str
+    value: str
+
+
+INVESTMENT_CODE_TEXT = ("投资项目代码（GB/T 40058-2021，24 位 NNNN-NNNNNN-NN-NN-NNNNNN；时间码为 2014–2020 年份或 YYMM 年月，"
+                        "地区码为 GB/T 2260 代码，本市以外的地区码在响应的 warnings 中提示）")
+ZONE_TEXT = "功能区（code-tables 的 zones 的 value，如 jingkai 常德经开区）；须属于 division 所示区县"
 
 
 class ProjectIn(BaseModel):
@@ -49,8 +62,8 @@ class ProjectIn(BaseModel):
     supply_type: str = Field(description="供地类型代码")
     land_use: str = Field(description="出让用途代码（4 位二级类）")
     builder: str | None = Field(None, max_length=200, description="建设单位")
-    investment_code: str | None = Field(None, pattern=INVESTMENT_CODE,
-                                        description="投资项目统一代码（GB/T 40058，24 位）")
+    investment_code: str | None = Field(None, max_length=40, description=INVESTMENT_CODE_TEXT)
+    zone: str | None = Field(None, max_length=32, description=ZONE_TEXT)
     sources: list[SourceIn] = Field(default_factory=list, max_length=50)
     refs: list[RefIn] = Field(default_factory=list, max_length=100)
     area_m2: float | None = Field(None, ge=0, le=1e10, description="用地面积（平方米）")
@@ -68,7 +81,8 @@ class ProjectPatch(BaseModel):
     supply_type: str | None = None
     land_use: str | None = None
     builder: str | None = Field(None, max_length=200)
-    investment_code: str | None = Field(None, pattern=INVESTMENT_CODE)
+    investment_code: str | None = Field(None, max_length=40, description=INVESTMENT_CODE_TEXT)
+    zone: str | None = Field(None, max_length=32, description=ZONE_TEXT + "；null 表示不属功能区")
     area_m2: float | None = Field(None, ge=0, le=1e10)
     sources: list[SourceIn] | None = Field(None, max_length=50)
     refs: list[RefIn] | None = Field(None, max_length=100)
@@ -121,12 +135,25 @@ class ProjectOut(BaseModel):
     builder: str | None
     investment_code: str | None
     area_m2: float | None
+    zone: str | None = Field(None, description="功能区（code-tables 的 zones）")
+    edition: str | None = Field(None, description="项目码签发时的代码表版本（如 2020、2023）：码段按此版本解读")
+    refs: list[RefOut] = Field(default_factory=list, description="交叉引用（投资项目代码见 investment_code）")
     sources: list[SourceOut]
     current_stage: str
     code_outdated: bool
     parent_code: str | None = None
     created_at: str
     updated_at: str
+
+
+class Notice(BaseModel):
+    field: str
+    message: str
+
+
+class ProjectWritten(ProjectOut):
+    warnings: list[Notice] = Field(default_factory=list,
+                                   description="提示而非拒绝，如投资项目代码的地区码不在本市")
 
 
 class ProjectPage(BaseModel):
@@ -138,17 +165,34 @@ class SegmentOut(BaseModel):
     name: str
     value: str
     label: str
+    edition: str | None = Field(None, description="该段名称所依据的代码表版本（有版本的代码表，如出让用途）")
+    retired: bool | None = Field(None, description="已停用的值：仍可解析，不能再用于赋码")
+    replaced_by: str | None = None
 
 
 class CodeOut(BaseModel):
     code: str
     valid: bool
+    edition: str | None = Field(None, description="已登记项目的码：签发时的代码表版本；未登记的码为 null")
     segments: list[SegmentOut]
 
 
 class TableEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
     value: str
     label: str
+    edition: str | None = None
+    retired: bool | None = None
+    replaced_by: str | None = None
+    aliases: list[str] | None = None
+    internal: bool | None = None
+
+
+class ZoneOut(BaseModel):
+    value: str
+    label: str
+    division: str
+    aliases: list[str]
 
 
 class StageCatalogueEntry(BaseModel):
@@ -165,6 +209,7 @@ class CodeTables(BaseModel):
     land_use: list[TableEntry]
     division: list[TableEntry]
     region: list[TableEntry]
+    zones: list[ZoneOut] = []
     stages: list[StageCatalogueEntry]
 
 

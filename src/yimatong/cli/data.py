@@ -10,8 +10,9 @@ from typing import Any
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, now
 from yimatong.core.visibility import View
+from yimatong.domain import localtime
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
@@ -51,6 +52,8 @@ def import_command(
     layer: str = typer.Option(None, "--kind", help="管控图层：basic_farmland、eco_redline、dev_boundary"),
     strict: bool = typer.Option(False, "--strict", help="地块：坐标 TXT 中面积或点数与坐标不符（超过 0.1%）的地块拒收"),
     report_file: Path = typer.Option(None, "--report", help="把完整报告写入文件（.xlsx 或 .json）"),
+    land_use_edition: str = typer.Option(None, "--land-use-edition",
+                                         help="用途列的分类版本：2023（默认）或 gbt21010（GB/T 21010-2017/三调）；不给时按表头"),
 ) -> None:
     """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
     if kind not in IMPORT_KINDS:
@@ -59,8 +62,9 @@ def import_command(
         output_file(report_file, (".xlsx", ".json"))
     data = input_file(file)
     with service(migrate=True) as ymt:
-        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer, strict)
-    _print_report(kind, report)
+        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer, strict, land_use_edition)
+        at = localtime.format_local(now(), ymt.profile.tz)  # the time people read: local
+    _print_report(kind, report, at)
     if report_file is not None and kind != "control_layer":
         from yimatong.intake import report_files
 
@@ -71,7 +75,8 @@ def import_command(
 
 
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
-                code: str | None, layer: str | None, strict: bool = False) -> dict[str, Any]:
+                code: str | None, layer: str | None, strict: bool = False, land_use_edition: str | None = None
+                ) -> dict[str, Any]:
     from yimatong.intake import importer as importers
     from yimatong.parcels import files as parcel_import
 
@@ -86,10 +91,10 @@ def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, par
         typer.echo(f"已读取 {rows} 行…", err=True)
 
     return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
-                                  progress=progress).as_dict()
+                                  progress=progress, land_use_edition=land_use_edition).as_dict()
 
 
-def _print_report(kind: str, r: dict[str, Any]) -> None:
+def _print_report(kind: str, r: dict[str, Any], at: str = "") -> None:
     if kind == "control_layer":
         typer.echo(f"已导入管控图层 {r['label']}：{r['features']} 个要素")
         return
@@ -99,7 +104,7 @@ def _print_report(kind: str, r: dict[str, Any]) -> None:
     if r.get("already_imported"):
         typer.echo(f"{label}：此文件已导入过，未做任何改动（{c['rows']} 行）")
         return
-    typer.echo(f"{label} {r['filename']}{mode}")
+    typer.echo(f"{label} {r['filename']}{mode}　{at}")
     parts = [f"共 {c.get('rows', 0)} 行", f"新登记 {c.get('taken', 0)}", f"合并 {c.get('merged', 0)}",
              f"待复核 {c.get('review', 0)}", f"无变化 {c.get('unchanged', 0)}", f"被拒 {c.get('refused', 0)}",
              f"跳过 {c.get('skipped', 0)}"]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from yimatong.accounts import tokens, users
 from yimatong.cli.common import service
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, local_today
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
@@ -60,8 +60,8 @@ def demo(per_district: int = typer.Option(6, "--per-district", help="每个区�
 
 def load(app: App, per_district: int) -> int:
     rng = random.Random(20261124)
-    today = dt.date.today()
-    divisions = [e for e in app.profile.tables["division"]]
+    today = local_today(app.profile)
+    divisions = [e for e in app.profile.tables["division"] if not e.internal]  # the districts with a boundary
     count = 0
     for d in divisions:
         center = _center(app, d.value)
@@ -127,7 +127,7 @@ def _result(uow: UnitOfWork, code: str, key: str, day: dt.date, today: dt.date, 
     data: dict[str, Any] = {}
     if key == "supply":
         late = 600 if i % 3 == 0 else 900 if i % 3 == 1 else -200
-        data = {"supervision_no": f"43070{i}{today.year}B{i:05d}",
+        data = {"supervision_no": f"{code[2:8]}{today.year}B{i:05d}",  # 电子监管号: the project's county
                 "agreed_start": (today - dt.timedelta(days=late)).isoformat(),
                 "agreed_finish": (today - dt.timedelta(days=late - 730)).isoformat()}
     if key == "registration":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 
 from yimatong.config import Settings
@@ -39,6 +39,16 @@ SYSTEM = Actor("system", "admin")
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def local_now(profile: Profile) -> datetime:
+    """Now in the profile's time zone: what a person's clock says (pages, exports, reports, "today" rules)."""
+    return now().astimezone(profile.tz)
+
+
+def local_today(profile: Profile) -> date:
+    """Today as people in the city count it: `date.today()` on a UTC server is yesterday before 08:00."""
+    return local_now(profile).date()
 
 
 def aware(dt: datetime) -> datetime:

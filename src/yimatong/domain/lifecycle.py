@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from yimatong.domain.profile import STAGE_STATUSES, Profile
 
@@ -27,15 +29,34 @@ def check_status(status: object) -> str:
     return str(status)
 
 
-def check_transition(profile: Profile, stage: str, new_status: str, current: dict[str, str]) -> RuleViolation | None:
-    """The first prerequisite rule broken by moving `stage` to `new_status`, given current statuses."""
+def check_transition(profile: Profile, stage: str, new_status: str, current: dict[str, str],
+                     attrs: Mapping[str, Any] | None = None) -> RuleViolation | None:
+    """The first prerequisite rule broken by moving `stage` to `new_status`, given current statuses and the
+    project's attributes (a rule with `when:` applies only to projects it names; without attributes it does
+    not apply)."""
     for rule in profile.prerequisites:
         if rule.stage != stage or new_status not in rule.applies_to:
+            continue
+        if rule.when and (attrs is None or not rule_applies(profile, rule.when, attrs)):
             continue
         for required, allowed in rule.requires.items():
             if current.get(required, "pending") not in allowed:
                 return RuleViolation(rule.id, rule.message)
     return None
+
+
+def rule_applies(profile: Profile, when: Mapping[str, list[str]], attrs: Mapping[str, Any]) -> bool:
+    """Every `when` key holds one of its values: `supply_type` is the attribute, `supply_type.group` the column
+    `group` of that attribute's table entry."""
+    for key, allowed in when.items():
+        name, _, column = key.partition(".")
+        value = attrs.get(name)
+        if column:
+            seg = next((s for s in profile.coded_segments if s.name == name), None)
+            value = profile.column(seg.table, str(value), column) if seg and seg.table and value is not None else None
+        if value is None or str(value) not in allowed:
+            return False
+    return True
 
 
 def current_stage(profile: Profile, statuses: dict[str, str]) -> str:

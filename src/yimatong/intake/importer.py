@@ -17,7 +17,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App, now
+from yimatong.core.context import Actor, App, local_today, now
 from yimatong.domain import events as ev
 from yimatong.domain.names import classify_match, name_similarity, normalize_name
 from yimatong.domain.policy import Action
@@ -79,19 +79,30 @@ class Report:
 
 
 def code_tables(app: App) -> CodeTables:
-    return CodeTables({name: [(e.value, e.label) for e in entries] for name, entries in app.profile.tables.items()})
+    return CodeTables(app.profile, local_today(app.profile))
+
+
+def check_land_use_edition(app: App, edition: str | None) -> str | None:
+    """[standards] The edition a land-use column is read in, as chosen for an import (None: by its header)."""
+    editions = app.profile.intake.land_use_editions
+    if edition in (None, "") or edition in editions:
+        return edition or None
+    raise invalid("land_use_edition", f"用途列的分类版本应为 {'、'.join(editions)} 之一，收到 {edition!r}")
 
 
 def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, dry_run: bool = False,
-                 partial: bool = False, progress: Callable[[int], None] | None = None) -> Report:
-    """Import one file; `progress`, if given, is told the number of rows read every PROGRESS_EVERY rows."""
+                 partial: bool = False, progress: Callable[[int], None] | None = None,
+                 land_use_edition: str | None = None) -> Report:
+    """Import one file; `progress`, if given, is told the number of rows read every PROGRESS_EVERY rows;
+    `land_use_edition` the edition its land-use column is written in (None: as its header says, else 2023)."""
     app.profile.policy.check(actor, Action.IMPORT)
     if kind not in KINDS:
         raise invalid("kind", f"导入类型应为 {', '.join(KINDS)}")
+    edition = check_land_use_edition(app, land_use_edition)
     report = Report(kind, filename, hashlib.sha256(data).hexdigest(), dry_run, partial)
     try:
         sheet = read_table(data, filename, app.settings.max_upload_bytes, limits_of(app.settings))
-        parsed = parse_rows(sheet, kind, code_tables(app))
+        parsed = parse_rows(sheet, kind, code_tables(app), edition)
     except IntakeFileError as exc:
         raise (TooLarge if exc.status == 413 else Invalid)(exc.message, [(exc.field, exc.message)]) from None
     report.header_row, report.columns = parsed.header_row, parsed.columns
@@ -389,8 +400,10 @@ def _match(index: _Index, row: ParsedRow) -> tuple[Key | None, float]:
 def attributes(app: App, v: dict[str, Any]) -> dict[str, Any]:
     tbd = app.profile.code.to_be_determined
     attrs = {k: v.get(k) or tbd.get(k) for k in CODED}
+    detail = {"land_use_detail": v["land_use_detail"]} if v.get("land_use_detail") else {}  # beside the code
     return {"name": v["name"], "division": v["division"], "year": v["year"], **attrs,
-            "builder": v.get("builder"), "investment_code": v.get("investment_code"), "area_m2": v.get("area_m2")}
+            "builder": v.get("builder"), "investment_code": v.get("investment_code"), "area_m2": v.get("area_m2"),
+            "zone": v.get("zone"), "extra": detail}
 
 
 def merge_into(uow: UnitOfWork, project: Project, v: dict[str, Any], source: dict[str, Any]) -> bool:
@@ -401,8 +414,8 @@ def merge_into(uow: UnitOfWork, project: Project, v: dict[str, Any], source: dic
     for key in CODED:
         if v.get(key) and getattr(project, key) == tbd.get(key) and v[key] != tbd.get(key):
             changes[key] = v[key]
-    for key in ("builder", "area_m2", "investment_code"):
-        if v.get(key) and not getattr(project, key):
+    for key in ("builder", "area_m2", "investment_code", "zone"):
+        if v.get(key) and not getattr(project, key) and (key != "zone" or v.get("division") == project.division):
             changes[key] = v[key]
     has_source = session.execute(select(ProjectSource.id).where(
         ProjectSource.project_id == project.id, ProjectSource.kind == source["kind"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def write_template(app: App, kind: str, path: Path) -> None:
         raise invalid("kind", f"模板类型应为 {', '.join(KINDS)}")
     fields = TEMPLATES[kind]
     wb = xlsxwriter.Workbook(str(path))
-    ws = wb.add_worksheet(KIND_LABELS[kind][:28])
+    ws = wb.add_worksheet(re.sub(r"[][:*?/\\]", "·", KIND_LABELS[kind])[:28])  # Excel forbids / in sheet names
     codes = wb.add_worksheet("代码表")
     notes = wb.add_worksheet("填写说明")
     title = wb.add_format({"bold": True, "font_size": 14, "align": "center"})
@@ -46,13 +47,16 @@ def write_template(app: App, kind: str, path: Path) -> None:
 
 
 def _code_sheet(app: App, ws: Any) -> dict[str, str]:
-    """One column per code table on a hidden sheet; the drop-downs offer labels, which the importer reads."""
+    """One column per code table on a hidden sheet; the drop-downs offer the labels of the values a code may be
+    issued with now (no retired values, no first- or third-level classes), which the importer reads."""
     refs = {}
-    for col, table in enumerate(("division", "approval_type", "project_type", "supply_type", "land_use")):
-        entries = app.profile.tables[table]
+    columns: dict[str, list[str]] = {t: [e.label for e in app.profile.issuable(t)]
+                                     for t in ("division", "approval_type", "project_type", "supply_type", "land_use")}
+    columns["zone"] = [z.label for z in app.profile.zones]
+    for col, (table, labels) in enumerate(columns.items()):
         ws.write(0, col, table)
-        for row, e in enumerate(entries, start=1):
-            ws.write(row, col, e.label)
+        for row, label in enumerate(labels, start=1):
+            ws.write(row, col, label)
         letter = xlsxwriter.utility.xl_col_to_name(col)
-        refs[table] = f"=代码表!${letter}$2:${letter}${len(entries) + 1}"
+        refs[table] = f"=代码表!${letter}$2:${letter}${max(len(labels), 1) + 1}"
     return refs

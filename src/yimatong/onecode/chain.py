@@ -25,7 +25,7 @@ def chain(session: Session, app: App, view: View, code: str) -> dict[str, Any]:
     evs = session.execute(view.event_query().where(Event.code == code).order_by(Event.seq)).scalars()
     res = results.visible_results(session, view, [project.id])
     return {
-        "project": registry.project_dict(session, project),
+        "project": registry.project_dict(session, project, view=view),
         "stages": stages.stage_list(session, app, project),
         "events": [event_dict(e) for e in evs],
         "results": results.as_dicts(session, view, res, {project.id: code}),
@@ -52,8 +52,8 @@ def public_view(session: Session, app: App, code: str) -> dict[str, Any]:
     project = registry.get(session, code)
     res = results.visible_results(session, view, [project.id])
     p = registry.project_dict(session, project)
-    public = {k: p[k] for k in ("code", "name", "status", "merged_into", "division", "year", "supply_type",
-                                "land_use", "builder", "current_stage", "area_m2")}
+    public = {k: p[k] for k in ("code", "name", "status", "merged_into", "division", "zone", "year", "supply_type",
+                                "land_use", "edition", "builder", "current_stage", "area_m2")}
     return {"project": public, "stages": stages.stage_list(session, app, project),
             "results": results.as_dicts(session, view, res, {project.id: code})}
 

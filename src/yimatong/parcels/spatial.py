@@ -42,9 +42,13 @@ def division_shapes(path: str) -> dict[str, BaseGeometry]:
 
 
 def division_shape(app: App, division: str) -> BaseGeometry | None:
+    """The boundary of a division; one without a shipped boundary (an internal division such as the statistics
+    code 430771, or a functional zone's) is checked against its parent's."""
     if not app.profile.division_boundaries or app.profile.directory is None:
         return None
-    return division_shapes(str(app.profile.directory / app.profile.division_boundaries)).get(division)
+    shapes = division_shapes(str(app.profile.directory / app.profile.division_boundaries))
+    entry = app.profile.entry("division", division)
+    return shapes.get(division) or (shapes.get(entry.parent) if entry and entry.parent else None)
 
 
 def check_project(session: Session, app: App, view: View, code: str) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ def register_with_parcels(uow: UnitOfWork, data: dict[str, Any], parcels: list[t
     project = registry.register(uow, data)
     for geom, feature in parcels:
         attach(uow, project, geom, feature.get("properties") or {})
-    return registry.project_dict(uow.session, project)
+    return registry.project_dict(uow.session, project, view=uow.view)  # [standards] with the refs it may see
 
 
 # --- reading, always through the viewer's visibility -----------------------------------------------------------

@@ -8,16 +8,18 @@ from typing import Any
 
 import xlsxwriter
 
-from yimatong.core.context import App, rfc3339
+from yimatong.core.context import App
 from yimatong.core.visibility import View
+from yimatong.domain import codes, localtime
 from yimatong.domain.enums import ProjectStatus
 from yimatong.projects import listing as project_list
 from yimatong.storage.models import Project
 
 BATCH = 2000
-PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行政区划", 12), ("年度", 7), ("批准类型", 10),
-                   ("项目类型", 16), ("供地类型", 12), ("出让用途", 16), ("建设单位", 24), ("投资项目代码", 26),
-                   ("用地面积（平方米）", 14), ("当前阶段", 14), ("码段过期", 8), ("来源", 20), ("更新时间", 22)]
+PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行政区划", 12), ("功能区", 18), ("年度", 7),
+                   ("批准类型", 10), ("项目类型", 16), ("供地类型", 12), ("出让用途", 20), ("建设单位", 24),
+                   ("投资项目代码", 26), ("用地面积（平方米）", 14), ("当前阶段", 14), ("码段过期", 8), ("来源", 20),
+                   ("更新时间", 20)]
 
 
 def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
@@ -51,10 +53,11 @@ def _project_row(app: App, p: Project, sources: list[Any]) -> list[Any]:
         return f"{value} {prof.label(table, value) or ''}".strip()
 
     stage = prof.stage(p.current_stage)
-    return [p.code, p.name, ProjectStatus.labels().get(p.status, p.status), lab("division", p.division), p.year,
-            lab("approval_type", p.approval_type), lab("project_type", p.project_type),
-            lab("supply_type", p.supply_type), lab("land_use", p.land_use), p.builder or "", p.investment_code or "",
-            p.area_m2 if p.area_m2 is not None else "", stage.name if stage else p.current_stage,
-            "是" if p.code_outdated else "否", "、".join(sorted({s.kind for s in sources})), rfc3339(p.updated_at)]
-
-
+    zone = prof.zone(p.zone) if p.zone else None
+    return [p.code, p.name, ProjectStatus.labels().get(p.status, p.status), lab("division", p.division),
+            zone.label if zone else "",
+            p.year, lab("approval_type", p.approval_type), lab("project_type", p.project_type),
+            lab("supply_type", p.supply_type), codes.attribute_text(prof, "land_use", p.land_use, p.code, p.edition),
+            p.builder or "", p.investment_code or "", p.area_m2 if p.area_m2 is not None else "",
+            stage.name if stage else p.current_stage, "是" if p.code_outdated else "否",
+            "、".join(sorted({s.kind for s in sources})), localtime.format_local(p.updated_at, prof.tz, seconds=True)]

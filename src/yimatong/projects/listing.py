@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
 from yimatong.core.visibility import View
+from yimatong.domain import localtime
 from yimatong.errors import invalid
-from yimatong.projects.registry import ids_by_ref, project_dict
+from yimatong.projects.registry import ids_by_ref, project_dict, refs_of
 from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Project, ProjectParcel, ProjectSource
 
@@ -20,6 +21,7 @@ from yimatong.storage.models import Project, ProjectParcel, ProjectSource
 @dataclass
 class ProjectFilter:
     division: str | None = None
+    zone: str | None = None
     year: int | None = None
     stage: str | None = None
     status: str | None = None
@@ -49,6 +51,8 @@ def filtered(session: Session, view: View, f: ProjectFilter) -> Select[Project]:
     stmt = view.project_query()
     if f.division:
         stmt = stmt.where(Project.division == f.division)
+    if f.zone:
+        stmt = stmt.where(Project.zone == f.zone)
     if f.year is not None:
         stmt = stmt.where(Project.year == f.year)
     if f.stage:
@@ -61,8 +65,8 @@ def filtered(session: Session, view: View, f: ProjectFilter) -> Select[Project]:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\"),
                               Project.id.in_(ids_by_ref(view, f.q))))  # or a cross-reference given whole
-    if f.updated_since is not None:
-        stmt = stmt.where(Project.updated_at >= f.updated_since)
+    if f.updated_since is not None:  # stored in UTC and compared as text on SQLite: the bound value must be UTC too
+        stmt = stmt.where(Project.updated_at >= localtime.to_utc(f.updated_since))
     if f.bbox is not None:
         in_box = dialect_of(session).parcels_in_bbox(session, f.bbox)
         stmt = stmt.where(Project.id.in_(view.link_query(ProjectParcel.project_id)
@@ -80,7 +84,8 @@ def page(session: Session, view: View, f: ProjectFilter, limit: int, cursor: str
     more = len(rows) > limit
     rows = rows[:limit]
     sources = sources_of(session, [p.id for p in rows])
-    items = [project_dict(session, p, sources.get(p.id, [])) for p in rows]
+    refs = refs_of(session, view, [p.id for p in rows])
+    items = [project_dict(session, p, sources.get(p.id, []), project_refs=refs.get(p.id, [])) for p in rows]
     return {"items": items, "next_cursor": pagination.encode(rows[-1].id) if more else None}
 
 

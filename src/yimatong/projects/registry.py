@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from yimatong.core.context import local_today
 from yimatong.core.visibility import View
-from yimatong.domain import codes
+from yimatong.domain import codes, localtime, refs
 from yimatong.domain import events as ev
 from yimatong.domain.enums import ProjectStatus, SourceKind
 from yimatong.domain.names import normalize_name
@@ -26,7 +27,7 @@ from yimatong.uow import UnitOfWork, require_active
 
 CODED = ("division", "year", "approval_type", "project_type", "supply_type", "land_use")
 SOURCE_KINDS = SourceKind.values()
-REF_KINDS = ("investment_code", "supervision_no", "unit_no", "case_no", "certificate_no", "source_ref")
+REF_KINDS = ("investment_code", *refs.KINDS, "source_ref")
 
 
 def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
@@ -37,14 +38,45 @@ def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
             out[name] = codes.check_attribute(profile, name, data[name])
         except codes.CodeError as exc:
             raise invalid(exc.field, exc.message) from None
+    try:  # [standards] the functional zone belongs to the division
+        codes.check_zone(profile, data.get("zone"), out["division"])
+    except codes.CodeError as exc:
+        raise invalid(exc.field, exc.message) from None
     return out
+
+
+def checked_refs(profile: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """[standards] The investment code and `refs` of a body checked to their standards (domain/refs.py) and
+    normalised; a malformed one is 422 naming `investment_code` or `refs.N.value` and the rule."""
+    out: dict[str, Any] = {}
+    today = local_today(profile)
+    if data.get("investment_code"):
+        try:
+            out["investment_code"] = refs.check_investment_code(data["investment_code"], today)
+        except refs.RefError as exc:
+            raise invalid("investment_code", exc.message) from None
+    if data.get("refs"):
+        try:
+            out["refs"] = refs.check_refs(list(data["refs"]), today, refs.city_of(profile))
+        except refs.FieldError as exc:
+            raise invalid(exc.field, exc.message) from None
+    return out
+
+
+def ref_warnings(profile: Any, project: Any) -> list[dict[str, str]]:
+    """[standards] Warnings, not refusals, about a project's references (an investment code of another region)."""
+    if not project.investment_code:
+        return []
+    return [{"field": "investment_code", "message": m}
+            for m in refs.investment_code_warnings(project.investment_code, refs.city_of(profile))]
 
 
 def register(uow: UnitOfWork, data: dict[str, Any]) -> Project:
     """Issue a code atomically with the project row and its ledger entry (one transaction)."""
     attrs = coded_attrs(uow.profile, data)
+    data = data | checked_refs(uow.profile, data)
     inv = data.get("investment_code")
-    if inv:
+    if inv and not data.get("parent_code"):  # split children share their parent's investment code
         existing = find_by_investment_code(uow.session, inv)
         if existing is not None:
             raise Conflict(f"投资项目代码 {inv} 已登记为项目 {existing.code}",
@@ -122,7 +154,8 @@ def _project_row(app: Any, actor_name: str, data: dict[str, Any], attrs: dict[st
             "project_type": attrs["project_type"], "supply_type": attrs["supply_type"],
             "land_use": attrs["land_use"], "builder": data.get("builder"),
             "investment_code": data.get("investment_code"), "area_m2": data.get("area_m2"),
-            "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": {},
+            "zone": data.get("zone") or None, "edition": app.profile.edition or "",
+            "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": data.get("extra") or {},
             "parent_code": data.get("parent_code"), "created_at": t, "updated_at": t, "created_by": actor_name,
             "updated_by": actor_name}
 
@@ -145,7 +178,7 @@ def _insert_new_rows(session: Session, app: Any, actor_name: str, projects: list
     for model, rows in ((ProjectSource, source_rows), (ProjectRef, ref_rows)):
         if rows:
             session.execute(insert(table(model)), rows)
-    key, day = app.profile.stages[0].key, t.date().isoformat()
+    key, day = app.profile.stages[0].key, localtime.local_date(t, app.profile.tz).isoformat()  # the intake date people read
     session.execute(insert(table(Stage)), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
                                                "updated_by": actor_name, "updated_at": t} for pid, _ in projects])
     session.execute(insert(table(StageRecord)), [
@@ -182,7 +215,8 @@ def add_ref(session: Session, project: Project, kind: str, value: str, result_id
 
 
 def find_by_investment_code(session: Session, inv: str) -> Project | None:
-    stmt = select(Project).where(Project.investment_code == inv, Project.status == "active")
+    stmt = select(Project).where(Project.investment_code == inv, Project.status == "active",
+                                 Project.parent_code.is_(None))
     return session.execute(stmt).scalars().first()
 
 
@@ -214,21 +248,40 @@ def project_sources(session: Session, project: Project) -> list[ProjectSource]:
     return list(session.execute(stmt).scalars())
 
 
-def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The view of a project (projects.views.ProjectView) with its sources."""
-    return project_view(project, sources if sources is not None else project_sources(session, project))
+def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None,
+                 view: View | None = None, project_refs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The view of a project (projects.views.ProjectView) with its sources and the cross-references `view` may
+    see (or those given; none without either)."""
+    found = project_refs if project_refs is not None else (refs_of(session, view, [project.id]).get(project.id, [])
+                                                            if view is not None else [])
+    return project_view(project, sources if sources is not None else project_sources(session, project), found)
 
 
-UPDATABLE = ("name", "builder", "area_m2", *CODED)
+def refs_of(session: Session, view: View, ids: list[int]) -> dict[int, list[Any]]:
+    """[standards] The cross-references of projects the viewer may see (a ref from a result's data is as visible
+    as the result), in one query; the investment code is a field of its own."""
+    out: dict[int, list[Any]] = {}
+    if ids:
+        stmt = (view.ref_query(ProjectRef.project_id, ProjectRef.kind, ProjectRef.value)
+                .where(ProjectRef.project_id.in_(ids), ProjectRef.kind != "investment_code").order_by(ProjectRef.id))
+        for pid, kind, value in session.execute(stmt):
+            out.setdefault(pid, []).append(SimpleNamespace(kind=kind, value=value))
+    return out
+
+
+UPDATABLE = ("name", "builder", "area_m2", "zone", *CODED)
 
 
 def update(uow: UnitOfWork, code: str, changes: dict[str, Any], project: Project | None = None) -> Project:
     """Change attributes; the code never changes, `code_outdated` tells when it no longer matches."""
     project = project or uow.project(code, Action.PROJECT_UPDATE)
     new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
+    new |= checked_refs(uow.profile, new)
+    if "zone" in new:
+        new["zone"] = new["zone"] or None
     coded = {k: v for k, v in new.items() if k in CODED}
-    if coded:
-        merged = {k: getattr(project, k) for k in CODED} | coded
+    if coded or "zone" in new:
+        merged = {k: getattr(project, k) for k in CODED} | coded | {"zone": new.get("zone", project.zone)}
         merged["year"] = str(merged["year"])
         coded_attrs(uow.profile, merged)
         if "division" in coded:  # moving a project into another division: the actor must hold that one too
@@ -308,8 +361,16 @@ def split(uow: UnitOfWork, code: str, parts: list[dict[str, Any]], reason: str) 
     children = []
     for i, part in enumerate(parts):
         base = {k: getattr(parent, k) for k in (*CODED, "builder")} | {"name": f"{parent.name}（{i + 1}）"}
-        data = base | part | {"parent_code": code, "investment_code": None,
+        if part.get("division", parent.division) == parent.division:  # [standards] the zone goes with its division
+            base["zone"] = parent.zone
+        data = base | part | {"parent_code": code, "investment_code": parent.investment_code,
                               "sources": [{"kind": "manual", "ref": f"split:{code}"}]}
+        try:
+            for k in CODED:  # [standards] an inherited value read in the parent's edition must mean the same now
+                if k not in part:
+                    data[k] = codes.carry_over(uow.profile, k, str(data[k]), parent.edition)
+        except codes.CodeError as exc:
+            raise invalid(f"parts.{i}.{exc.field}", exc.message) from None
         try:
             child = register(uow, data)
         except Invalid as exc:

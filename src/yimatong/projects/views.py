@@ -17,6 +17,11 @@ class SourceOut(BaseModel):
     ref: str | None
 
 
+class RefOut(BaseModel):
+    kind: str
+    value: str
+
+
 class ProjectView(BaseModel):
     """The project representation of the contract (API.md, "Projects")."""
 
@@ -33,6 +38,9 @@ class ProjectView(BaseModel):
     builder: str | None
     investment_code: str | None
     area_m2: float | None
+    zone: str | None = Field(None, description="功能区（code-tables 的 zones）")
+    edition: str | None = Field(None, description="项目码签发时的代码表版本（如 2020、2023）：码段按此版本解读")
+    refs: list[RefOut] = Field(default_factory=list, description="交叉引用（投资项目代码见 investment_code）")
     sources: list[SourceOut]
     current_stage: str
     code_outdated: bool
@@ -54,13 +62,17 @@ def _common(project: Any, sources: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def project_view(project: Any, sources: Sequence[Any]) -> dict[str, Any]:
-    """The API / page form of a project (a Project row or a record with its attributes; sources: kind, ref)."""
-    return ProjectView.model_validate(_common(project, sources)).model_dump(mode="json")
+def project_view(project: Any, sources: Sequence[Any], refs: Sequence[Any] = ()) -> dict[str, Any]:
+    """The API / page form of a project (a Project row or a record with its attributes; sources: kind, ref;
+    refs: kind, value — those the reader may see)."""
+    data = _common(project, sources) | {"zone": project.zone, "edition": project.edition,
+                                        "refs": [{"kind": r.kind, "value": r.value} for r in refs]}
+    return ProjectView.model_validate(data).model_dump(mode="json")
 
 
 def project_snapshot(project: Any, sources: Sequence[Any]) -> ProjectSnapshot:
     """The project as the ledger records it at registration (domain.events.ProjectSnapshot, version 1)."""
-    data = _common(project, sources)
+    data = _common(project, sources) | {"zone": getattr(project, "zone", None),
+                                        "edition": getattr(project, "edition", None)}
     data["sources"] = [SourceRef(kind=s["kind"], ref=s["ref"]) for s in data["sources"]]
     return ProjectSnapshot(**data)

@@ -27,14 +27,18 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
         raise invalid("purpose", "purpose 应为 registration 或 archive")
     app.profile.policy.check(actor, Action.PACKAGE_READ)
     view = View.of(app, actor)
+    t = now()
     with app.db.read() as session:
         project = registry.get(session, code, view)
         wanted = app.profile.packages.get(purpose)
         chosen = [r for r in results.visible_results(session, view, [project.id])
                   if purpose == "archive" or not wanted or r.stage in wanted]
         manifest: dict[str, Any] = {
-            "purpose": purpose, "generated_at": rfc3339(now()), "generated_by": actor.name,
-            "project": registry.project_dict(session, project),
+            "purpose": purpose, "generated_at": rfc3339(t), "generated_by": actor.name,
+            # for the people reading the package: the same instant in the profile's time zone
+            "generated_at_local": t.astimezone(app.profile.tz).isoformat(timespec="seconds"),
+            "time_zone": app.profile.time_zone,
+            "project": registry.project_dict(session, project, view=view),
             "stages": stages.stage_list(session, app, project),
             "results": results.as_dicts(session, view, chosen, {project.id: project.code}),
         }

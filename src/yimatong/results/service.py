@@ -15,9 +15,10 @@ import filetype
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
-from yimatong.core.context import App, rfc3339
+from yimatong.core.context import App, local_today, rfc3339
 from yimatong.core.visibility import View
 from yimatong.domain import events as ev
+from yimatong.domain import refs
 from yimatong.domain.enums import Confidentiality
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound, TooLarge, invalid
@@ -29,8 +30,6 @@ from yimatong.storage.models import Blob, Project, Result, ResultFile
 from yimatong.uow import UnitOfWork
 
 LEVELS = Confidentiality.values()
-REF_KEYS = {"supervision_no": "supervision_no", "unit_no": "unit_no", "certificate_no": "certificate_no",
-            "electronic_supervision_no": "supervision_no"}
 
 
 @dataclass
@@ -93,6 +92,7 @@ def check_meta(app: App, meta: Any) -> dict[str, Any]:
     parcels = meta.get("parcels") or []
     if not isinstance(parcels, list):
         raise invalid("meta.parcels", "parcels 应为 GeoJSON Feature 数组")
+    data_refs(app, stage, data)  # [standards] 电子监管号, 不动产单元号 … in the data checked before anything is written
     return {"stage": stage, "kind": kind.strip(), "doc_no": meta.get("doc_no"),
             "issued_at": check_date(meta.get("issued_at"), "meta.issued_at"),
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
@@ -133,7 +133,7 @@ def add(uow: UnitOfWork, code: str, meta: dict[str, Any], files: list[dict[str, 
             session.add(Blob(sha256=f["sha256"], size=f["size"], media_type=f["media_type"], created_at=uow.now))
             session.flush()
         session.add(ResultFile(result_id=result.id, **f))
-    _keep_refs(session, project, result)
+    _keep_refs(session, project, result, data_refs(uow.app, meta["stage"], meta["data"]))
     session.flush()
     uow.emit(ev.ResultAdded(result_id=result.id, stage=result.stage, kind=result.kind, doc_no=result.doc_no,
                             confidentiality=result.confidentiality,
@@ -144,15 +144,23 @@ def add(uow: UnitOfWork, code: str, meta: dict[str, Any], files: list[dict[str, 
     return result
 
 
-def _keep_refs(session: Session, project: Project, result: Result) -> None:
-    """电子监管号, 不动产单元号 and certificate numbers in a result's data become searchable cross-references, as
-    visible as the result they came from (a restricted permit's number is not shown to a viewer)."""
-    for key, kind in REF_KEYS.items():
-        value = result.data.get(key)
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, str | int) and str(v).strip():
-                registry.add_ref(session, project, kind, str(v).strip()[:100], result.id)
+def data_refs(app: App, stage: str, data: dict[str, Any]) -> list[dict[str, str]]:
+    """[standards] The cross-references in a result's data (domain/refs.RESULT_DATA_KEYS), checked to their
+    standards: a malformed one is 422 naming `meta.data.<key>` and the rule."""
+    spec = app.profile.stage(stage)
+    try:
+        return refs.result_refs(data, bool(spec and spec.group == "批"), local_today(app.profile),
+                                refs.city_of(app.profile))
+    except refs.FieldError as exc:
+        raise invalid(exc.field, exc.message) from None
+
+
+def _keep_refs(session: Session, project: Project, result: Result, found: list[dict[str, str]]) -> None:
+    """电子监管号, 不动产单元号 (and its 宗地代码) and certificate numbers in a result's data become searchable
+    cross-references, as visible as the result they came from (a restricted permit's number is not shown to a
+    viewer)."""
+    for ref in found:
+        registry.add_ref(session, project, ref["kind"], ref["value"], result.id)
 
 
 def files_of(session: Session, view: View, ids: list[int]) -> dict[int, list[ResultFile]]:

@@ -71,7 +71,8 @@ def set_stage(uow: UnitOfWork, code: str, key: str, body: dict[str, Any]) -> dic
     status = lifecycle.check_status(body.get("status"))
     values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
     current = statuses(uow.session, project)
-    broken = lifecycle.check_transition(uow.profile, key, status, current)
+    attrs = {k: getattr(project, k) for k in (*registry.CODED, "zone")}  # [standards] rules with `when:`
+    broken = lifecycle.check_transition(uow.profile, key, status, current, attrs)
     if broken:
         raise Conflict(f"违反生命周期规则 {broken.rule}：{broken.message}", [("status", broken.message)],
                        rule=broken.rule)

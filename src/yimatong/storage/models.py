@@ -40,6 +40,9 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
+ACTIVE_INVESTMENT = "status = 'active' AND investment_code IS NOT NULL AND parent_code IS NULL"
+
+
 class Project(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -59,6 +62,11 @@ class Project(Base):
     builder: Mapped[str | None] = mapped_column(String(200))
     investment_code: Mapped[str | None] = mapped_column(String(40))
     area_m2: Mapped[float | None] = mapped_column(Float)
+    # A functional zone of the profile (经开区 …): the division stays the GB/T 2260 one the zone belongs to.
+    zone: Mapped[str | None] = mapped_column(String(32))
+    # The code-table edition the code was issued under: a code keeps it for good. Every registration writes the
+    # profile's current edition; the default is for rows written before editions were recorded (2020 tables).
+    edition: Mapped[str] = mapped_column(String(16), nullable=False, server_default="2020")
     current_stage: Mapped[str] = mapped_column(String(32), nullable=False, default="intake")
     code_outdated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     extra: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
@@ -68,10 +76,10 @@ class Project(Base):
     updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
 
     __table_args__ = (
-        # One active project per investment code; a voided or merged one frees it.
+        # One active project per investment code; a voided or merged one frees it. Split children share their
+        # parent's code (a split does not make new investment projects).
         Index("uq_projects_active_investment_code", "investment_code", unique=True,
-              sqlite_where=text("status = 'active' AND investment_code IS NOT NULL"),
-              postgresql_where=text("status = 'active' AND investment_code IS NOT NULL")),
+              sqlite_where=text(ACTIVE_INVESTMENT), postgresql_where=text(ACTIVE_INVESTMENT)),
         Index("ix_projects_division_year", "division", "year", "id"),
         Index("ix_projects_division_id", "division", "id"),
         Index("ix_projects_year_id", "year", "id"),
@@ -79,6 +87,7 @@ class Project(Base):
         Index("ix_projects_status", "status", "id"),
         Index("ix_projects_updated", "updated_at", "id"),
         Index("ix_projects_name_norm", "division", "name_norm"),
+        Index("ix_projects_zone", "zone", "id"),
     )
 
 
@@ -94,7 +103,8 @@ class ProjectSource(Base):
 
 
 class ProjectRef(Base):
-    """Cross-references kept beside the code: investment code, 电子监管号, 不动产单元号, case numbers."""
+    """Cross-references kept beside the code (domain/refs.py): investment code, 电子监管号 (supply), 报批监管号,
+    不动产单元号 and its 宗地代码, certificate and case numbers."""
 
     __tablename__ = "project_refs"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -13,40 +13,72 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
-from yimatong.core.context import App, aware
+from yimatong.core.context import App, local_today
+from yimatong.domain import localtime
 from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.storage.models import ControlLayerFeature, Event, Project, Result, Stage
 
-GROUPS = ("division", "stage", "year", "supply_type")
+GROUPS = ("division", "stage", "year", "supply_type", "zone", "approved_not_supplied")
+
+
+STAGE_KEYS = ("pre_review", "land_approval", "supply", "works_permit", "construction", "verification",
+              "compensation", "registration")
 
 
 def _facts(session: Session, app: App, division: str | None) -> dict[int, rules.Facts]:
     stmt = select(Project.id, Project.code, Project.name, Project.division, Project.code_outdated,
-                  Project.updated_at).where(Project.status == "active")
+                  Project.updated_at, Project.area_m2).where(Project.status == "active")
     if division:
         stmt = stmt.where(Project.division == division)
-    facts = {pid: rules.Facts(code, name, div, code_outdated=outdated, updated=aware(upd).date())
-             for pid, code, name, div, outdated, upd in session.execute(stmt)}
-    keys = ("land_approval", "supply", "construction", "verification", "registration")
+    tz = app.profile.tz
+    facts = {pid: rules.Facts(code, name, div, code_outdated=outdated, updated=localtime.local_date(upd, tz),
+                              area_m2=area)
+             for pid, code, name, div, outdated, upd, area in session.execute(stmt)}
     st = select(Stage.project_id, Stage.key, Stage.status, Stage.started_at, Stage.finished_at).where(
-        Stage.key.in_(keys))
+        Stage.key.in_(STAGE_KEYS))
     for pid, key, status, started, finished in session.execute(st):
         f = facts.get(pid)
         if f is not None:
             f.statuses[key] = status
-            f.started[key] = rules.parse_day(started)
-            f.finished[key] = rules.parse_day(finished)
-    start_key = app.profile.supervision.supply_data_keys.get("agreed_start", "agreed_start")
-    finish_key = app.profile.supervision.supply_data_keys.get("agreed_finish", "agreed_finish")
-    supply = select(Result.project_id, Result.data).where(Result.stage == "supply").order_by(Result.id)
-    for pid, data in session.execute(supply):  # the latest supply result's dates win
-        f = facts.get(pid)
-        if f is not None and isinstance(data, dict):
-            f.agreed_start = rules.parse_day(data.get(start_key)) or f.agreed_start
-            f.agreed_finish = rules.parse_day(data.get(finish_key)) or f.agreed_finish
+            f.started[key] = _day(started, tz)
+            f.finished[key] = _day(finished, tz)
+    _supply_facts(session, app, facts)
     return facts
+
+
+def _day(value: str | None, tz: Any) -> dt.date | None:
+    """A stage date as people count it: an RFC 3339 time is converted to its local date first."""
+    return rules.parse_day(localtime.local_day_text(value, tz)) if value else None
+
+
+def _supply_facts(session: Session, app: App, facts: dict[int, rules.Facts]) -> None:
+    """Contract facts from the supply results' data (the latest result's value of each key wins) and whether a
+    闲置土地认定书 confirms the land idle."""
+    spec = app.profile.supervision
+    keys = spec.supply_data_keys
+    tz = app.profile.tz
+    supply = select(Result.project_id, Result.data).where(Result.stage == "supply").order_by(Result.id)
+    for pid, data in session.execute(supply):
+        f = facts.get(pid)
+        if f is None or not isinstance(data, dict):
+            continue
+        for name in ("agreed_start", "agreed_finish", "agreed_delivery", "actual_delivery", "suspended_since"):
+            day = _day(data.get(keys[name]), tz) if isinstance(data.get(keys[name]), str) else None
+            if day is not None:
+                setattr(f, name, day)
+        for name in ("developed_area_ratio", "invested_ratio"):
+            ratio = rules.parse_ratio(data.get(keys[name]))
+            if ratio is not None:
+                setattr(f, name, ratio)
+        if isinstance(data.get(keys["government_cause"]), bool):
+            f.government_cause = data[keys["government_cause"]]
+    if spec.idle_confirm_kinds:
+        confirmed = select(Result.project_id).where(Result.kind.in_(spec.idle_confirm_kinds)).distinct()
+        for (pid,) in session.execute(confirmed):
+            if pid in facts:
+                facts[pid].idle_confirmed = True
 
 
 _CACHE: dict[tuple[str, str | None, str | None], tuple[tuple[Any, ...], list[rules.Warning]]] = {}
@@ -68,7 +100,7 @@ def all_warnings(session: Session, app: App, kind: str | None = None, division: 
     Pages that must not wait use `ready_warnings`."""
     if kind is not None and kind not in rules.KINDS:
         raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
-    today = today or dt.date.today()
+    today = today or local_today(app.profile)
     key, state = (app.db.url, kind, division), _state(session, today)
     cached = _CACHE.get(key)
     if cached and cached[0] == state:
@@ -83,7 +115,7 @@ def ready_warnings(session: Session, app: App, wait: float = 0.0) -> tuple[list[
     recomputed in the background and awaited for at most `wait` seconds (a small library is done by then);
     after that the previous result is returned as it is, or None if there is none yet. For pages."""
     key = (app.db.url, None, None)
-    state = _state(session, dt.date.today())
+    state = _state(session, local_today(app.profile))
     cached = _CACHE.get(key)
     if cached is None or cached[0] != state:
         refreshing = refresh_in_background(app)
@@ -186,13 +218,15 @@ def page(session: Session, app: App, kind: str | None, division: str | None, lim
 def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
     if group_by not in GROUPS:
         raise invalid("group_by", f"group_by 应为 {', '.join(GROUPS)}")
-    column = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
-              "supply_type": Project.supply_type}[group_by]
+    if group_by == "approved_not_supplied":
+        return approved_not_supplied_stock(session, app)
+    column: Any = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
+                   "supply_type": Project.supply_type, "zone": Project.zone}[group_by]
     stmt = (select(column, func.count(Project.id), func.coalesce(func.sum(Project.area_m2), 0.0))
             .where(Project.status == "active").group_by(column).order_by(column))
     rows = session.execute(stmt).all()
-    items = [{"key": str(k), "label": _label(app, group_by, k), "count": int(n), "area_m2": round(float(a), 2)}
-             for k, n, a in rows]
+    items: list[dict[str, Any]] = [{"key": "" if k is None else str(k), "label": _label(app, group_by, k),
+                                    "count": int(n), "area_m2": round(float(a), 2)} for k, n, a in rows]
     if group_by == "stage":
         order = {s.key: i for i, s in enumerate(app.profile.stages)}
         items.sort(key=lambda i: order.get(i["key"], 99))
@@ -200,11 +234,22 @@ def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
                                                              "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
 
 
+def approved_not_supplied_stock(session: Session, app: App, today: dt.date | None = None) -> dict[str, Any]:
+    """批而未供 stock by the approval's age (≤ 2 years, 2–5, > 5 by the profile's bands): count and area."""
+    facts = list(_facts(session, app, None).values())
+    items = rules.stock_by_age(facts, today or local_today(app.profile), app.profile.supervision.approved_not_supplied_age_bands)
+    return {"group_by": "approved_not_supplied", "items": items,
+            "total": {"count": sum(i["count"] for i in items), "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
+
+
 def _label(app: App, group_by: str, key: Any) -> str:
     if group_by == "division":
         return app.profile.label("division", key) or str(key)
     if group_by == "supply_type":
         return app.profile.label("supply_type", key) or str(key)
+    if group_by == "zone":
+        zone = app.profile.zone(key) if key else None
+        return zone.label if zone else "（不属功能区）"
     if group_by == "stage":
         spec = app.profile.stage(key)
         return spec.name if spec else str(key)
@@ -218,13 +263,14 @@ def export_warnings(app: App, path: Path, kind: str | None = None, division: str
     ws = wb.add_worksheet("预警清单")
     head = wb.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
     cols = [("预警类型", 12), ("级别", 6), ("项目码", 30), ("项目名称", 36), ("行政区划", 12), ("起算日期", 12),
-            ("说明", 60)]
+            ("面积（平方米）", 14), ("说明", 60)]
     for c, (name, width) in enumerate(cols):
         ws.write(0, c, name, head)
         ws.set_column(c, c, width)
     for r, w in enumerate(items, start=1):
         ws.write_row(r, 0, [rules.KIND_LABELS[w.kind], w.level, w.code, w.name,
                             app.profile.label("division", w.division) or w.division,
-                            w.since.isoformat() if w.since else "", w.detail])
+                            w.since.isoformat() if w.since else "", w.area_m2 if w.area_m2 is not None else "",
+                            w.detail])
     wb.close()
     return len(items)

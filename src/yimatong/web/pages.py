@@ -23,6 +23,7 @@ from yimatong.accounts import users
 from yimatong.api.deps import declares
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
+from yimatong.domain import refs
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
 from yimatong.domain.enums import ProjectStatus, ReviewState, StageStatus
@@ -180,28 +181,29 @@ def warning_counts(request: Request) -> Response:
 @router.get("/projects", response_class=HTMLResponse)
 @page
 def projects(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
-             stage: str | None = None, status: str | None = None, cursor: str | None = None) -> Response:
+             stage: str | None = None, status: str | None = None, cursor: str | None = None,
+             zone: str | None = None) -> Response:
     actor = _actor(request)
     app = _ymt(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=_year(year))
+                                   status=status or None, year=_year(year), zone=zone or None)
     try:
         with app.db.read() as session:
             result = project_list.page(session, View.of(app, actor), f, 50, cursor or None)
     except AppError as exc:
         result = {"items": [], "next_cursor": None, "error": exc.detail}
-    query = {k: v for k, v in {"q": q, "division": division, "year": year, "stage": stage, "status": status}.items()
-             if v}
+    query = {k: v for k, v in {"q": q, "division": division, "zone": zone, "year": year, "stage": stage,
+                               "status": status}.items() if v}
     return render(request, "projects.html", "projects", result=result, filters=query)
 
 
 @router.get("/projects.xlsx")
 @page
 def projects_xlsx(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
-                  stage: str | None = None, status: str | None = None) -> Response:
+                  stage: str | None = None, status: str | None = None, zone: str | None = None) -> Response:
     actor = _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
-                                   status=status or None, year=_year(year))
+                                   status=status or None, year=_year(year), zone=zone or None)
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     exports.export_projects(_ymt(request), View.of(_ymt(request), actor), tmp, f)
     audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
@@ -279,12 +281,13 @@ def one_code(request: Request, code: str) -> Response:
             data = chain.chain(session, app, View.of(app, actor), code)
     except NotFound:
         return render(request, "code_search.html", "code", error=f"项目码 {code} 未登记", q=code)
-    segments = parse_code(app.profile, code).segments
+    segments = parse_code(app.profile, code, data["project"].get("edition")).segments  # read in its own edition
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for r in data["results"]:
         by_stage.setdefault(r["stage"], []).append(r)
     return render(request, "one_code.html", "code", data=data, segments=segments, results_by_stage=by_stage,
-                  groups=GROUPS, parcels_json=json.dumps(data["parcels"], ensure_ascii=False))
+                  groups=GROUPS, parcels_json=json.dumps(data["parcels"], ensure_ascii=False),
+                  ref_labels=refs.LABELS | {"supervision_no": "电子监管号"})
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -299,7 +302,9 @@ def map_page(request: Request) -> Response:
 @page
 def imports_page(request: Request) -> Response:
     actor = _actor(request)
-    return render(request, "imports.html", "imports", can_import=_may(request, actor, Action.IMPORT))
+    editions = _ymt(request).profile.intake.land_use_editions
+    return render(request, "imports.html", "imports", can_import=_may(request, actor, Action.IMPORT),
+                  land_use_editions=editions)
 
 
 REVIEW_STATES = ReviewState.labels()

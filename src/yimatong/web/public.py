@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yimatong.api.routes.chain import qr_response
 from yimatong.core.context import App
+from yimatong.domain import codes, localtime
 from yimatong.domain.enums import StageStatus
 from yimatong.errors import NotFound
 from yimatong.ledger import treeheads
@@ -36,21 +34,21 @@ def public_page(code: str, request: Request) -> Response:
     except NotFound:
         return TEMPLATES.TemplateResponse(request, "public/not_found.html", {"code": code}, status_code=404)
     p = app.profile
+    project = view["project"]
+    land_use, edition = codes.attribute_reading(p, "land_use", project["land_use"], project["code"],
+                                                project.get("edition"))
+    zone = p.zone(project["zone"]) if project.get("zone") else None
     labels = {
-        "division": p.label("division", view["project"]["division"]),
-        "supply_type": p.label("supply_type", view["project"]["supply_type"]),
-        "land_use": p.label("land_use", view["project"]["land_use"]),
-        "current_stage": (p.stage(view["project"]["current_stage"]) or p.stages[0]).name,
+        "division": p.label("division", project["division"]),
+        "zone": zone.label if zone else None,
+        "supply_type": p.label("supply_type", project["supply_type"]),
+        "land_use": (land_use or project["land_use"]) + codes.edition_mark(p, edition),
+        "current_stage": (p.stage(project["current_stage"]) or p.stages[0]).name,
     }
     return TEMPLATES.TemplateResponse(request, "public/project.html", {
-        "view": view, "labels": labels, "status_text": STATUS_TEXT, "city": p.city,
-        "witnessed": witnessed, "witnessed_at": _local_time(witnessed["timestamp"]) if witnessed else None})
-
-
-def _local_time(rfc3339_text: str) -> str:
-    """A head's time as people read it: in the city's time zone (Asia/Shanghai)."""
-    t = dt.datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00"))
-    return t.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+        "view": view, "labels": labels, "status_text": STATUS_TEXT, "city": p.city, "profile": p,
+        "witnessed": witnessed,
+        "witnessed_at": localtime.format_local(witnessed["timestamp"], p.tz) if witnessed else None})
 
 
 @router.get("/p/{code}/qr.svg", response_class=Response, summary="公开二维码（SVG）")

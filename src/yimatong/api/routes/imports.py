@@ -14,7 +14,7 @@ from yimatong.api.deps import get_app, requires
 from yimatong.api.problems import problem
 from yimatong.api.schemas import responses
 from yimatong.core import pagination
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, rfc3339
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
 from yimatong.intake import importer as importers
@@ -45,6 +45,10 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
                       dry_run: bool = Query(False), partial: bool = Query(False),
                       strict: bool = Query(False, description="地块文件：与自身不符的地块（TXT 面积、点数）拒收"),
                       crs: int | None = Query(None, ge=1, le=99999, description="地块文件的坐标系 EPSG（可选）"),
+                      land_use_edition: str | None = Query(
+                          None, max_length=20, description="用途列的分类版本：2023（用地用海分类，默认）或 gbt21010"
+                          "（GB/T 21010-2017，经对照表换算，非一一对应的行被拒）；不给时按表头（如“土地用途(GB/T 21010)”"
+                          "“地类(三调)”），表头与此参数不一致时整个文件被拒"),
                       app: App = Depends(get_app), actor: Actor = Depends(requires(Action.IMPORT))) -> JSONResponse:
     if kind not in (*KINDS, "parcels"):
         raise NotFound(f"导入类型 {kind} 不存在", [("kind", f"可选：{', '.join((*KINDS, 'parcels'))}")])
@@ -57,7 +61,7 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
                                          dry_run=dry_run, partial=partial, strict=strict)
     else:
         run = await run_in_threadpool(importers.import_sheet, app, actor, kind, data, name, dry_run=dry_run,
-                                      partial=partial)
+                                      partial=partial, land_use_edition=land_use_edition)
         report = run.as_dict()
     shown = report_files.cap(report, app.settings.report_rows)
     if report["refused"] and not partial:
@@ -77,7 +81,7 @@ def import_runs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Quer
         rows = list(session.execute(stmt.limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
     return {"items": [{"id": r.id, "kind": r.kind, "filename": r.filename, "sha256": r.sha256, "actor": r.actor,
-                       "counts": r.report.get("counts"), "created_at": r.created_at.isoformat()} for r in rows],
+                       "counts": r.report.get("counts"), "created_at": rfc3339(r.created_at)} for r in rows],
             "next_cursor": pagination.encode(rows[-1].id) if more else None}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -15,11 +16,12 @@ from yimatong.api.schemas import (
     ProjectOut,
     ProjectPage,
     ProjectPatch,
+    ProjectWritten,
     SplitIn,
     VoidIn,
     responses,
 )
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, local_today
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
@@ -32,7 +34,7 @@ from yimatong.uow import Idempotency, run, run_idempotent
 router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
 
 
-@router.post("/projects", status_code=201, response_model=ProjectOut,
+@router.post("/projects", status_code=201, response_model=ProjectWritten,
              responses=responses(400, 401, 403, 409, 413, 422), summary="登记项目并赋码",
              description="登记一个项目并原子地签发 28 位项目码（计数器、项目记录与台账事件同一事务提交）。"
                          "投资项目代码已登记时返回 409，并在 existing_code 中给出已有项目码。"
@@ -41,12 +43,12 @@ def register_project(body: ProjectIn, app: App = Depends(get_app),
                      actor: Actor = Depends(requires(Action.PROJECT_REGISTER)),
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     data = body.model_dump()
-    data["year"] = data["year"] or dt.date.today().year
+    data["year"] = data["year"] or local_today(app.profile).year  # the year as people in the city count it
     geoms = parcels.parse_features(data.pop("parcels"),  # validated before the transaction opens
                                    budget=geometry_check.budget_of(app.settings))
     idem = Idempotency(idempotency_key, "projects.register", body.model_dump(mode="json"))
-    status, out = run_idempotent(app, actor, idem, lambda uow: (201, parcels.register_with_parcels(
-        uow, data, list(zip(geoms, body.parcels, strict=True)))))
+    status, out = run_idempotent(app, actor, idem, lambda uow: (201, with_warnings(app, parcels.register_with_parcels(
+        uow, data, list(zip(geoms, body.parcels, strict=True))))))
     return JSONResponse(out, status_code=status)
 
 
@@ -56,6 +58,7 @@ def register_project(body: ProjectIn, app: App = Depends(get_app),
 def list_projects(
     app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ)),
     division: str | None = Query(None, description="行政区划代码"),
+    zone: str | None = Query(None, max_length=32, description="功能区（code-tables 的 zones 的 value）"),
     year: int | None = Query(None, ge=1, le=9999, description="年度"),
     stage: str | None = Query(None, description="当前阶段 key"),
     status: str | None = Query(None, pattern="^(active|void|merged)$", description="状态"),
@@ -69,7 +72,7 @@ def list_projects(
 ) -> dict[str, Any]:
     if stage is not None and app.profile.stage(stage) is None:
         raise invalid("stage", f"未知阶段 {stage!r}")
-    f = project_list.ProjectFilter(division=division, year=year, stage=stage, status=status, source=source, q=q,
+    f = project_list.ProjectFilter(division=division, zone=zone, year=year, stage=stage, status=status, source=source, q=q,
                                    bbox=project_list.parse_bbox(bbox),
                                    updated_since=parse_rfc3339(updated_since, "updated_since"))
     with app.db.read() as session:
@@ -94,10 +97,11 @@ def parse_rfc3339(text: str | None, field: str) -> dt.datetime | None:
 def get_project(code: str, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
                 ) -> dict[str, Any]:
     with app.db.read() as session:
-        return registry.project_dict(session, registry.get(session, code, View.of(app, actor)))
+        view = View.of(app, actor)
+        return registry.project_dict(session, registry.get(session, code, view), view=view)
 
 
-@router.patch("/projects/{code}", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
+@router.patch("/projects/{code}", response_model=ProjectWritten, responses=responses(400, 401, 403, 404, 409, 422),
               summary="修改项目属性",
               description="修改项目属性，项目码永不改变；编码属性与码不一致时 code_outdated 置为 true。")
 def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
@@ -106,14 +110,21 @@ def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
     for key in ("name", "division", "year", "approval_type", "project_type", "supply_type", "land_use"):
         if key in changes and changes[key] is None:
             raise invalid(key, f"{key} 不能为空")
-    return run(app, actor, lambda uow: registry.project_dict(uow.session, registry.update(uow, code, changes)))
+    return run(app, actor, lambda uow: with_warnings(app, registry.project_dict(
+        uow.session, registry.update(uow, code, changes), view=uow.view)))
+
+
+def with_warnings(app: App, project: dict[str, Any]) -> dict[str, Any]:
+    """[standards] A written project's view with the warnings about its references (not refusals)."""
+    return project | {"warnings": registry.ref_warnings(app.profile, SimpleNamespace(**project))}
 
 
 @router.post("/projects/{code}/void", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
              summary="作废项目码", description="作废错误签发的项目码（须给出原因）；作废的码不再复用。")
 def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
                  actor: Actor = Depends(requires(Action.PROJECT_VOID))) -> dict[str, Any]:
-    return run(app, actor, lambda uow: registry.project_dict(uow.session, registry.void(uow, code, body.reason)))
+    return run(app, actor, lambda uow: registry.project_dict(uow.session, registry.void(uow, code, body.reason),
+                                                             view=uow.view))
 
 
 @router.post("/projects/{code}/merge", response_model=ProjectOut,
@@ -122,7 +133,7 @@ def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
 def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
                   actor: Actor = Depends(requires(Action.PROJECT_MERGE))) -> dict[str, Any]:
     return run(app, actor, lambda uow: registry.project_dict(
-        uow.session, registry.merge(uow, code, body.into, body.reason)))
+        uow.session, registry.merge(uow, code, body.into, body.reason), view=uow.view))
 
 
 @router.post("/projects/{code}/split", status_code=201, response_model=list[ProjectOut],
@@ -131,5 +142,5 @@ def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
 def split_project(code: str, body: SplitIn, app: App = Depends(get_app),
                   actor: Actor = Depends(requires(Action.PROJECT_SPLIT))) -> list[dict[str, Any]]:
     parts = [p.model_dump(exclude_none=True) for p in body.parts]
-    return run(app, actor, lambda uow: [registry.project_dict(uow.session, c)
+    return run(app, actor, lambda uow: [registry.project_dict(uow.session, c, view=uow.view)
                                         for c in registry.split(uow, code, parts, body.reason)])

@@ -21,8 +21,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/warnings", responses=responses(401, 422), summary="预警清单",
-            description="由数据计算的预警：批而未供、闲置土地（一级：征收闲置费；二级：无偿收回）、竣工逾期、登记滞后、"
-                        "码段过期、空间冲突。每项含 kind、level、code、since、detail。")
+            description="由数据计算的预警：批而未供 approved_not_supplied（含面积 area_m2）、闲置土地 idle_land（国土资源部令"
+                        "第53号 第二条两种情形；一级：征缴闲置费，二级：无偿收回；认定前为疑似闲置，政府原因除外）、供而未用 "
+                        "idle_land_pre、竣工逾期、登记滞后、建而未验 built_not_verified、未供先建 built_before_supply、未批先建 "
+                        "built_before_permit、占补平衡 compensation_missing、预审过期 pre_review_expired、码段过期、空间冲突。"
+                        "每项含 kind、level、code、since、detail（写明规则与依据）、area_m2。“今天”按本地日期计。")
 def warnings(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
              limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
              app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
@@ -46,8 +49,9 @@ def warnings_xlsx(request: Request, kind: str | None = Query(None),
 
 
 @router.get("/stats", responses=responses(401, 422), summary="统计",
-            description="按行政区划、当前阶段、年度或供地类型统计有效项目的数量与面积。")
-def stats(group_by: str = Query("division", description="division、stage、year、supply_type"),
+            description="按行政区划、当前阶段、年度、供地类型或功能区统计有效项目的数量与面积；group_by=approved_not_supplied "
+                        "给出批而未供存量按批准年限（2年以内、2–5年、5年以上）的数量与面积。")
+def stats(group_by: str = Query("division", description="division、stage、year、supply_type、zone、approved_not_supplied"),
           app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
         return supervision.stats(session, app, group_by)

@@ -9,7 +9,9 @@
     const file = document.getElementById("import-file").files[0];
     if (!file) return;
     const body = new FormData(); body.append("file", file);
-    const r = await window.ymt.api("POST", `/api/v1/imports/${kind}?dry_run=${dryRun}`, body);
+    const edition = document.getElementById("import-land-use-edition").value;
+    const extra = edition && kind !== "parcels" ? `&land_use_edition=${encodeURIComponent(edition)}` : "";
+    const r = await window.ymt.api("POST", `/api/v1/imports/${kind}?dry_run=${dryRun}${extra}`, body);
     const rep = r.data.report || r.data;
     show(rep, r, dryRun);
     confirmBtn.disabled = !(dryRun && r.ok && rep && rep.counts && !rep.already_imported);

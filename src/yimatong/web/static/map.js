@@ -5,6 +5,9 @@
   const palette = ["#9e9e9e", "#8e44ad", "#6c3483", "#2e86c1", "#1f618d", "#17a589", "#138d75", "#d68910", "#ca6f1e", "#7d6608", "#c0392b", "#566573"];
   const colour = Object.fromEntries(stages.map((s, i) => [s.key, palette[i % palette.length]]));
   const el = document.getElementById("map");
+  const timeZone = el.dataset.timeZone || "Asia/Shanghai";
+  // a stage date as people read it: a date stays, an RFC 3339 time becomes its local date (sv-SE: YYYY-MM-DD)
+  const localDay = s => !s ? "" : s.length <= 10 ? s : (isNaN(new Date(s)) ? s.slice(0, 10) : new Date(s).toLocaleDateString("sv-SE", { timeZone }));
   const map = L.map(el, { preferCanvas: true }).setView([29.05, 111.7], 9);
   window.ymtMap = map;
   if (el.dataset.tileUrl) L.tileLayer(el.dataset.tileUrl, { attribution: el.dataset.tileAttribution, maxZoom: 18 }).addTo(map);
@@ -53,7 +56,7 @@
       html.push(`<div class="box-project"><a href="/code/${pr.code}"><b>${window.ymt.esc(pr.name)}</b></a><div class="mono muted">${pr.code}</div><ol class="timeline">`);
       for (const s of pr.stages) {
         const res = s.results.map(x => `<div class="result">${window.ymt.esc(x.kind)}</div>`).join("");
-        html.push(`<li class="st-${s.status}"><span class="grp">${s.group || "码"}</span><div>${window.ymt.esc(s.name)} <span class="muted">${s.finished_at ? s.finished_at.slice(0, 10) : ""}</span>${res}</div></li>`);
+        html.push(`<li class="st-${s.status}"><span class="grp">${s.group || "码"}</span><div>${window.ymt.esc(s.name)} <span class="muted">${localDay(s.finished_at)}</span>${res}</div></li>`);
       }
       html.push("</ol></div>");
     }
