@@ -228,7 +228,7 @@ class SQLiteDialect(Dialect):
         cond = self.box_clause(spec.table, spec.lonlat_bounds())
         t = spec.table
         if spec.points:
-            cols = [literal_column(f"{t}.{c}", Float) for c in ("minx", "miny", "maxx", "maxy")]
+            cols = [literal_column(f"{t}.{c}", Float).label(c) for c in ("minx", "miny", "maxx", "maxy")]
             rows = session.execute(source.add_columns(*cols).where(cond)).mappings().all()
             features = _cells(rows, spec)
         else:
