@@ -297,7 +297,8 @@ class ProjectsProvider(Provider):
 
     @override
     def one(self, session: Session, view: View, fid: str, crs: crslib.Crs) -> Feature:
-        found = session.execute(self._base(view).where(Project.code == fid)).scalars().first()
+        # a visible project without a visible parcel is still a feature, with a null geometry
+        found = session.execute(view.project_query().where(Project.code == fid)).scalars().first()
         if found is None:
             raise NotFound(f"要素 {fid} 不存在", [("featureId", "不存在")])
         return self._features(session, view, [found], crs)[0]
