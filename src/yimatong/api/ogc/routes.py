@@ -16,13 +16,15 @@ from yimatong.api.ogc import documents as docs
 from yimatong.api.ogc import filtering, params
 from yimatong.api.ogc.params import bad
 from yimatong.api.ogc.providers import Provider, providers
+from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App, now, rfc3339
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
 from yimatong.storage.dialect import dialect_of
 
-router = APIRouter(prefix="/ogc", tags=["OGC API"])
+# OGC API exception rules: 400 for unknown or invalid parameters, 404 for what does not exist (or is not visible)
+router = APIRouter(prefix="/ogc", tags=["OGC API"], responses=responses(400, 401, 404))
 DOC_PARAMS = {"f"}
 TILE_FORMAT = 1  # bump when the tile layout changes: old ETags must not match
 READ = Depends(requires(Action.READ))
@@ -64,7 +66,7 @@ def landing(request: Request, _: Actor = READ) -> Response:
     return _json(docs.landing(_base(request), str(request.base_url).rstrip("/")))
 
 
-@router.get("/api", summary="OGC API 的 OpenAPI 3.0 定义")
+@router.get("/api", summary="OGC API 的 OpenAPI 3.0 定义", response_class=Response, responses={200: {"content": {docs.OAS30: {}}, "description": "成功"}})
 def api_definition(request: Request, app: App = Depends(get_app), actor: Actor = READ) -> Response:
     _doc_params(request)
     view = View.of(app, actor)
@@ -98,7 +100,8 @@ def collection(collection_id: str, request: Request, app: App = Depends(get_app)
     return _json(docs.collection(_base(request), p, extent))
 
 
-@router.get("/collections/{collection_id}/queryables", summary="OGC 可查询属性（JSON Schema）")
+@router.get("/collections/{collection_id}/queryables", summary="OGC 可查询属性（JSON Schema）",
+            response_class=Response, responses={200: {"content": {docs.SCHEMA: {}}, "description": "成功"}})
 def queryables(collection_id: str, request: Request, app: App = Depends(get_app), actor: Actor = READ) -> Response:
     _doc_params(request)
     p = _provider(app, collection_id)
@@ -107,7 +110,7 @@ def queryables(collection_id: str, request: Request, app: App = Depends(get_app)
     return _json(docs.queryables(str(request.url.remove_query_params("f")), p, qs), docs.SCHEMA)
 
 
-@router.get("/collections/{collection_id}/items", summary="OGC 要素",
+@router.get("/collections/{collection_id}/items", summary="OGC 要素", response_class=Response, responses={200: {"content": {docs.GEOJSON: {}}, "description": "成功"}},
             description="GeoJSON 要素集合：bbox（4 或 6 个数）、bbox-crs、crs、datetime、limit、offset，CQL2 过滤"
                         "（filter、filter-lang=cql2-text|cql2-json、filter-crs），以及可查询属性作为查询参数"
                         "（如 ?division=430702）。未知参数或无效取值返回 400。")
@@ -139,7 +142,7 @@ def _links(request: Request, cid: str, offset: int, limit: int, returned: int, m
     return links
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="OGC 单个要素")
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="OGC 单个要素", response_class=Response, responses={200: {"content": {docs.GEOJSON: {}}, "description": "成功"}})
 def item(collection_id: str, feature_id: str, request: Request, app: App = Depends(get_app),
          actor: Actor = READ) -> Response:
     p = _provider(app, collection_id)
