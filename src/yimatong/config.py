@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     public_base_url: str | None = None              # overrides the profile's, for QR codes
     tile_url: str | None = None                     # optional base map tiles (e.g. 天地图 with the bureau's key)
     tile_attribution: str | None = None
+    # vector tiles (OGC API - Tiles): below this zoom a parcel is a point at its box centre, merged per 8-unit
+    # cell with a count (every parcel still shows); from it on, its simplified polygon
+    tile_polygon_zoom: int = 13
     deliver_webhooks: bool = True                   # run the delivery loop inside `ymt serve`
     webhook_horizon_seconds: float = 24 * 3600      # retry up to this long, then park
     webhook_timeout_seconds: float = 10.0

@@ -98,11 +98,13 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page, tm
     page.wait_for_url(f"**/code/{code}")
 
     page.click("nav >> text=一张图")
-    page.wait_for_selector("#map .leaflet-overlay-pane", state="attached")
-    page.evaluate(f"void window.ymtMap.setView([{WULING[1]}, {WULING[0]}], 16)")
-    page.wait_for_function("document.querySelectorAll('#map .leaflet-overlay-pane canvas, #map path').length > 0")
-    page.wait_for_timeout(800)
-    box = page.locator("#map").bounding_box()
+    page.wait_for_function("window.ymtMap && window.ymtMap.loaded()")
+    # at city scale the parcel is a dot from the vector tiles; closer in, its polygon
+    page.wait_for_function("window.ymtMap.queryRenderedFeatures({layers: ['parcels-dots']}).length > 0")
+    page.evaluate(f"void window.ymtMap.jumpTo({{center: [{WULING[0]}, {WULING[1]}], zoom: 16}})")
+    page.wait_for_function("window.ymtMap.queryRenderedFeatures({layers: ['parcels-fill']}).length > 0")
+    assert any("/ogc/collections/parcels/tiles/WebMercatorQuad/" in u for u in page.requests)  # type: ignore[attr-defined]
+    box = page.locator("#map canvas").bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#box >> text=武陵区东江安置小区项目")

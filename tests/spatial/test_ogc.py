@@ -28,7 +28,7 @@ def test_landing_conformance_collections(client, registrar_headers) -> None:
     conf = client.get("/ogc/conformance", headers=registrar_headers).json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conf
     cols = client.get("/ogc/collections", headers=registrar_headers).json()["collections"]
-    assert [c["id"] for c in cols] == ["parcels", "projects"]
+    assert [c["id"] for c in cols] == ["parcels", "projects", "control_layers", "warnings"]
     assert client.get("/ogc/collections/roads", headers=registrar_headers).status_code == 404
     assert client.get("/ogc").status_code == 401
 
@@ -64,7 +64,7 @@ def test_crs_4490_swaps_axis_order(client, registrar_headers) -> None:
     lon, lat = default["features"][0]["geometry"]["coordinates"][0][0]
     assert r.json()["features"][0]["geometry"]["coordinates"][0][0] == [lat, lon]
     assert client.get("/ogc/collections/parcels/items", params={"crs": "EPSG:3857"},
-                      headers=registrar_headers).status_code == 422
+                      headers=registrar_headers).status_code == 400  # OGC API: an invalid value is a 400
 
 
 def test_gdal_reads_the_layers(live_server) -> None:
@@ -90,3 +90,30 @@ def test_odd_feature_ids_are_404(client, registrar_headers) -> None:
     for fid in ("²", "１２", "-1", "99999999999999999999", "abc"):
         r = client.get(f"/ogc/collections/parcels/items/{fid}", headers=registrar_headers)
         assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), fid
+
+
+def test_owslib_and_gdal_filter_on_the_server(live_server) -> None:
+    """The issue's measurements: OWSLib's division= was ignored (a wrong answer), GDAL filtered on the client."""
+    from owslib.ogcapi.features import Features
+
+    token = live_server.token("registrar")
+    h = {"Authorization": f"Bearer {token}"}
+    for i, (division, x, y) in enumerate((("430702", 111.69, 29.04), ("430703", 111.68, 28.96))):
+        code = httpx.post(live_server.url + "/api/v1/projects", json=project_body(name=f"筛选项目{i}", division=division),
+                          headers=h).json()["code"]
+        httpx.post(f"{live_server.url}/api/v1/projects/{code}/parcels", json=square((x, y)), headers=h)
+    api = Features(live_server.url + "/ogc", headers=h)
+    got = api.collection_items("projects", division="430702")
+    assert [f["properties"]["division"] for f in got["features"]] == ["430702"]
+    assert "division" in api.collection_queryables("projects")["properties"]
+    env = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {token}"}
+    where = subprocess.run(["ogrinfo", "-ro", "-al", "-q", "-where", "division = '430703'",
+                            f"OAPIF:{live_server.url}/ogc", "projects"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert where.returncode == 0, where.stderr
+    assert "筛选项目1" in where.stdout and "筛选项目0" not in where.stdout
+    spat = subprocess.run(["ogrinfo", "-ro", "-al", "-q", "-spat", "111.67", "28.95", "111.69", "28.97",
+                           f"OAPIF:{live_server.url}/ogc", "projects"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert spat.returncode == 0, spat.stderr
+    assert "筛选项目1" in spat.stdout and "筛选项目0" not in spat.stdout

@@ -9,8 +9,9 @@ from types import ModuleType
 
 from fastapi import FastAPI, Request, Response
 
-from yimatong.api import ogc, openapi, problems
+from yimatong.api import openapi, problems
 from yimatong.api.input_guard import InputGuard
+from yimatong.api.ogc import routes as ogc
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
 from yimatong.api.routes import ledger as ledger_routes

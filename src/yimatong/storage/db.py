@@ -50,6 +50,7 @@ def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+        dialect_for("sqlite").on_connect(dbapi_conn)  # the SQL functions of spatial filters (OGC API)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

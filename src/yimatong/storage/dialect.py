@@ -14,11 +14,33 @@ FOR UPDATE SKIP LOCKED so that several workers never take the same row.
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
+import mapbox_vector_tile
+import numpy as np
+import shapely
 from shapely import wkb
 from shapely.geometry import box
-from sqlalchemy import ColumnElement, Select, TextClause, literal_column, select, text
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    LargeBinary,
+    Select,
+    TextClause,
+    and_,
+    func,
+    literal,
+    literal_column,
+    not_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 from typing_extensions import override
 
@@ -26,6 +48,49 @@ from yimatong.storage.models import Parcel
 
 BBox = tuple[float, float, float, float]
 SPATIAL_TABLES = ("parcels", "control_features")
+# CQL2 spatial functions → the relation of a row's geometry to the literal (S_WITHIN: the row within the literal)
+SPATIAL_FUNCTIONS = {"s_intersects": "ST_Intersects", "s_within": "ST_Within", "s_contains": "ST_Contains",
+                     "s_equals": "ST_Equals", "s_touches": "ST_Touches", "s_crosses": "ST_Crosses",
+                     "s_overlaps": "ST_Overlaps"}
+MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world (EPSG:3857), metres
+EARTH_RADIUS = 6378137.0
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """One vector tile of the WebMercatorQuad tile matrix set (OGC 17-083r4 Annex D.1): z/x/y (y from the top),
+    the MVT layer name, extent and buffer in tile units. `points`: each row as one point at the centre of its box,
+    merged per grid cell of `cell` units with a count `n` (low zooms: every parcel shown, none clipped away)."""
+
+    z: int
+    x: int
+    y: int
+    layer: str
+    table: str = "parcels"
+    extent: int = 4096
+    buffer: int = 64
+    points: bool = False
+    cell: int = 8
+
+    def mercator_bounds(self) -> BBox:
+        size = 2 * MERCATOR_HALF / (1 << self.z)
+        minx = -MERCATOR_HALF + self.x * size
+        maxy = MERCATOR_HALF - self.y * size
+        return minx, maxy - size, minx + size, maxy
+
+    def lonlat_bounds(self) -> BBox:
+        """The tile with its buffer, in lon/lat: the rows to read."""
+        minx, miny, maxx, maxy = self.mercator_bounds()
+        pad = (maxx - minx) * self.buffer / self.extent
+        lon0, lat0 = mercator_to_lonlat(minx - pad, miny - pad)
+        lon1, lat1 = mercator_to_lonlat(maxx + pad, maxy + pad)
+        return lon0, lat0, lon1, lat1
+
+
+def mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
+    lon = max(-180.0, min(180.0, x / MERCATOR_HALF * 180))
+    lat = math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS)) - math.pi / 2)
+    return lon, lat
 
 
 class Dialect:
@@ -77,6 +142,27 @@ class Dialect:
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         """Serialise the writers that take `key` (released at commit); give up after wait_ms."""
 
+    # --- OGC filters and vector tiles ----------------------------------------------------------------------
+    def on_connect(self, dbapi_conn: Any) -> None:
+        """Set up a new DBAPI connection (SQL functions the other methods rely on)."""
+
+    def like(self, expr: Any, pattern: str) -> ColumnElement[bool]:
+        """CQL2 LIKE: case-sensitive, `%` and `_` wildcards, `\\` escapes."""
+        return expr.like(pattern, escape="\\")
+
+    def box_clause(self, table: str, bbox: BBox) -> ColumnElement[bool]:
+        """Rows of a spatial table whose box meets `bbox` (an index-only prefilter)."""
+        raise NotImplementedError
+
+    def spatial_clause(self, table: str, op: str, geom: BaseGeometry) -> ColumnElement[bool]:
+        """A WHERE clause: the row's geometry in relation `op` (a CQL2 spatial function) to `geom` (lon/lat)."""
+        raise NotImplementedError
+
+    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
+        """A Mapbox Vector Tile of the rows of `source` (built by the visibility layer: an `id` column and the
+        attribute columns) in `spec`'s tile; geometries clipped, snapped to the tile grid and simplified by it."""
+        raise NotImplementedError
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
@@ -106,6 +192,51 @@ class SQLiteDialect(Dialect):
         minx, miny, maxx, maxy = bbox
         return text("control_features.id IN (SELECT id FROM control_features_rtree WHERE maxx >= :a AND "
                     "minx <= :c AND maxy >= :b AND miny <= :d)").bindparams(a=minx, b=miny, c=maxx, d=maxy)
+
+    @override
+    def on_connect(self, dbapi_conn: Any) -> None:
+        # the exact test of a spatial filter, run by SQLite on the R*Tree's candidates only (see spatial_clause)
+        dbapi_conn.create_function("ymt_spatial", 3, _sqlite_spatial, deterministic=True)
+        # CQL2 LIKE is case-sensitive; SQLite's LIKE folds ASCII case, GLOB does not
+        dbapi_conn.create_function("ymt_like", 2, _sqlite_like, deterministic=True)
+
+    @override
+    def like(self, expr: Any, pattern: str) -> ColumnElement[bool]:
+        return func.ymt_like(expr, literal(pattern)) == 1
+
+    @override
+    def box_clause(self, table: str, bbox: BBox) -> ColumnElement[bool]:
+        _check_table(table)
+        minx, miny, maxx, maxy = bbox
+        cond = text(f"{table}_rtree.maxx >= :minx AND {table}_rtree.minx <= :maxx AND {table}_rtree.maxy >= :miny "
+                    f"AND {table}_rtree.miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+        ids = select(literal_column(f"{table}_rtree.id")).select_from(text(f"{table}_rtree")).where(cond)
+        return literal_column(f"{table}.id").in_(ids)
+
+    @override
+    def spatial_clause(self, table: str, op: str, geom: BaseGeometry) -> ColumnElement[bool]:
+        if op == "s_disjoint":
+            return not_(self.spatial_clause(table, "s_intersects", geom))
+        if op not in SPATIAL_FUNCTIONS:
+            raise ValueError(op)
+        exact = func.ymt_spatial(op, literal_column(f"{table}.geom_wkb"), literal(wkb.dumps(geom), LargeBinary))
+        # every relation but disjointness needs the boxes to meet: the R*Tree answers that first
+        return and_(self.box_clause(table, geom.bounds), exact == 1)
+
+    @override
+    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
+        cond = self.box_clause(spec.table, spec.lonlat_bounds())
+        t = spec.table
+        if spec.points:
+            cols = [literal_column(f"{t}.{c}", Float).label(c) for c in ("minx", "miny", "maxx", "maxy")]
+            rows = session.execute(source.add_columns(*cols).where(cond)).mappings().all()
+            features = _cells(rows, spec)
+        else:
+            rows = session.execute(source.add_columns(literal_column(f"{t}.geom_wkb", LargeBinary).label("_g"))
+                                   .where(cond)).mappings().all()
+            features = _polygons(rows, spec)
+        return mapbox_vector_tile.encode([{"name": spec.layer, "features": features}],
+                                         default_options={"extents": spec.extent, "y_coord_down": True})
 
 
 # pg_advisory_xact_lock(key): released at commit or rollback.
@@ -144,9 +275,166 @@ class PostgresDialect(Dialect):
         return stmt.with_for_update(skip_locked=True, of=of)
 
     @override
+    def box_clause(self, table: str, bbox: BBox) -> ColumnElement[bool]:
+        _check_table(table)
+        minx, miny, maxx, maxy = bbox
+        return literal_column(f"{table}.geom").op("&&")(func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4490))
+
+    @override
+    def spatial_clause(self, table: str, op: str, geom: BaseGeometry) -> ColumnElement[bool]:
+        _check_table(table)
+        if op == "s_disjoint":  # NOT ST_Intersects uses the GiST index for its complement
+            return not_(self.spatial_clause(table, "s_intersects", geom))
+        literal_geom = func.ST_GeomFromWKB(literal(wkb.dumps(geom), LargeBinary), 4490)
+        return getattr(func, SPATIAL_FUNCTIONS[op])(literal_column(f"{table}.geom"), literal_geom)
+
+    @override
+    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
+        t = spec.table
+        rows = source.where(self.box_clause(t, spec.lonlat_bounds()))
+        if spec.points:
+            tile = _pg_cells(rows, spec)
+        else:
+            env = func.ST_TileEnvelope(spec.z, spec.x, spec.y)
+            geom = func.ST_AsMVTGeom(func.ST_Transform(literal_column(f"{t}.geom"), 3857), env, spec.extent,
+                                     spec.buffer, True)
+            tile = rows.add_columns(geom.label("geom")).subquery("t")
+        stmt = select(func.ST_AsMVT(literal_column("t"), spec.layer, spec.extent, "geom", "id")).select_from(tile)
+        out = session.execute(stmt).scalar()
+        return bytes(out) if out is not None else b""
+
+    @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
         session.execute(_ADVISORY, {"key": key})
+
+
+def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
+    """Low-zoom rows as grid-cell points in tile coordinates (the centre of each row's box, in Web Mercator by
+    its formula: no reprojection of polygons), one per cell and attribute values, with their count `n`."""
+    minx, miny, maxx, maxy = spec.mercator_bounds()
+    t = spec.table
+    lon = (literal_column(f"{t}.minx", Float) + literal_column(f"{t}.maxx", Float)) / 2
+    lat = (literal_column(f"{t}.miny", Float) + literal_column(f"{t}.maxy", Float)) / 2
+    mx = lon * (MERCATOR_HALF / 180)
+    my = func.ln(func.tan((lat + 90) * (math.pi / 360))) * EARTH_RADIUS
+    scale = spec.extent / (maxx - minx)
+    cx = func.floor((mx - minx) * scale / spec.cell).cast(Integer).label("_cx")
+    cy = func.floor((maxy - my) * scale / spec.cell).cast(Integer).label("_cy")
+    inner = rows.add_columns(cx, cy).subquery("s")
+    attrs = [c for c in inner.c if c.name not in ("id", "_cx", "_cy")]
+    half = spec.cell / 2
+    point = func.ST_MakePoint(inner.c._cx * spec.cell + half, inner.c._cy * spec.cell + half)
+    return (select(point.label("geom"), func.min(inner.c.id).label("id"), func.count().label("n"), *attrs)
+            .where(inner.c._cx.between(-1, spec.extent // spec.cell), inner.c._cy.between(-1, spec.extent // spec.cell))
+            .group_by(inner.c._cx, inner.c._cy, *attrs).subquery("t"))
+
+
+def _tile_xy(lon: Any, lat: Any, spec: TileSpec) -> tuple[Any, Any]:
+    """lon/lat (numpy arrays) → tile units, y down."""
+    minx, _, maxx, maxy = spec.mercator_bounds()
+    scale = spec.extent / (maxx - minx)
+    mx = np.asarray(lon) * (MERCATOR_HALF / 180)
+    lat_r = np.radians(np.clip(np.asarray(lat), -85.06, 85.06))
+    my = np.log(np.tan(np.pi / 4 + lat_r / 2)) * EARTH_RADIUS
+    return (mx - minx) * scale, (maxy - my) * scale
+
+
+def _attrs(row: Any) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("id", "_g", "minx", "miny", "maxx", "maxy") and v is not None}
+
+
+def _cells(rows: Any, spec: TileSpec) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    lon = np.array([(r["minx"] + r["maxx"]) / 2 for r in rows])
+    lat = np.array([(r["miny"] + r["maxy"]) / 2 for r in rows])
+    px, py = _tile_xy(lon, lat, spec)
+    cx, cy = np.floor(px / spec.cell).astype(int), np.floor(py / spec.cell).astype(int)
+    cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+    n_cells = spec.extent // spec.cell
+    for i, row in enumerate(rows):
+        if not (-1 <= cx[i] <= n_cells and -1 <= cy[i] <= n_cells):
+            continue
+        attrs = _attrs(row)
+        key = (int(cx[i]), int(cy[i]), *sorted(attrs.items()))
+        cell = cells.get(key)
+        if cell is None:
+            half = spec.cell / 2
+            cells[key] = {"geometry": shapely.Point(cx[i] * spec.cell + half, cy[i] * spec.cell + half),
+                          "id": row["id"], "properties": attrs | {"n": 1}}
+        else:
+            cell["properties"]["n"] += 1
+            cell["id"] = min(cell["id"], row["id"])
+    return list(cells.values())
+
+
+def _polygons(rows: Any, spec: TileSpec) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    geoms = shapely.from_wkb([r["_g"] for r in rows])
+
+    def to_tile(xy: Any) -> Any:
+        x, y = _tile_xy(xy[:, 0], xy[:, 1], spec)
+        return np.column_stack([x, y])
+
+    lo, hi = -spec.buffer, spec.extent + spec.buffer
+    tiled = shapely.clip_by_rect(shapely.transform(geoms, to_tile), lo, lo, hi, hi)
+    # snapped to the tile grid, as ST_AsMVTGeom does: the per-zoom simplification
+    tiled = shapely.set_precision(tiled, 1.0)
+    out = []
+    for row, geom in zip(rows, tiled, strict=True):
+        if geom is None or geom.is_empty or geom.area <= 0 and geom.geom_type.endswith("Polygon"):
+            continue
+        out.append({"geometry": geom, "id": row["id"], "properties": _attrs(row)})
+    return out
+
+
+@lru_cache(maxsize=64)
+def _literal_geometry(data: bytes) -> BaseGeometry:
+    geom = wkb.loads(data)
+    shapely.prepare(geom)
+    return geom
+
+
+_RELATION = {  # the row's relation to the literal, asked of the prepared literal
+    "s_intersects": lambda lit, row: shapely.intersects(lit, row),
+    "s_within": lambda lit, row: shapely.contains(lit, row),
+    "s_contains": lambda lit, row: shapely.within(lit, row),
+    "s_equals": lambda lit, row: shapely.equals(lit, row),
+    "s_touches": lambda lit, row: shapely.touches(lit, row),
+    "s_crosses": lambda lit, row: shapely.crosses(lit, row),
+    "s_overlaps": lambda lit, row: shapely.overlaps(lit, row),
+}
+
+
+def _sqlite_spatial(op: str, row_wkb: bytes | None, literal_wkb: bytes) -> int | None:
+    if row_wkb is None:
+        return None
+    try:
+        return int(bool(_RELATION[op](_literal_geometry(bytes(literal_wkb)), wkb.loads(bytes(row_wkb)))))
+    except (KeyError, shapely.errors.GEOSException):
+        return 0
+
+
+def _sqlite_like(value: str | None, pattern: str) -> int | None:
+    if value is None:
+        return None
+    return int(_like_regex(pattern).fullmatch(value) is not None)
+
+
+@lru_cache(maxsize=256)
+def _like_regex(pattern: str) -> Any:
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
 
 
 def _check_table(table: str) -> None:
