@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from yimatong.storage.files import private_dir
+
 CHUNK = 1024 * 1024
 
 
@@ -29,7 +31,7 @@ class BlobStore:
         """Copy a stream into the store atomically; returns (sha256, size, first bytes for sniffing).
         Write to a temp file in the same directory tree, fsync, then rename: a crash never leaves a
         half-written file under a real hash."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # 0700: the store holds internal and restricted files
         digest, size, head = hashlib.sha256(), 0, b""
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
         try:
@@ -49,7 +51,7 @@ class BlobStore:
             if final.exists():
                 os.unlink(tmp)
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(final.parent, tighten=False)
                 os.replace(tmp, final)
             return sha, size, head
         except BaseException:

@@ -1,6 +1,7 @@
 // 一张图: division boundaries, parcels coloured by stage (loaded per view, simplified on the server),
 // control layers on demand, and the project box of a clicked parcel. No base map unless one is configured.
 (function () {
+  const h = window.ymt.el;
   const stages = JSON.parse(document.getElementById("stages-data").textContent);
   const palette = ["#9e9e9e", "#8e44ad", "#6c3483", "#2e86c1", "#1f618d", "#17a589", "#138d75", "#d68910", "#ca6f1e", "#7d6608", "#c0392b", "#566573"];
   const colour = Object.fromEntries(stages.map((s, i) => [s.key, palette[i % palette.length]]));
@@ -22,7 +23,16 @@
   }
   L.control.layers(null, overlays, { collapsed: false }).addTo(map);
   const legend = L.control({ position: "bottomleft" });
-  legend.onAdd = () => { const d = L.DomUtil.create("div", "legend"); d.innerHTML = stages.map(s => `<i style="background:${colour[s.key]}"></i>${s.name}`).join("<br>"); return d; };
+  legend.onAdd = () => {
+    const d = L.DomUtil.create("div", "legend");
+    stages.forEach((s, i) => {
+      const swatch = h("i");
+      swatch.style.background = colour[s.key];  // the CSSOM, not a style attribute: allowed by the CSP
+      if (i) d.append(h("br"));
+      d.append(swatch, s.name);
+    });
+    return d;
+  };
   legend.addTo(map);
   let seq = 0;
   async function refresh() {
@@ -44,19 +54,19 @@
   refresh();
   const panel = document.getElementById("box");
   async function openBox(id) {
-    panel.innerHTML = "<h2>项目盒</h2><p class='muted'>加载中…</p>";
-    const r = await window.ymt.api("GET", `/api/v1/parcels/${id}/box`);
-    if (!r.ok) { panel.innerHTML = `<h2>项目盒</h2><p class="error">${window.ymt.esc(r.data.detail)}</p>`; return; }
+    panel.replaceChildren(h("h2", {}, "项目盒"), h("p", { class: "muted" }, "加载中…"));
+    const r = await window.ymt.api("GET", `/api/v1/parcels/${encodeURIComponent(id)}/box`);
+    if (!r.ok) { panel.replaceChildren(h("h2", {}, "项目盒"), h("p", { class: "error" }, (r.data && r.data.detail) || "加载失败")); return; }
     const p = r.data.parcel.properties;
-    const html = [`<h2>项目盒</h2><p>地块 ${p.id}${p.parcel_no ? "（" + window.ymt.esc(p.parcel_no) + "）" : ""} · ${(p.area_m2 / 666.6667).toFixed(2)} 亩</p>`];
+    const parts = [h("h2", {}, "项目盒"),
+      h("p", {}, `地块 ${p.id}`, p.parcel_no ? `（${p.parcel_no}）` : "", ` · ${(p.area_m2 / 666.6667).toFixed(2)} 亩`)];
     for (const pr of r.data.projects) {
-      html.push(`<div class="box-project"><a href="/code/${pr.code}"><b>${window.ymt.esc(pr.name)}</b></a><div class="mono muted">${pr.code}</div><ol class="timeline">`);
-      for (const s of pr.stages) {
-        const res = s.results.map(x => `<div class="result">${window.ymt.esc(x.kind)}</div>`).join("");
-        html.push(`<li class="st-${s.status}"><span class="grp">${s.group || "码"}</span><div>${window.ymt.esc(s.name)} <span class="muted">${s.finished_at ? s.finished_at.slice(0, 10) : ""}</span>${res}</div></li>`);
-      }
-      html.push("</ol></div>");
+      const steps = pr.stages.map(s => h("li", { class: `st-${s.status}` }, h("span", { class: "grp" }, s.group || "码"),
+        h("div", {}, s.name, " ", h("span", { class: "muted" }, s.finished_at ? s.finished_at.slice(0, 10) : ""),
+          s.results.map(x => h("div", { class: "result" }, x.kind)))));
+      parts.push(h("div", { class: "box-project" }, h("a", { href: `/code/${encodeURIComponent(pr.code)}` }, h("b", {}, pr.name)),
+        h("div", { class: "mono muted" }, pr.code), h("ol", { class: "timeline" }, steps)));
     }
-    panel.innerHTML = html.join("");
+    panel.replaceChildren(...parts);
   }
 })();
