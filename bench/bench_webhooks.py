@@ -25,6 +25,7 @@ from yimatong.core.context import Actor  # noqa: E402
 from yimatong.delivery import worker as delivery  # noqa: E402
 from yimatong.projects import registry  # noqa: E402
 from yimatong.storage.models import Subscription  # noqa: E402
+from yimatong.uow import transaction  # noqa: E402
 
 
 class Sink:
@@ -49,8 +50,8 @@ class Sink:
 
 
 def register(app, i: int) -> float:  # type: ignore[no-untyped-def]
-    with app.db.write() as s:
-        registry.register(s, app, Actor("bench", "admin"), {
+    with transaction(app, Actor("bench", "admin")) as uow:
+        registry.register(uow, {
             "name": f"项目{i}", "division": "430702", "year": 2026, "approval_type": "01", "project_type": "01",
             "supply_type": "23", "land_use": "0701", "sources": []})
     return time.time()

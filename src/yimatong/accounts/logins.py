@@ -125,7 +125,7 @@ def unlock(session: Session, actor_name: str, username: str) -> bool:
     return found is not None and found.failures > 0
 
 
-def lock_state(session: Session, app: App, username: str) -> dict[str, Any]:
+def lock_state(session: Session, username: str) -> dict[str, Any]:
     """Whether an account is locked, until when, and the failures counted (for the admin pages)."""
     g = session.get(LoginGuard, _user_key(username))
     t = now()

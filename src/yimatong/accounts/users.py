@@ -76,7 +76,7 @@ def describe(session: Session, app: App | None, user: User) -> dict[str, Any]:
         "totp": totp.enrolled(user), "created_at": rfc3339(user.created_at), "created_by": user.created_by,
         "password_changed_at": rfc3339(user.password_changed_at) if user.password_changed_at else None}
     if app is not None:
-        out["lock"] = logins.lock_state(session, app, user.username)
+        out["lock"] = logins.lock_state(session, user.username)
     return out
 
 

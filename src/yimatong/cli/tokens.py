@@ -49,7 +49,9 @@ def create(name: str = typer.Option(..., "--name", help="接入系统或使用�
             at = tokens.expiry_in_days(expires_in, limits, "expires-in")
         token = tokens.create(session, name, role, owner=cli_actor_name(), expires_at=at, divisions=division,
                               sections=section, limits=limits)
-        expiry = tokens.describe(tokens.get(session, name))["expires_at"]  # type: ignore[arg-type]
+        row = tokens.get(session, name)
+        assert row is not None  # just made
+        expiry = tokens.describe(row)["expires_at"]
     typer.echo(f"已为 {name}（{role}）创建令牌，有效期至 {localtime(expiry)}：", err=True)
     typer.echo(token)
 

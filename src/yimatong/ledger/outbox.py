@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core.context import now
 from yimatong.core.visibility import role_sees
-from yimatong.storage.models import Delivery, Subscription
+from yimatong.storage.models import Delivery, Subscription, table
 
 _ACTIVE = select(Subscription.id, Subscription.types, Subscription.role).where(Subscription.active.is_(True))
 
@@ -27,4 +27,4 @@ def enqueue_many(session: Session, events: Sequence[Any]) -> None:
             for ev in events for sid, types, role in subs
             if (not types or ev.type in types) and role_sees(role, ev.confidentiality, ev.owner_role)]
     if rows:
-        session.execute(insert(Delivery.__table__), rows)
+        session.execute(insert(table(Delivery)), rows)

@@ -186,7 +186,7 @@ class WebAuth:
         bearer = "authorization" in request.headers
         raw = None if path.startswith(NO_SESSION) or (api and bearer) else \
             self.keys.unsign(self.keys.session_signer, request.cookies.get(COOKIE))
-        web = await run_in_threadpool(self._resolve, raw, request) if raw else None
+        web = await run_in_threadpool(self._resolve, raw) if raw else None
         state["web"] = web
         state["pre_nonce"] = self.keys.unsign(self.keys.pre_signer, request.cookies.get(PRE_COOKIE))
         # a cookie that no longer names a live session (ended, forged, expired): the browser forgets it
@@ -210,7 +210,7 @@ class WebAuth:
         if web is not None and web.touch:  # the answer is out: the person never waits for this write
             await run_in_threadpool(self._touch, web.session_id)
 
-    def _resolve(self, raw: str, request: Request) -> WebUser | None:
+    def _resolve(self, raw: str) -> WebUser | None:
         with self.ymt.db.read() as s:
             found = sessions.lookup(s, raw, self.limits)
         if found is None:
@@ -248,7 +248,7 @@ def _same(expected: str, supplied: str | None) -> bool:
 def install(app: FastAPI, ymt: App) -> None:
     keys = Keys(session_secret(ymt))
     app.state.ymt_keys = keys
-    app.add_middleware(WebAuth, ymt=ymt, keys=keys)  # type: ignore[arg-type]
+    app.add_middleware(WebAuth, ymt=ymt, keys=keys)
     trusted = [h.strip() for h in ymt.settings.trusted_proxies.split(",") if h.strip()]
     if trusted:  # added last, so it runs first: the session sees the real client address and scheme
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)  # type: ignore[arg-type]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)

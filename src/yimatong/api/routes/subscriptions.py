@@ -9,16 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from yimatong.api.deps import get_app, require_roles
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import responses
 from yimatong.core import pagination
 from yimatong.core.context import ROLES, Actor, App, now, rfc3339
 from yimatong.delivery import worker as delivery
+from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
 from yimatong.storage.models import Delivery, DeliveryAttempt, Subscription
 
 router = APIRouter(prefix="/api/v1", tags=["订阅 Webhooks"])
-admin = require_roles("admin")
+admin = requires(Action.SUBSCRIPTION_MANAGE)
 EVENT_TYPES = ("project.registered", "project.updated", "project.voided", "project.merged", "project.split",
                "stage.changed", "result.added", "parcel.attached", "review.opened", "review.resolved",
                "import.completed")

@@ -5,7 +5,7 @@ Existing tokens get an expiry one default lifetime (YMT_TOKEN_DEFAULT_DAYS, 365 
 that no neighbour system stops at the upgrade; token names become unique among the tokens not revoked.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0009 (written against 0004; chained after main's 0009 when main was merged into the accounts branch)
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
