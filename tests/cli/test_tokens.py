@@ -199,3 +199,21 @@ def fresh_database(tmp_path):  # type: ignore[no-untyped-def]
         admin.dispose()
 
     return TEST_DB.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def test_a_token_scoped_to_wuling_stays_there(live_server) -> None:
+    """The scope given at `ymt token create --division` reaches the policy: another district's project is
+    404 to read and 403 to write or register."""
+    city = {"Authorization": f"Bearer {create(live_server, '--name', '市局', '--role', 'registrar')}"}
+    wuling = {"Authorization": "Bearer " + create(live_server, "--name", "武陵区分局", "--role", "registrar",
+                                                  "--division", "430702")}
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        body = {"name": "鼎城区项目", "division": "430703", "year": 2026, "approval_type": "01", "project_type": "02",
+                "supply_type": "23", "land_use": "0701"}
+        code = c.post("/api/v1/projects", json=body, headers=city).json()["code"]
+        assert c.get(f"/api/v1/projects/{code}", headers=wuling).status_code == 404
+        assert c.patch(f"/api/v1/projects/{code}", json={"builder": "越权"}, headers=wuling).status_code in (403, 404)
+        assert c.post("/api/v1/projects", json=body, headers=wuling).status_code == 403
+        mine = c.post("/api/v1/projects", json=body | {"name": "武陵区项目", "division": "430702"}, headers=wuling)
+        assert mine.status_code == 201, mine.text
+        assert [p["division"] for p in c.get("/api/v1/projects", headers=wuling).json()["items"]] == ["430702"]

@@ -235,3 +235,13 @@ def test_two_server_processes_share_sessions_and_csrf(live_server, db_url: str, 
     finally:
         other.proc.terminate()
         other.proc.wait(timeout=15)
+
+
+def test_a_users_divisions_limit_the_session(client, ymt, registrar_headers) -> None:
+    """`ymt user create --division`: the person's session actor carries it, so the pages' API calls see only it."""
+    register(client, registrar_headers, name="武陵区的项目", division="430702")
+    register(client, registrar_headers, name="鼎城区的项目", division="430703")
+    make_user(ymt, "county", divisions=["430703"])
+    logged_in(client, "county")
+    assert [p["division"] for p in client.get("/api/v1/projects").json()["items"]] == ["430703"]
+    assert "鼎城区" in client.get("/account").text
