@@ -39,13 +39,13 @@ def main() -> None:
         app = fresh_app(f"sqlite:///{tmp}/login.sqlite3", Path(tmp), trusted_proxies="127.0.0.1",
                         login_address_max_failures=n, login_max_failures=10**6)
         with app.db.write() as s:
-            users.create(s, "bench", "Bench-password-1", "viewer", must_change_password=False)
+            users.create(s, "bench", "Loadtest-password-1", "viewer", must_change_password=False)
         with ServerThread(create_app(app.settings, app)) as url, httpx.Client(base_url=url, timeout=60) as c:
             hashing = [attempt(c, f"user{i}", "Wrong-password-1", "10.0.0.1") for i in range(n)]  # counted, hashed
             throttled = [attempt(c, f"user{i}", "Wrong-password-1", "10.0.0.1") for i in range(n)]
             assert all("用户名或密码错误" in text for _, text in hashing)
             assert all("此地址登录失败次数过多" in text for _, text in throttled)
-            good = [attempt(c, "bench", "Bench-password-1", f"10.0.1.{i}") for i in range(min(n, 10))]
+            good = [attempt(c, "bench", "Loadtest-password-1", f"10.0.1.{i}") for i in range(min(n, 10))]
         app.close()
     h, t, g = (statistics.median(x for x, _ in runs) * 1000 for runs in (hashing, throttled, good))
     print(f"{n} attempts each, median ms: hashing failure {h:.1f}, throttled {t:.1f}, success {g:.1f}")
