@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, now, rfc3339
 from yimatong.domain.ledger import GENESIS, canonical, event_hash
-from yimatong.storage.models import Blob, Event, ResultFile
+from yimatong.storage.models import Blob, Event, Project, ResultFile
 
 
 def next_counter(session: Session, scope: str, n: int = 1) -> int:
@@ -52,6 +52,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
     first = last - len(items) + 1
     prev = GENESIS if first == 1 else session.execute(_HASH_AT, {"seq": first - 1}).scalar_one()
     at = rfc3339(now())
+    divisions = divisions_of(session, {item.code for item in items if item.code})
     rows = []
     for seq, item in enumerate(items, start=first):
         data_text = canonical(item.data).decode()
@@ -59,7 +60,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
         h = event_hash(seq, item.type, item.code, actor.name, at, stored, prev)
         rows.append({"seq": seq, "type": item.type, "code": item.code, "actor": actor.name, "at": at,
                      "data": data_text, "prev_hash": prev, "hash": h, "confidentiality": item.confidentiality,
-                     "owner_role": item.owner_role})
+                     "owner_role": item.owner_role, "division": divisions.get(item.code or "")})
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
     session.execute(_INSERT_EVENTS, rows)
@@ -68,6 +69,17 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
 
     outbox.enqueue_many(session, events)
     return events
+
+
+def divisions_of(session: Session, codes: set[str]) -> dict[str, str]:
+    """The division of each project by code: events carry it for district scope (feeds, webhooks)."""
+    out: dict[str, str] = {}
+    todo = list(codes)
+    for i in range(0, len(todo), 5000):
+        for code, division in session.execute(select(Project.code, Project.division).where(
+                Project.code.in_(todo[i:i + 5000]))):
+            out[code] = division
+    return out
 
 
 def event_dict(ev: Event) -> dict[str, Any]:

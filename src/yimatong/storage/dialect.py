@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 from shapely import wkb
 from shapely.geometry import box
-from sqlalchemy import ColumnElement, Select, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, Table, literal_column, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from yimatong.storage.models import Parcel
@@ -72,13 +73,31 @@ class Dialect:
         """Rows to claim for work: on PostgreSQL the ones no other transaction holds (SKIP LOCKED)."""
         return stmt
 
+    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
+        """Rows to change after reading them, locked against concurrent writers until commit (PostgreSQL
+        FOR UPDATE, waiting). SQLite has one writer at a time: nothing to add."""
+        return stmt
+
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         """Serialise the writers that take `key` (released at commit); give up after wait_ms."""
+
+    # --- upserts ------------------------------------------------------------------------------------------------
+    _insert: ClassVar[Any] = None  # the dialect's INSERT construct with ON CONFLICT
+
+    def insert_or_lock(self, session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str],
+                       touch: str, chunk: int = 500) -> None:
+        """Insert rows; where a row with the same `keys` exists, keep it unchanged but lock it (a no-op update of
+        `touch`). The lock matters on PostgreSQL: a concurrent transaction that deletes that row is waited for,
+        and the insert then goes ahead instead of being silently dropped (ON CONFLICT DO NOTHING would be)."""
+        for i in range(0, len(rows), chunk):
+            stmt = self._insert(table).values(rows[i:i + chunk])
+            session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={touch: table.c[touch]}))
 
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
     exact_spatial = False
+    _insert = staticmethod(sqlite.insert)
 
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
         _check_table(table)
@@ -109,6 +128,7 @@ _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
 class PostgresDialect(Dialect):
     name = "postgresql"
     exact_spatial = True
+    _insert = staticmethod(postgresql.insert)
 
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
         _check_table(table)
@@ -131,6 +151,9 @@ class PostgresDialect(Dialect):
 
     def for_claim(self, stmt: Select[Any], of: Any) -> Select[Any]:
         return stmt.with_for_update(skip_locked=True, of=of)
+
+    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
+        return stmt.with_for_update(of=of)
 
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))

@@ -1,0 +1,278 @@
+"""The delivery queue over the outbox: claims, outcomes, redelivery and purge.
+
+Each subscription has one *head* per ordering key (the project code, '' for events without one): the oldest
+delivery of that key not yet done (`DeliveryHead`). Only heads are claimable, so a project's events reach a
+receiver in order, and a claim reads due heads of ready subscriptions through an index — O(batch), whatever the
+backlog behind the heads. Inactive, paused and parked subscriptions are left out before any head is read.
+
+A claim is one short transaction (a few indexed statements; PostgreSQL: FOR UPDATE SKIP LOCKED, so workers
+never take the same head) that leases the heads by moving `next_attempt_at` past the time the batch can take.
+The POSTs run outside any transaction; each outcome is recorded in its own transaction as soon as the receiver
+answers, so a worker killed mid-batch leaves only its in-flight deliveries to be sent again when their lease
+runs out (at least once; receivers drop duplicates by X-Ymt-Event-Id).
+
+Heads and the fan-out (`ledger.outbox.enqueue_many`) meet on the head row: whoever changes or deletes a head
+locks it first and only then looks for the next delivery, and the fan-out inserts heads with an upsert that
+locks an existing one — so a delivery queued while the last one of its key is being recorded always ends up
+with a head.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from yimatong.config import Settings
+from yimatong.core.context import App, aware, now
+from yimatong.ledger.log import event_dict, next_counter
+from yimatong.storage.dialect import dialect_of
+from yimatong.storage.models import Delivery, DeliveryAttempt, DeliveryHead, Event, Subscription
+
+log = logging.getLogger("yimatong.delivery")
+
+LEASE_MARGIN_SECONDS = 2.0
+UNDELIVERED = ("pending", "parked")
+COUNTER_SHARDS = 8  # outcome counters are spread over a few rows so that workers do not queue on one
+
+_HEADS = DeliveryHead.__table__
+_READY = (select(Subscription.id).where(Subscription.active.is_(True), Subscription.paused.is_(False),
+                                        Subscription.parked.is_(False)))
+
+
+@dataclass
+class Job:
+    subscription_id: int
+    key: str
+    seq: int
+    delivery_id: int
+    url: str
+    secret: str
+    previous_secret: str | None  # while a rotation's overlap window is open
+    body: bytes
+    type: str
+    attempt: int
+    worker: str
+    deadline: float  # time.monotonic() after which it is not sent any more: its lease would end mid-request
+
+
+def key_of(code: str | None) -> str:
+    return code or ""
+
+
+def _of_key(key: str):  # type: ignore[no-untyped-def]
+    return Delivery.code.is_(None) if key == "" else Delivery.code == key
+
+
+def lease_seconds(settings: Settings, n: int) -> float:
+    """Long enough for n deliveries through the worker's parallel POSTs, each up to the timeout."""
+    rounds = math.ceil(n / max(1, settings.webhook_concurrency))
+    return settings.webhook_timeout_seconds * rounds + 2 * LEASE_MARGIN_SECONDS
+
+
+# --- claims ---------------------------------------------------------------------------------------------------
+
+def claim(app: App, worker: str) -> list[Job]:
+    s = app.settings
+    t = now()
+    lease = lease_seconds(s, s.webhook_batch)
+    started = time.monotonic()
+    # not exclusive: claims take no counter, project or ledger lock and must not wait behind an import
+    with app.db.write(exclusive=False) as session:
+        heads = claim_heads(session, s.webhook_batch, worker, t, t + timedelta(seconds=lease))
+    if not heads:
+        return []
+    return _jobs(app, heads, worker, started + lease - s.webhook_timeout_seconds - LEASE_MARGIN_SECONDS)
+
+
+def claim_heads(session: Session, limit: int, worker: str, at: datetime, lease_until: datetime
+                ) -> list[tuple[int, str, int]]:
+    """Lease up to `limit` due heads of ready subscriptions; returns (subscription_id, key, seq) of each.
+    Statements: the ready subscriptions (a handful, indexed), one indexed LIMIT query per subscription until
+    the batch is full, one update."""
+    subs = list(session.execute(_READY).scalars())
+    random.shuffle(subs)  # no subscription always first: each gets a fair share of a full batch
+    sql = dialect_of(session)
+    picked: list[tuple[int, int, str, int]] = []
+    for sid in subs:
+        room = limit - len(picked)
+        if room <= 0:
+            break
+        stmt = (select(DeliveryHead.id, DeliveryHead.subscription_id, DeliveryHead.key, DeliveryHead.seq)
+                .where(DeliveryHead.subscription_id == sid, DeliveryHead.next_attempt_at <= at)
+                .order_by(DeliveryHead.next_attempt_at).limit(room))
+        picked += [tuple(r) for r in session.execute(sql.for_claim(stmt, of=DeliveryHead))]  # type: ignore[misc]
+    if picked:
+        session.execute(update(_HEADS).where(_HEADS.c.id.in_([p[0] for p in picked]))
+                        .values(next_attempt_at=lease_until, claimed_by=worker))
+    return [(sid, key, seq) for _, sid, key, seq in picked]
+
+
+def _jobs(app: App, heads: list[tuple[int, str, int]], worker: str, deadline: float) -> list[Job]:
+    """What to send for each leased head, read after the claim committed (no lock held meanwhile)."""
+    seqs = {seq for _, _, seq in heads}
+    sids = {sid for sid, _, _ in heads}
+    t = now()
+    with app.db.read() as session:
+        subs = {sub.id: sub for sub in session.execute(select(Subscription).where(Subscription.id.in_(sids)))
+                .scalars()}
+        deliveries = {(d.subscription_id, d.seq): d for d in session.execute(
+            select(Delivery).where(Delivery.subscription_id.in_(sids), Delivery.seq.in_(seqs))).scalars()}
+        events = {e.seq: e for e in session.execute(select(Event).where(Event.seq.in_(seqs))).scalars()}
+    jobs, stale = [], []
+    for sid, key, seq in heads:
+        d, sub, ev = deliveries.get((sid, seq)), subs[sid], events.get(seq)
+        if d is None or ev is None or d.state == "done":
+            stale.append((sid, key, seq))  # purged meanwhile: the head moves on
+            continue
+        previous = sub.previous_secret if sub.previous_secret_until and aware(sub.previous_secret_until) > t else None
+        jobs.append(Job(sid, key, seq, d.id, sub.url, sub.secret, previous, body_of(ev), ev.type, d.attempts + 1,
+                        worker, deadline))
+    if stale:
+        with app.db.write(exclusive=False) as session:
+            for sid, key, seq in stale:
+                head = _locked_head(session, sid, key)
+                if head is not None and head.seq == seq:
+                    _advance(session, head)
+    return jobs
+
+
+def body_of(ev: Event) -> bytes:
+    return json.dumps(event_dict(ev), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def release(app: App, job: Job) -> None:
+    """Give a claimed head back without an attempt (its lease would have run out before the answer)."""
+    with app.db.write(exclusive=False) as session:
+        session.execute(update(_HEADS).where(_HEADS.c.subscription_id == job.subscription_id,
+                                             _HEADS.c.key == job.key, _HEADS.c.seq == job.seq,
+                                             _HEADS.c.claimed_by == job.worker)
+                        .values(next_attempt_at=now(), claimed_by=None))
+
+
+# --- outcomes -------------------------------------------------------------------------------------------------
+
+def record(app: App, job: Job, status: int | None, error: str | None, ms: float) -> None:
+    """Record one delivery's outcome in its own transaction, right after the receiver answered."""
+    with app.db.write(exclusive=False) as session:
+        record_in(session, app.settings, job, status, error, ms)
+
+
+def record_in(session: Session, s: Settings, job: Job, status: int | None, error: str | None, ms: float) -> None:
+    head = _locked_head(session, job.subscription_id, job.key)  # lock the head first (see the module doc)
+    d = session.get(Delivery, job.delivery_id)
+    at_head = head is not None and head.seq == job.seq
+    if d is None or d.state == "done":  # purged meanwhile, or delivered by another worker after our lease ended
+        if at_head and d is None:
+            _advance(session, head)  # type: ignore[arg-type]
+        return
+    t = now()
+    session.add(DeliveryAttempt(delivery_id=d.id, at=t, status_code=status, error=error, duration_ms=ms))
+    d.attempts, d.last_status, d.last_error, d.claimed_by = d.attempts + 1, status, error, job.worker
+    _count(session, "done" if error is None else "failed", job.subscription_id)
+    if error is None:
+        d.state, d.delivered_at = "done", t
+        if at_head:
+            _advance(session, head)  # type: ignore[arg-type]
+        return
+    holds = at_head and head.claimed_by == job.worker  # type: ignore[union-attr]
+    started = aware(d.created_at) if d.created_at else t
+    delay = random.uniform(0, min(s.webhook_max_delay_seconds, s.webhook_base_delay_seconds * 2 ** (d.attempts - 1)))
+    if (t - started).total_seconds() + delay > s.webhook_horizon_seconds:
+        d.state = "parked"
+        session.execute(update(Subscription).where(Subscription.id == d.subscription_id).values(parked=True))
+        log.warning("delivery %s of event %s parked after %s attempts: %s", d.id, d.seq, d.attempts, error)
+        if holds:
+            head.next_attempt_at, head.claimed_by = t, None  # type: ignore[union-attr]
+        return
+    d.next_attempt_at = t + timedelta(seconds=delay)
+    if holds:
+        head.next_attempt_at, head.claimed_by = d.next_attempt_at, None  # type: ignore[union-attr]
+
+
+def _locked_head(session: Session, sid: int, key: str) -> DeliveryHead | None:
+    stmt = select(DeliveryHead).where(DeliveryHead.subscription_id == sid, DeliveryHead.key == key)
+    return session.execute(dialect_of(session).for_update(stmt, of=DeliveryHead)).scalars().first()
+
+
+def _advance(session: Session, head: DeliveryHead) -> None:
+    """Move a (locked) head to the next undelivered delivery of its key, or drop it when there is none. All
+    deliveries after a head are undelivered (only heads are ever sent), so this is one index step."""
+    nxt = session.execute(
+        select(Delivery.seq, Delivery.next_attempt_at)
+        .where(Delivery.subscription_id == head.subscription_id, _of_key(head.key), Delivery.seq > head.seq,
+               Delivery.state.in_(UNDELIVERED))
+        .order_by(Delivery.seq).limit(1)).first()
+    if nxt is None:
+        session.delete(head)
+    else:
+        head.seq, head.next_attempt_at, head.claimed_by = nxt.seq, nxt.next_attempt_at, None
+
+
+def _count(session: Session, outcome: str, sid: int) -> None:
+    next_counter(session, f"webhook.{outcome}.{sid}.{random.randrange(COUNTER_SHARDS)}")
+
+
+# --- operations on a subscription --------------------------------------------------------------------------------
+
+def redeliver(session: Session, subscription_id: int) -> int:
+    """Resume a parked subscription: its parked deliveries go back to the queue, in order."""
+    t = now()
+    parked = select(Delivery.seq).where(Delivery.subscription_id == subscription_id, Delivery.state == "parked")
+    session.execute(update(_HEADS).where(_HEADS.c.subscription_id == subscription_id, _HEADS.c.seq.in_(parked))
+                    .values(next_attempt_at=t, claimed_by=None))
+    n = session.execute(update(Delivery).where(Delivery.subscription_id == subscription_id,
+                                               Delivery.state == "parked")
+                        .values(state="pending", next_attempt_at=t, created_at=t)).rowcount
+    session.execute(update(Subscription).where(Subscription.id == subscription_id).values(parked=False))
+    return int(n or 0)
+
+
+def purge(app: App, subscription_id: int, batch: int = 1000) -> int:
+    """Drop a subscription's undelivered (pending and parked) deliveries queued so far, in short transactions
+    of `batch` rows each so that other writers get through between them; then move its heads on and clear
+    `parked`. Returns how many were dropped."""
+    with app.db.read() as session:
+        last = session.execute(select(func.max(Delivery.seq)).where(
+            Delivery.subscription_id == subscription_id)).scalar()
+    if last is None:
+        return 0
+    dropped = 0
+    while True:
+        with app.db.write(exclusive=False) as session:
+            ids = list(session.execute(select(Delivery.id).where(
+                Delivery.subscription_id == subscription_id, Delivery.state.in_(UNDELIVERED),
+                Delivery.seq <= last).limit(batch)).scalars())
+            if not ids:
+                break
+            session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(ids)))
+            session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+            dropped += len(ids)
+    _reset_heads(app, subscription_id, last, batch)
+    with app.db.write(exclusive=False) as session:
+        session.execute(update(Subscription).where(Subscription.id == subscription_id).values(parked=False))
+    log.info("subscription %s: %s undelivered deliveries purged", subscription_id, dropped)
+    return dropped
+
+
+def _reset_heads(app: App, subscription_id: int, last: int, batch: int) -> None:
+    """Heads that pointed at purged deliveries move to what was queued after the purge began, or go."""
+    after = 0
+    while True:
+        with app.db.write(exclusive=False) as session:
+            stmt = (select(DeliveryHead).where(DeliveryHead.subscription_id == subscription_id,
+                                               DeliveryHead.id > after, DeliveryHead.seq <= last)
+                    .order_by(DeliveryHead.id).limit(batch))
+            heads = list(session.execute(dialect_of(session).for_update(stmt, of=DeliveryHead)).scalars())
+            if not heads:
+                return
+            for head in heads:
+                after = head.id
+                _advance(session, head)
