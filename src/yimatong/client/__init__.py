@@ -11,7 +11,8 @@
         for event in ymt.events(after=0):
             ...
 
-A webhook receiver checks each delivery with `verify_signature(secret, raw_body, headers["X-Ymt-Signature"])`.
+A webhook receiver checks each delivery with `verify_signature(secret, raw_body, request_headers)` (or with the
+`X-Ymt-Signature` value alone); during a secret rotation it accepts either secret's signature.
 """
 
 from yimatong.client.sdk import YmtClient, YmtError, verify_signature

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from yimatong.api.deps import get_actor, get_app
 from yimatong.core.context import Actor, App
+from yimatong.delivery import metrics as delivery_metrics
 from yimatong.ledger import log as ledger
 
 router = APIRouter(tags=["运维 Operations"])
@@ -34,9 +35,11 @@ def readyz(app: App = Depends(get_app)) -> Response:
     return JSONResponse({"status": "ready", "database": app.db.dialect})
 
 
-@router.get("/metrics", summary="Prometheus 指标", response_class=Response)
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get("/metrics", summary="Prometheus 指标", response_class=Response,
+            description="本进程的请求指标，以及从数据库算出的 webhook 投递队列指标（ymt_webhook_*：待投递、挂起、"
+                        "最久待投递时长、成功与失败次数）。")
+def metrics(app: App = Depends(get_app)) -> Response:
+    return Response(generate_latest() + delivery_metrics.exposition(app), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/api/v1/ledger/verify", tags=["台账 Ledger"], summary="校验台账哈希链",
