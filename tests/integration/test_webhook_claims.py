@@ -5,11 +5,12 @@ on PostgreSQL 64 000 pending made every claim run for minutes)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from conftest import free_port, is_pg, make_token, project_body
@@ -17,9 +18,10 @@ from integration.backlog import add_subscription, backlog
 from yimatong.api.app import create_app
 from yimatong.config import Settings
 from yimatong.core.context import App
+from yimatong.delivery import queue
 from yimatong.delivery import worker as delivery
 from yimatong.profiles.loader import load_profile
-from yimatong.storage.models import Subscription
+from yimatong.storage.models import DeliveryHead, Subscription
 
 
 @contextmanager
@@ -118,3 +120,43 @@ def test_registrations_succeed_while_a_dead_receiver_has_a_large_backlog(setting
     finally:
         stop.set()
         app.close()
+
+
+def test_a_delivery_queued_while_its_key_drains_keeps_a_head(ymt: App) -> None:
+    """The last delivery of a project is being recorded (its head locked, nothing after it yet) while a new
+    event of that project is queued: the new delivery must end up with a head, or it would never be sent."""
+    sid = add_subscription(ymt, f"http://127.0.0.1:{free_port()}/x")
+    (first,) = backlog(ymt, 1, keys=1)
+    (job,) = delivery.claim(ymt, "w")
+    queued = threading.Event()
+
+    def enqueue() -> None:
+        backlog(ymt, 1, keys=1)  # same key: the same project code
+        queued.set()
+
+    with ymt.db.write(exclusive=False) as session:
+        queue._locked_head(session, sid, job.key)  # what recording does first
+        other = threading.Thread(target=enqueue)
+        other.start()
+        if is_pg():  # the fan-out must wait for the head we hold, not pass it by
+            wait_for_lock_wait(session)
+        assert not queued.is_set()
+        queue.record_in(session, ymt.settings, job, 200, None, 1.0)  # nothing after it is visible: head dropped
+    other.join(30)
+    assert queued.is_set()
+    with ymt.db.read() as session:
+        heads = [(h.key, h.seq) for h in session.execute(select(DeliveryHead)).scalars()]
+    assert heads == [(job.key, first + 1)]
+    assert [j.seq for j in delivery.claim(ymt, "w")] == [first + 1]
+
+
+def wait_for_lock_wait(session: Session, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))  # activity is read once per transaction
+        waiting = session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND datname = current_database()")).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the fan-out did not wait for the locked head")

@@ -19,15 +19,20 @@ with a head.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
+import queue as stdqueue
 import random
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from yimatong.config import Settings
@@ -159,42 +164,207 @@ def release(app: App, job: Job) -> None:
 
 # --- outcomes -------------------------------------------------------------------------------------------------
 
+Outcome = tuple[Job, int | None, str | None, float]
+
+
 def record(app: App, job: Job, status: int | None, error: str | None, ms: float) -> None:
     """Record one delivery's outcome in its own transaction, right after the receiver answered."""
     with app.db.write(exclusive=False) as session:
         record_in(session, app.settings, job, status, error, ms)
 
 
+class Recorder:
+    """Records outcomes as they come, each as soon as it is answered: one thread writes everything answered
+    meanwhile in one short transaction (group commit) while the POST threads wait for it. Otherwise they would
+    queue on SQLite's file lock (whose busy handler sleeps between tries) or pay a transaction each.
+
+    A group never waits for a head another transaction holds (it locks its heads with SKIP LOCKED, then needs
+    no other lock anyone holds for long), so it cannot deadlock against a fan-out that locks heads in its own
+    order; the outcomes whose head it could not take are then recorded one by one, each waiting normally."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._queue: stdqueue.SimpleQueue[tuple[Outcome, Future[None]] | None] = stdqueue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ymt-record", daemon=True)
+        self._thread.start()
+
+    def record(self, job: Job, status: int | None, error: str | None, ms: float) -> None:
+        done: Future[None] = Future()
+        self._queue.put(((job, status, error, ms), done))
+        done.result()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except stdqueue.Empty:
+                    break
+                if more is None:
+                    self._write(items)
+                    return
+                items.append(more)
+            self._write(items)
+
+    def _write(self, items: list[tuple[Outcome, Future[None]]]) -> None:
+        later: list[tuple[Outcome, Future[None]]] = []
+        try:
+            with self.app.db.write(exclusive=False) as session:
+                skipped = record_many(session, self.app.settings, [outcome for outcome, _ in items],
+                                      wait=len(items) == 1)
+            later = [item for item in items if item[0] in skipped]
+        except Exception as exc:  # noqa: BLE001 - handed to the callers
+            if len(items) == 1:
+                items[0][1].set_exception(exc)
+                return
+            later = items  # one bad outcome (or a deadlock victim) must not lose the others: one by one
+        for item in items:
+            if item not in later:
+                item[1].set_result(None)
+        for item in later:
+            self._write([item])
+
+
 def record_in(session: Session, s: Settings, job: Job, status: int | None, error: str | None, ms: float) -> None:
-    head = _locked_head(session, job.subscription_id, job.key)  # lock the head first (see the module doc)
-    d = session.get(Delivery, job.delivery_id)
-    at_head = head is not None and head.seq == job.seq
-    if d is None or d.state == "done":  # purged meanwhile, or delivered by another worker after our lease ended
-        if at_head and d is None:
-            _advance(session, head)  # type: ignore[arg-type]
-        return
+    record_many(session, s, [(job, status, error, ms)])
+
+
+def record_many(session: Session, s: Settings, outcomes: list[Outcome], wait: bool = True) -> list[Outcome]:
+    """Write outcomes: an attempt each, the delivery's new state, the outcome counters, and the heads — a
+    delivered head moves to the next delivery of its key, a failed one is scheduled for its retry. The heads are
+    locked first (see the module doc). Core statements over all outcomes at once: this is the drain's hot path.
+
+    With wait=False heads held by other transactions are skipped, and so are their outcomes: returned, not
+    written (a head that no longer exists looks the same; the caller records those with wait=True)."""
     t = now()
-    session.add(DeliveryAttempt(delivery_id=d.id, at=t, status_code=status, error=error, duration_ms=ms))
-    d.attempts, d.last_status, d.last_error, d.claimed_by = d.attempts + 1, status, error, job.worker
-    _count(session, "done" if error is None else "failed", job.subscription_id)
-    if error is None:
-        d.state, d.delivered_at = "done", t
-        if at_head:
-            _advance(session, head)  # type: ignore[arg-type]
-        return
-    holds = at_head and head.claimed_by == job.worker  # type: ignore[union-attr]
-    started = aware(d.created_at) if d.created_at else t
-    delay = random.uniform(0, min(s.webhook_max_delay_seconds, s.webhook_base_delay_seconds * 2 ** (d.attempts - 1)))
-    if (t - started).total_seconds() + delay > s.webhook_horizon_seconds:
-        d.state = "parked"
-        session.execute(update(Subscription).where(Subscription.id == d.subscription_id).values(parked=True))
-        log.warning("delivery %s of event %s parked after %s attempts: %s", d.id, d.seq, d.attempts, error)
-        if holds:
-            head.next_attempt_at, head.claimed_by = t, None  # type: ignore[union-attr]
-        return
-    d.next_attempt_at = t + timedelta(seconds=delay)
-    if holds:
-        head.next_attempt_at, head.claimed_by = d.next_attempt_at, None  # type: ignore[union-attr]
+    heads = _locked_heads(session, outcomes, wait)
+    if not wait:
+        skipped = [o for o in outcomes if (o[0].subscription_id, o[0].key) not in heads]
+        outcomes = [o for o in outcomes if (o[0].subscription_id, o[0].key) in heads]
+        if not outcomes:
+            return skipped
+    else:
+        skipped = []
+    deliveries = {r.id: r for r in session.execute(
+        select(_D.c.id, _D.c.state, _D.c.attempts, _D.c.created_at, _D.c.next_attempt_at)
+        .where(_D.c.id.in_([job.delivery_id for job, *_ in outcomes])))}
+    attempts: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    counts: collections.Counter[tuple[str, int]] = collections.Counter()
+    advance: list[Any] = []
+    retry_heads: list[dict[str, Any]] = []
+    parked_subs: set[int] = set()
+    for job, status, error, ms in outcomes:
+        head = heads.get((job.subscription_id, job.key))
+        at_head = head is not None and head.seq == job.seq
+        d = deliveries.get(job.delivery_id)
+        if d is None or d.state == "done":  # purged meanwhile, or delivered by another worker after our lease
+            if at_head and d is None:
+                advance.append(head)
+            continue
+        n = d.attempts + 1
+        attempts.append({"delivery_id": d.id, "at": t, "status_code": status, "error": error, "duration_ms": ms})
+        counts["done" if error is None else "failed", job.subscription_id] += 1
+        change = {"b_id": d.id, "b_attempts": n, "b_status": status, "b_error": error, "b_worker": job.worker,
+                  "b_state": "done", "b_delivered": t if error is None else None, "b_next": d.next_attempt_at}
+        changes.append(change)
+        if error is None:
+            if at_head:
+                advance.append(head)
+            continue
+        started = aware(d.created_at) if d.created_at else t
+        delay = random.uniform(0, min(s.webhook_max_delay_seconds, s.webhook_base_delay_seconds * 2 ** (n - 1)))
+        if (t - started).total_seconds() + delay > s.webhook_horizon_seconds:
+            change["b_state"] = "parked"
+            parked_subs.add(job.subscription_id)
+            log.warning("delivery %s of event %s parked after %s attempts: %s", d.id, job.seq, n, error)
+            retry_at = t
+        else:
+            change["b_state"], change["b_next"] = "pending", t + timedelta(seconds=delay)
+            retry_at = change["b_next"]
+        if at_head and head.claimed_by == job.worker:  # still our lease: the retry is scheduled on the head
+            retry_heads.append({"b_id": head.id, "b_next": retry_at})
+    if attempts:
+        session.execute(insert(_A), attempts)
+        session.execute(_CHANGE_DELIVERY, changes)
+    shard = random.randrange(COUNTER_SHARDS)
+    for (outcome, sid), n in sorted(counts.items()):  # rows locked in one order by every transaction
+        next_counter(session, f"webhook.{outcome}.{sid}.{shard}", n)
+    for sid in sorted(parked_subs):
+        session.execute(update(Subscription).where(Subscription.id == sid).values(parked=True))
+    if retry_heads:
+        session.execute(_RETRY_HEAD, retry_heads)
+    _advance_many(session, advance)
+    return skipped
+
+
+_D = Delivery.__table__
+_A = DeliveryAttempt.__table__
+_CHANGE_DELIVERY = (update(_D).where(_D.c.id == bindparam("b_id"))
+                    .values(attempts=bindparam("b_attempts"), last_status=bindparam("b_status"),
+                            last_error=bindparam("b_error"), claimed_by=bindparam("b_worker"),
+                            state=bindparam("b_state"), delivered_at=bindparam("b_delivered"),
+                            next_attempt_at=bindparam("b_next")))
+_RETRY_HEAD = (update(_HEADS).where(_HEADS.c.id == bindparam("b_id"))
+               .values(next_attempt_at=bindparam("b_next"), claimed_by=None))
+_MOVE_HEAD = (update(_HEADS).where(_HEADS.c.id == bindparam("b_id"))
+              .values(seq=bindparam("b_seq"), next_attempt_at=bindparam("b_next"), claimed_by=None))
+
+
+def _locked_heads(session: Session, outcomes: list[Outcome], wait: bool) -> dict[tuple[int, str], Any]:
+    keys: dict[int, set[str]] = collections.defaultdict(set)
+    for job, *_ in outcomes:
+        keys[job.subscription_id].add(job.key)
+    sql = dialect_of(session)
+    lock = sql.for_update if wait else sql.for_claim
+    heads = {}
+    for sid, wanted in sorted(keys.items()):
+        stmt = (select(_HEADS.c.id, _HEADS.c.subscription_id, _HEADS.c.key, _HEADS.c.seq, _HEADS.c.claimed_by)
+                .where(_HEADS.c.subscription_id == sid, _HEADS.c.key.in_(wanted)).order_by(_HEADS.c.key))
+        for row in session.execute(lock(stmt, of=_HEADS)):
+            heads[(row.subscription_id, row.key)] = row
+    return heads
+
+
+def _advance_many(session: Session, heads: list[Any]) -> None:
+    """Move (locked) heads to the next undelivered delivery of their key, or drop those with none. All
+    deliveries after a head are undelivered (only heads are ever sent), so each is one index step."""
+    moves, gone = [], []
+    for head in heads:
+        nxt = session.execute(_next_after(head.subscription_id, head.key, head.seq)).first()
+        if nxt is None:
+            gone.append(head.id)
+        else:
+            moves.append({"b_id": head.id, "b_seq": nxt.seq, "b_next": nxt.next_attempt_at})
+    if gone:
+        session.execute(delete(_HEADS).where(_HEADS.c.id.in_(gone)))
+    if moves:
+        session.execute(_MOVE_HEAD, moves)
+
+
+def _next_after(sid: int, key: str, seq: int) -> Any:
+    stmt = _NEXT_NULL if key == "" else _NEXT_CODE
+    return stmt.params(sid=sid, key=key, seq=seq)
+
+
+def _next_stmt(code_clause: Any) -> Any:
+    # built once: this runs for every delivered head
+    return (select(Delivery.seq, Delivery.next_attempt_at)
+            .where(Delivery.subscription_id == bindparam("sid"), code_clause, Delivery.seq > bindparam("seq"),
+                   Delivery.state.in_(UNDELIVERED))
+            .order_by(Delivery.seq).limit(1))
+
+
+_NEXT_CODE = _next_stmt(Delivery.code == bindparam("key"))
+_NEXT_NULL = _next_stmt(Delivery.code.is_(None))
 
 
 def _locked_head(session: Session, sid: int, key: str) -> DeliveryHead | None:
@@ -203,21 +373,12 @@ def _locked_head(session: Session, sid: int, key: str) -> DeliveryHead | None:
 
 
 def _advance(session: Session, head: DeliveryHead) -> None:
-    """Move a (locked) head to the next undelivered delivery of its key, or drop it when there is none. All
-    deliveries after a head are undelivered (only heads are ever sent), so this is one index step."""
-    nxt = session.execute(
-        select(Delivery.seq, Delivery.next_attempt_at)
-        .where(Delivery.subscription_id == head.subscription_id, _of_key(head.key), Delivery.seq > head.seq,
-               Delivery.state.in_(UNDELIVERED))
-        .order_by(Delivery.seq).limit(1)).first()
+    """`_advance_many` for one head loaded as an object."""
+    nxt = session.execute(_next_after(head.subscription_id, head.key, head.seq)).first()
     if nxt is None:
         session.delete(head)
     else:
         head.seq, head.next_attempt_at, head.claimed_by = nxt.seq, nxt.next_attempt_at, None
-
-
-def _count(session: Session, outcome: str, sid: int) -> None:
-    next_counter(session, f"webhook.{outcome}.{sid}.{random.randrange(COUNTER_SHARDS)}")
 
 
 # --- operations on a subscription --------------------------------------------------------------------------------

@@ -88,22 +88,22 @@ def own_endpoints(app: App) -> frozenset[tuple[targets.IPAddress, int]]:
     return targets.own_endpoints(app.settings.public_base_url or app.profile.public_base_url)
 
 
-def deliver(app: App, clients: Clients, job: Job) -> None:
+def deliver(app: App, clients: Clients, recorder: queue.Recorder, job: Job) -> None:
     """Post one claimed delivery and record its outcome at once."""
     if time.monotonic() > job.deadline:  # waited in the pool so long that the lease could end mid-request
         queue.release(app, job)
         return
     status, error, ms = post(app, clients, job)
     try:
-        queue.record(app, job, status, error, ms)
+        recorder.record(job, status, error, ms)
     except Exception:  # noqa: BLE001 - the lease runs out and the delivery is sent again
         log.exception("could not record delivery %s", job.delivery_id)
 
 
-def run_once(app: App, clients: Clients, pool: ThreadPoolExecutor, worker: str) -> int:
+def run_once(app: App, clients: Clients, recorder: queue.Recorder, pool: ThreadPoolExecutor, worker: str) -> int:
     """Claim one batch and deliver it; returns how many were claimed."""
     jobs = claim(app, worker)
-    for future in [pool.submit(deliver, app, clients, job) for job in jobs]:
+    for future in [pool.submit(deliver, app, clients, recorder, job) for job in jobs]:
         future.result()
     return len(jobs)
 
@@ -111,19 +111,20 @@ def run_once(app: App, clients: Clients, pool: ThreadPoolExecutor, worker: str) 
 def loop(app: App, stop: threading.Event, worker: str | None = None) -> None:
     # a unique lease holder even when several processes are started with the same --name
     worker = f"{worker or 'worker'}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    clients = Clients()
+    clients, recorder = Clients(), queue.Recorder(app)
     try:
         with ThreadPoolExecutor(max_workers=app.settings.webhook_concurrency,
                                 thread_name_prefix="ymt-post") as pool:
             while not stop.is_set():
                 try:
-                    busy = run_once(app, clients, pool, worker)
+                    busy = run_once(app, clients, recorder, pool, worker)
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
                     log.exception("delivery loop error")
                     busy = 0
                 if not busy:
                     stop.wait(app.settings.webhook_poll_seconds)
     finally:
+        recorder.close()
         clients.close()
 
 

@@ -24,13 +24,14 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("subscriptions") as batch_op:
-        batch_op.add_column(sa.Column("previous_secret", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("sections", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
-        batch_op.add_column(sa.Column("divisions", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
-        batch_op.add_column(sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index("ix_subscriptions_ready", ["active", "paused", "parked", "id"], unique=False)
+    # Plain ALTER TABLE … ADD COLUMN, no batch copy: SQLite cannot drop (for a copy) a table that deliveries
+    # reference while foreign keys are enforced, and copying the large tables would take long.
+    op.add_column("subscriptions", sa.Column("previous_secret", sa.String(length=200), nullable=True))
+    op.add_column("subscriptions", sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("subscriptions", sa.Column("sections", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    op.add_column("subscriptions", sa.Column("divisions", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    op.add_column("subscriptions", sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index("ix_subscriptions_ready", "subscriptions", ["active", "paused", "parked", "id"])
 
     op.create_table(
         "delivery_heads",
@@ -46,9 +47,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_delivery_heads_due", "delivery_heads", ["subscription_id", "next_attempt_at"])
 
-    with op.batch_alter_table("deliveries") as batch_op:
-        batch_op.drop_index("ix_deliveries_due")  # claims no longer scan deliveries by state and time
-        batch_op.create_index("ix_deliveries_sub_state", ["subscription_id", "state", "seq"], unique=False)
+    op.drop_index("ix_deliveries_due", "deliveries")  # claims no longer scan deliveries by state and time
+    op.create_index("ix_deliveries_sub_state", "deliveries", ["subscription_id", "state", "seq"])
     # the head of each key: its oldest delivery not yet done
     op.execute(sa.text(
         "INSERT INTO delivery_heads (subscription_id, key, seq, next_attempt_at) "
@@ -57,24 +57,18 @@ def upgrade() -> None:
         "      WHERE state IN ('pending', 'parked') GROUP BY subscription_id, COALESCE(code, '')) m "
         "ON m.subscription_id = d.subscription_id AND m.s = d.seq"))
 
-    with op.batch_alter_table("events") as batch_op:
-        batch_op.add_column(sa.Column("division", sa.String(length=12), nullable=True))
+    op.add_column("events", sa.Column("division", sa.String(length=12), nullable=True))
     op.execute(sa.text("UPDATE events SET division = (SELECT projects.division FROM projects "
                        "WHERE projects.code = events.code) WHERE code IS NOT NULL"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("events") as batch_op:
-        batch_op.drop_column("division")
-    with op.batch_alter_table("deliveries") as batch_op:
-        batch_op.drop_index("ix_deliveries_sub_state")
-        batch_op.create_index("ix_deliveries_due", ["state", "next_attempt_at"], unique=False)
+    # Plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35 has it), no batch copy, for the same reasons.
+    op.drop_column("events", "division")
+    op.drop_index("ix_deliveries_sub_state", "deliveries")
+    op.create_index("ix_deliveries_due", "deliveries", ["state", "next_attempt_at"])
     op.drop_index("ix_delivery_heads_due", "delivery_heads")
     op.drop_table("delivery_heads")
-    with op.batch_alter_table("subscriptions") as batch_op:
-        batch_op.drop_index("ix_subscriptions_ready")
-        batch_op.drop_column("paused")
-        batch_op.drop_column("divisions")
-        batch_op.drop_column("sections")
-        batch_op.drop_column("previous_secret_until")
-        batch_op.drop_column("previous_secret")
+    op.drop_index("ix_subscriptions_ready", "subscriptions")
+    for column in ("paused", "divisions", "sections", "previous_secret_until", "previous_secret"):
+        op.drop_column("subscriptions", column)
