@@ -42,7 +42,7 @@ from yimatong.core.context import App, now  # noqa: E402
 from yimatong.delivery import queue  # noqa: E402
 from yimatong.delivery import worker as delivery  # noqa: E402
 from yimatong.ledger import outbox  # noqa: E402
-from yimatong.ledger.log import next_counter  # noqa: E402
+from yimatong.storage.counters import next_counter  # noqa: E402
 from yimatong.storage.models import Delivery, DeliveryHead, Event, Subscription  # noqa: E402
 
 BATCH = 50

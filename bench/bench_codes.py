@@ -23,6 +23,7 @@ from yimatong.core.context import Actor, App
 from yimatong.profiles.loader import load_profile
 from yimatong.projects import registry
 from yimatong.storage.migrate import upgrade
+from yimatong.uow import transaction
 
 ACTOR = Actor("bench", "registrar")
 BODY = {"name": "基准项目", "division": "430702", "year": "2026", "approval_type": "01", "project_type": "01",
@@ -39,8 +40,8 @@ def bare_increment(app: App, n: int) -> None:
 
 def register(app: App, n: int) -> None:
     for i in range(n):
-        with app.db.write() as s:
-            registry.register(s, app, ACTOR, BODY | {"name": f"基准项目{i}"})
+        with transaction(app, ACTOR) as uow:
+            registry.register(uow, BODY | {"name": f"基准项目{i}"})
 
 
 def rate(fn, app: App, n: int, clients: int) -> float:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from yimatong.projects import registry  # noqa: E402
 from yimatong.stages import service as stages  # noqa: E402
 from yimatong.storage.models import Project  # noqa: E402
 from yimatong.supervision import service as supervision  # noqa: E402
+from yimatong.uow import transaction  # noqa: E402
 
 ACTOR = Actor("bench", "admin")
 
@@ -45,13 +46,13 @@ def main() -> None:
                 return time.perf_counter() - t, count
 
         cold, count = compute()
-        with app.db.write() as s:
-            codes = s.execute(select(Project.code).order_by(Project.id).limit(2)).scalars().all()
-            stages.set_stage(s, app, ACTOR, codes[0], "land_approval", {"status": "done"})
+        with transaction(app, ACTOR) as uow:
+            codes = uow.session.execute(select(Project.code).order_by(Project.id).limit(2)).scalars().all()
+            stages.set_stage(uow, codes[0], "land_approval", {"status": "done"})
         after_stage, _ = compute()
-        with app.db.write() as s:
-            project = registry.get(s, codes[1])
-            parcels.attach(s, project, box(111.69, 29.04, 111.691, 29.041), ACTOR)
+        with transaction(app, ACTOR) as uow:
+            project = registry.get(uow.session, codes[1])
+            parcels.attach(uow, project, box(111.69, 29.04, 111.691, 29.041))
         after_parcel, _ = compute()
         app.close()
     print(f"{n} projects and parcels; {count} warnings")

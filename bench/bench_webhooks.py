@@ -25,6 +25,7 @@ from yimatong.core.context import Actor  # noqa: E402
 from yimatong.delivery import worker as delivery  # noqa: E402
 from yimatong.projects import registry  # noqa: E402
 from yimatong.storage.models import Subscription  # noqa: E402
+from yimatong.uow import transaction  # noqa: E402
 
 
 class Sink:
@@ -49,8 +50,8 @@ class Sink:
 
 
 def register(app, i: int) -> float:  # type: ignore[no-untyped-def]
-    with app.db.write() as s:
-        registry.register(s, app, Actor("bench", "admin"), {
+    with transaction(app, Actor("bench", "admin")) as uow:
+        registry.register(uow, {
             "name": f"项目{i}", "division": "430702", "year": 2026, "approval_type": "01", "project_type": "01",
             "supply_type": "23", "land_use": "0701", "sources": []})
     return time.time()
@@ -71,7 +72,7 @@ def main() -> None:
     sinks = [Sink() for _ in range(10)]
     with tempfile.TemporaryDirectory() as tmp:
         app = fresh_app(f"sqlite:///{tmp}/hooks.sqlite3", Path(tmp), webhook_poll_seconds=0.01, webhook_batch=200,
-                        webhook_concurrency=16)
+                        webhook_concurrency=16, webhook_allow="127.0.0.0/8")  # the receivers are on loopback
         with app.db.write() as s:
             for sink in sinks:
                 s.add(Subscription(url=sink.url, types=[], secret="x" * 16, role="admin", active=True, parked=False,

@@ -17,6 +17,7 @@ from yimatong.core.context import Actor, App
 from yimatong.profiles.loader import load_profile
 from yimatong.projects import registry
 from yimatong.storage.migrate import upgrade
+from yimatong.uow import transaction
 
 _tmp = Path(tempfile.mkdtemp(prefix="ymt-schemathesis-"))
 _url = os.environ.get("YMT_TEST_DATABASE", "sqlite")
@@ -26,7 +27,8 @@ _ymt = App(Settings(data_dir=_tmp, database_url=_url, deliver_webhooks=False), l
 upgrade(_ymt.db.engine)
 with _ymt.db.write() as _s:
     TOKEN = tokens.create(_s, f"schemathesis-{os.getpid()}-{_tmp.name}", "admin")
-    registry.register(_s, _ymt, Actor("seed", "admin"), {
+with transaction(_ymt, Actor("seed", "admin")) as _uow:
+    registry.register(_uow, {
         "name": "种子项目", "division": "430702", "year": 2026, "approval_type": "01", "project_type": "01",
         "supply_type": "23", "land_use": "0701", "sources": []})
 

@@ -86,7 +86,7 @@ def test_user_create_refuses_bad_input_naming_the_option(env) -> None:
     assert ymt(env, "user", "create", "--username", "ok", "--password", "long-enough-1").returncode == 0
 
 
-def test_ledger_verify_names_the_edited_event(client, registrar_headers, env, db_url) -> None:
+def test_ledger_verify_names_the_edited_event(client, registrar_headers, admin_headers, env, db_url) -> None:
     from conftest import project_body
 
     for i in range(3):
@@ -101,7 +101,7 @@ def test_ledger_verify_names_the_edited_event(client, registrar_headers, env, db
     bad = ymt(env, "ledger", "verify")
     assert bad.returncode == 1
     assert "seq=2" in bad.stderr
-    r = client.get("/api/v1/ledger/verify", headers=registrar_headers).json()
+    r = client.get("/api/v1/ledger/verify", headers=admin_headers).json()
     assert r["ok"] is False and r["first_bad_seq"] == 2 and r["length"] == 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from yimatong.domain.lifecycle import check_transition, current_stage, may_write_stage
+from yimatong.domain.lifecycle import check_transition, current_stage
 from yimatong.profiles.loader import load_profile
 
 P = load_profile("changde")
@@ -30,10 +30,3 @@ def test_current_stage_is_latest_non_pending_in_catalogue_order() -> None:
     assert current_stage(P, {"intake": "done", "inspection": "done"}) == "intake"
 
 
-def test_stage_writers() -> None:
-    assert may_write_stage(P, "approval_system", "supply")
-    assert not may_write_stage(P, "approval_system", "registration")
-    assert may_write_stage(P, "registration_platform", "registration")
-    assert not may_write_stage(P, "registration_platform", "supply")
-    assert not may_write_stage(P, "viewer", "supply")
-    assert may_write_stage(P, "registrar", "registration")

@@ -13,6 +13,7 @@ from yimatong.errors import AppError
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.storage.models import Event
+from yimatong.uow import transaction
 
 ACTOR = Actor("race-test", "admin")
 
@@ -20,21 +21,21 @@ ACTOR = Actor("race-test", "admin")
 def test_no_stage_change_lands_after_a_void(ymt: App) -> None:
     body = {k: v for k, v in project_body().items() if k != "parcels"}
     codes = []
-    with ymt.db.write() as session:
+    with transaction(ymt, ACTOR) as uow:
         for i in range(12):
-            codes.append(registry.register(session, ymt, ACTOR, body | {"name": f"并发项目{i}"}).code)
+            codes.append(registry.register(uow, body | {"name": f"并发项目{i}"}).code)
 
     def void(code: str) -> None:
         try:
-            with ymt.db.write() as session:
-                registry.void(session, ymt, ACTOR, code, "重复立项")
+            with transaction(ymt, ACTOR) as uow:
+                registry.void(uow, code, "重复立项")
         except AppError:
             pass
 
     def stage(code: str) -> None:
         try:
-            with ymt.db.write() as session:
-                stages.set_stage(session, ymt, ACTOR, code, "pre_review", {"status": "done"})
+            with transaction(ymt, ACTOR) as uow:
+                stages.set_stage(uow, code, "pre_review", {"status": "done"})
         except AppError:
             pass  # refused because the project was voided first: as it should be
 
@@ -60,8 +61,8 @@ def test_writers_during_a_long_import_neither_deadlock_nor_fail(ymt: App) -> Non
 
     divisions = ["430702", "430703", "430721", "430722", "430723"]
     body = {k: v for k, v in project_body().items() if k != "parcels"}
-    with ymt.db.write() as session:
-        existing = [registry.register(session, ymt, ACTOR, body | {"name": f"在办项目{i}", "division": d}).code
+    with transaction(ymt, ACTOR) as uow:
+        existing = [registry.register(uow, body | {"name": f"在办项目{i}", "division": d}).code
                     for i, d in enumerate(divisions)]
     names = {"430702": "武陵区", "430703": "鼎城区", "430721": "安乡县", "430722": "汉寿县", "430723": "澧县"}
     # the file starts in 武陵区 and reaches the other districts (and the projects being worked on) only later,
@@ -86,10 +87,10 @@ def test_writers_during_a_long_import_neither_deadlock_nor_fail(ymt: App) -> Non
     def do_writes() -> None:
         for i in range(20):
             d = divisions[(i * 3) % 5]
-            with ymt.db.write() as session:
-                registry.register(session, ymt, ACTOR, body | {"name": f"并行登记{i}", "division": d})
-            with ymt.db.write() as session:
-                stages.set_stage(session, ymt, ACTOR, existing[i % 5], "pre_review",
+            with transaction(ymt, ACTOR) as uow:
+                registry.register(uow, body | {"name": f"并行登记{i}", "division": d})
+            with transaction(ymt, ACTOR) as uow:
+                stages.set_stage(uow, existing[i % 5], "pre_review",
                                  {"status": "done" if i % 2 else "in_progress"})
 
     threads = [threading.Thread(target=guarded, args=(fn,)) for fn in (do_import, do_writes, do_writes)]

@@ -16,6 +16,7 @@ from yimatong.core.context import Actor, App
 from yimatong.intake import importer as importers
 from yimatong.ledger import log as ledger
 from yimatong.storage.models import Event, Project
+from yimatong.uow import transaction
 
 ACTOR = Actor("intake-test", "registrar")
 PLACES = "丹阳灌溪柳叶德山善卷桃花澧阳嘉山皇山白鹤岗滨湖江北芷兰朗州沅水穿紫河护城东南西北金银铜铁石木水火土风云雷电春夏秋冬梅兰竹菊"
@@ -135,8 +136,8 @@ def test_a_review_decided_twice_at_once_is_decided_once(ymt: App) -> None:
 
     def decide() -> None:
         try:
-            with ymt.db.write() as session:
-                reviews.resolve(session, ymt, ACTOR, review_id, "keep_separate", None)
+            with transaction(ymt, ACTOR) as uow:
+                reviews.resolve(uow, review_id, "keep_separate", None)
             outcomes.append("done")
         except Conflict:
             outcomes.append("conflict")

@@ -9,7 +9,7 @@ from sqlalchemy import insert
 
 from yimatong.core.context import App, now
 from yimatong.ledger import outbox
-from yimatong.ledger.log import next_counter
+from yimatong.storage.counters import next_counter
 from yimatong.storage.models import Event, Subscription
 
 

@@ -13,6 +13,9 @@ from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.storage.migrate import alembic_config, upgrade
 from yimatong.storage.models import DeliveryHead, Event
+from yimatong.uow import transaction
+
+BEFORE = "0009"  # the revision 0006 follows on this branch
 
 
 def migrate_to(app: App, revision: str) -> None:
@@ -27,13 +30,13 @@ def migrate_to(app: App, revision: str) -> None:
 
 
 def test_existing_backlog_gets_heads_and_events_their_division(ymt: App) -> None:
-    with ymt.db.write() as session:
-        a = registry.register(session, ymt, SYSTEM, project_body(name="迁移甲") | {"sources": []}).code
-        b = registry.register(session, ymt, SYSTEM, project_body(name="迁移乙", division="430703") | {"sources": []}).code
+    with transaction(ymt, SYSTEM) as uow:
+        a = registry.register(uow, project_body(name="迁移甲") | {"sources": []}).code
+        b = registry.register(uow, project_body(name="迁移乙", division="430703") | {"sources": []}).code
     for key in ("pre_review", "land_approval"):
-        with ymt.db.write() as session:
-            stages.set_stage(session, ymt, SYSTEM, a, key, {"status": "in_progress"})
-    migrate_to(ymt, "0004")  # the schema before: no heads, no division on events
+        with transaction(ymt, SYSTEM) as uow:
+            stages.set_stage(uow, a, key, {"status": "in_progress"})
+    migrate_to(ymt, BEFORE)  # the schema before: no heads, no division on events
     t = now()
     with ymt.db.write() as session:
         session.execute(text("INSERT INTO subscriptions (url, types, secret, role, active, parked, created_by, "
@@ -52,7 +55,7 @@ def test_existing_backlog_gets_heads_and_events_their_division(ymt: App) -> None
     with ymt.db.write() as session:
         assert queue.redeliver(session, 1) == 1
     assert sorted(j.seq for j in queue.claim(ymt, "after-migration")) == [2, 3]
-    migrate_to(ymt, "0004")  # and back again without losing the deliveries
+    migrate_to(ymt, BEFORE)  # and back again without losing the deliveries
     with ymt.db.read() as session:
         assert session.execute(text("SELECT count(*) FROM deliveries")).scalar_one() == 4
     upgrade(ymt.db.engine)

@@ -15,6 +15,7 @@ from yimatong.parcels import files as parcel_import
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
+from yimatong.uow import transaction
 
 ACTOR = Actor("oracle", "admin")
 
@@ -23,18 +24,18 @@ def test_one_pass_matches_pairwise_oracle(ymt: App) -> None:
     rng = random.Random(20261125)
     body = {k: v for k, v in project_body().items() if k != "parcels"}
     placed = []  # (project code, project id, parcel id, geometry, division)
-    with ymt.db.write() as session:
+    with transaction(ymt, ACTOR) as uow:
         for p in range(25):
             division = rng.choice(["430702", "430703"])  # parcels fall near the 武陵/鼎城 line, some across
-            project = registry.register(session, ymt, ACTOR, body | {"name": f"随机项目{p}", "division": division})
+            project = registry.register(uow, body | {"name": f"随机项目{p}", "division": division})
             cx, cy = 111.66 + rng.random() * 0.06, 28.99 + rng.random() * 0.06
             for _ in range(rng.randint(1, 3)):  # a project's parcels lie together and often touch each other
                 x, y = cx + rng.random() * 0.004, cy + rng.random() * 0.004
                 g = box(x, y, x + rng.uniform(0.001, 0.006), y + rng.uniform(0.001, 0.006))
-                parcel = parcels.attach(session, project, g, ACTOR)
+                parcel = parcels.attach(uow, project, g)
                 placed.append((project.code, project.id, parcel.id, g, division))
         voided = placed[0][0]
-        registry.void(session, ymt, ACTOR, voided, "测试")  # a voided project's parcels count for nothing
+        registry.void(uow, voided, "测试")  # a voided project's parcels count for nothing
     farmland = box(111.67, 29.00, 111.69, 29.02)
     layer = json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "基本农田一"}, "geometry": mapping(farmland)}]}).encode()

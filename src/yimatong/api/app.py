@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI, Request, Response
 
-from yimatong.api import problems
+from yimatong.api import ogc, openapi, problems
 from yimatong.api.input_guard import InputGuard
+from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
+from yimatong.api.routes import supervision as supervision_routes
 from yimatong.config import Settings
 from yimatong.core.context import App
+from yimatong.delivery import worker as delivery
 from yimatong.domain.profile import digits_only
 from yimatong.profiles.loader import load_profile
+from yimatong.supervision import service as supervision
+from yimatong.web import pages, public
 
 DESCRIPTION = """
 **一码通 yimatong**：市自然资源和规划局项目库与“一码通”枢纽。每个用地项目在入库时获得一个 28 位项目码，
@@ -24,24 +29,10 @@ DESCRIPTION = """
 认证：`Authorization: Bearer <令牌>`；错误统一为 `application/problem+json`（RFC 9457）。
 """
 
-# Router modules mounted in this order; each owns one area of the contract.
-ROUTERS = [
-    "yimatong.api.routes.ops",
-    "yimatong.api.routes.codes",
-    "yimatong.api.routes.projects",
-    "yimatong.api.routes.chain",
-    "yimatong.api.routes.stages",
-    "yimatong.api.routes.results",
-    "yimatong.api.routes.parcels",
-    "yimatong.api.routes.events",
-    "yimatong.api.routes.subscriptions",
-    "yimatong.api.routes.imports",
-    "yimatong.api.routes.supervision",
-    "yimatong.api.routes.admin",
-    "yimatong.api.ogc",
-    "yimatong.web.public",
-    "yimatong.web.pages",
-]
+# The areas of the contract, mounted in this order. Imported explicitly: a router that fails to import stops
+# the service at start (it used to be skipped, which could switch an interface off without a word).
+ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, subscriptions,
+                                   imports, supervision_routes, ogc, public, pages)
 
 
 def create_app(settings: Settings | None = None, ymt: App | None = None) -> FastAPI:
@@ -49,7 +40,7 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
     ymt = ymt or App(settings, load_profile(settings.profile))
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         background = _start_background(ymt)
         try:
             yield
@@ -64,37 +55,25 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
     # inside the size check and metrics installed next (middleware added later wraps what came before)
     app.add_middleware(InputGuard, max_bytes=settings.max_json_bytes)
     _install_limits(app, settings)
-    for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue  # an area not built yet
-            raise
-        module.install(app) if hasattr(module, "install") else app.include_router(module.router)
-    from yimatong.api import openapi
-
+    for module in ROUTERS:
+        install = getattr(module, "install", None)
+        if install is not None:
+            install(app)
+        else:
+            app.include_router(module.router)
     openapi.install(app)
     return app
 
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
     """Background work of `ymt serve`: warm the supervision warnings, and deliver webhooks (by default)."""
-    from yimatong.supervision import service as supervision
-
     supervision.refresh_in_background(ymt)
     if not ymt.settings.deliver_webhooks:
         return []
-    try:
-        from yimatong.delivery import worker as delivery
-    except ImportError:
-        return []  # delivery not built yet
     return [delivery.start_in_process(ymt)]
 
 
 def _install_limits(app: FastAPI, settings: Settings) -> None:
-    from yimatong.api.routes.ops import LATENCY, REQUESTS
-
     @app.middleware("http")
     async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         length = request.headers.get("content-length")
@@ -104,6 +83,6 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
             return problems.problem(413, f"请求体超过上限 {limit} 字节", [("body", "请求体过大")])
         start = time.perf_counter()
         response = await call_next(request)
-        LATENCY.labels(request.method).observe(time.perf_counter() - start)
-        REQUESTS.labels(request.method, str(response.status_code)).inc()
+        ops.LATENCY.labels(request.method).observe(time.perf_counter() - start)
+        ops.REQUESTS.labels(request.method, str(response.status_code)).inc()
         return response

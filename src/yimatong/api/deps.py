@@ -1,15 +1,30 @@
-"""Request dependencies: the service container and the authenticated actor."""
+"""Request dependencies: the service container, the authenticated actor, and the action a route performs.
+
+Every route declares its action once, with `Depends(requires(Action.X))` (or is listed as public in
+`PUBLIC_PATHS`); `tests/architecture/test_route_actions.py` fails for a route that declares none. The dependency
+authenticates and refuses early (403, before any body is read) a role that may never do the action; the use
+case checks it again once with what only it knows (the stage, the project's division, the section).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yimatong.accounts import tokens
 from yimatong.core.context import Actor, App
-from yimatong.errors import Forbidden, Unauthorized
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
+from yimatong.errors import Unauthorized
 
+F = TypeVar("F", bound=Callable[..., Any])
 bearer = HTTPBearer(auto_error=False, description="令牌：`ymt token create --name 系统名 --role 角色` 生成")
+# Paths that answer without a token (the contract's list), matched by prefix.
+PUBLIC_PATHS = ("/p/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc", "/static/", "/login",
+                "/logout", "/favicon")
 
 
 def get_app(request: Request) -> App:
@@ -31,10 +46,35 @@ def get_actor(request: Request, creds: HTTPAuthorizationCredentials | None = Dep
     return actor
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
-    def dep(actor: Actor = Depends(get_actor)) -> Actor:
-        if actor.role not in roles:
-            raise Forbidden(f"角色 {actor.role} 无权执行此操作", [("role", f"需要角色：{', '.join(roles)}")])
+def requires(action: Action) -> Callable[..., Actor]:
+    """The dependency of a route performing `action`: the authenticated actor, refused early when its role may
+    never perform it."""
+    def dep(request: Request, actor: Actor = Depends(get_actor)) -> Actor:
+        get_app(request).profile.policy.check(actor, action)
         return actor
 
+    dep.__ymt_action__ = action  # type: ignore[attr-defined]  # read by the route-action guard test
     return dep
+
+
+def declares(action: Action) -> Callable[[F], F]:
+    """For endpoints that authenticate otherwise (the web pages use the login session): state the action they
+    perform, for the route-action guard; the page or its command checks it."""
+    def mark(fn: F) -> F:
+        fn.__ymt_action__ = action  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def view_of(request: Request, actor: Actor) -> View:
+    return View.of(get_app(request), actor)
+
+
+def declared_action(endpoint_dependencies: list[Any]) -> Action | None:
+    """The action a route declared (for the guard test and the OpenAPI description)."""
+    for dep in endpoint_dependencies:
+        action = getattr(dep, "__ymt_action__", None)
+        if action is not None:
+            return action
+    return None

@@ -16,6 +16,10 @@ from yimatong.api import problems
 from yimatong.errors import Invalid
 
 NUL_MESSAGE = "含有 NUL 字符（\\u0000），请删除后重试"
+# Deeper JSON than this is refused at the door, bodies and the `meta` of results alike: nothing the contract
+# describes nests beyond a handful of levels, and a value stored 300 levels deep could be written but not
+# served again (the serialiser gives up), breaking the project's /results and /chain for everyone.
+MAX_JSON_DEPTH = 32
 
 
 def _finite(text: str) -> float:
@@ -27,6 +31,20 @@ def _finite(text: str) -> float:
 
 def _no_constant(text: str) -> float:
     raise ValueError(text)
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """The dotted path where `value` nests deeper than `limit`, or None (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return path or "body"
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, v in pairs:
+                stack.append((v, f"{path}.{k}" if path else str(k), depth + 1))
+    return None
 
 
 def find_nul(value: Any, path: str = "") -> str | None:
@@ -60,6 +78,11 @@ def loads_strict(text: str | bytes, field: str = "body") -> Any:
         if isinstance(exc, json.JSONDecodeError):
             raise Invalid(f"{field} 不是合法的 JSON", [(field, "JSON 解析失败")]) from None
         raise Invalid(f"{field} 中有非有限数值（NaN、Infinity 或超出范围）", [(field, "数值必须是有限数")]) from None
+    deep = too_deep(value)
+    if deep:
+        name = field if deep == "body" else (deep if field == "body" else f"{field}.{deep}")
+        message = f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层"
+        raise Invalid(f"{name}：{message}", [(name, message)])
     where = find_nul(value)
     if where:
         name = field if where == "body" else (where if field == "body" else f"{field}.{where}")

@@ -14,8 +14,10 @@ from shapely.ops import unary_union
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_app, requires
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
 from yimatong.domain.profile import digits_only
 from yimatong.errors import NotFound, invalid
 from yimatong.parcels import store as parcels
@@ -48,7 +50,7 @@ def _json(body: dict[str, Any], media: str = "application/json", headers: dict[s
 
 
 @router.get("", summary="OGC API 着陆页")
-def landing(request: Request, _: Actor = Depends(get_actor)) -> Response:
+def landing(request: Request, _: Actor = Depends(requires(Action.READ))) -> Response:
     base = _base(request)
     root = str(request.base_url).rstrip("/")
     return _json({"title": "一码通 yimatong OGC API - Features", "description": "项目库地块与项目图层",
@@ -62,7 +64,7 @@ def landing(request: Request, _: Actor = Depends(get_actor)) -> Response:
 
 
 @router.get("/conformance", summary="OGC 一致性声明")
-def conformance(_: Actor = Depends(get_actor)) -> Response:
+def conformance(_: Actor = Depends(requires(Action.READ))) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
@@ -76,16 +78,17 @@ def _collection(request: Request, cid: str, bbox: list[float] | None) -> dict[st
                       {"href": f"{base}/collections/{cid}/items", "rel": "items", "type": GEOJSON}]}
 
 
-def _extent(session: Session) -> list[float] | None:
-    row = session.execute(select(func.min(Parcel.minx), func.min(Parcel.miny), func.max(Parcel.maxx),
-                                 func.max(Parcel.maxy))).one()
+def _extent(session: Session, view: View) -> list[float] | None:
+    """The extent of the parcels the caller may see (a restricted parcel must not widen it)."""
+    row = session.execute(view.parcel_extent()).one()
     return None if row[0] is None else [float(v) for v in row]
 
 
 @router.get("/collections", summary="OGC 图层列表")
-def collections(request: Request, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
+def collections(request: Request, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
+                ) -> Response:
     with app.db.read() as session:
-        extent = _extent(session)
+        extent = _extent(session, View.of(app, actor))
     base = _base(request)
     return _json({"links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
                   "collections": [_collection(request, cid, extent) for cid in COLLECTIONS]})
@@ -98,10 +101,10 @@ def _check_collection(cid: str) -> None:
 
 @router.get("/collections/{collection_id}", summary="OGC 图层")
 def collection(collection_id: str, request: Request, app: App = Depends(get_app),
-               _: Actor = Depends(get_actor)) -> Response:
+               actor: Actor = Depends(requires(Action.READ))) -> Response:
     _check_collection(collection_id)
     with app.db.read() as session:
-        extent = _extent(session)
+        extent = _extent(session, View.of(app, actor))
     return _json(_collection(request, collection_id, extent))
 
 
@@ -124,15 +127,16 @@ def _geometry(geom: Any, crs: str) -> orjson.Fragment:
 def items(collection_id: str, request: Request, bbox: str | None = Query(None),
           limit: int = Query(10, ge=1, le=10000), offset: int = Query(0, ge=0, le=10**9),
           crs: str | None = Query(None), bbox_crs: str | None = Query(None, alias="bbox-crs"),
-          app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
+          app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> Response:
     _check_collection(collection_id)
     out_crs = _crs(crs)
     box = _bbox(bbox, bbox_crs)
+    view = View.of(app, actor)
     with app.db.read() as session:
         if collection_id == "parcels":
-            feats, matched = _parcel_items(session, box, limit, offset, out_crs)
+            feats, matched = _parcel_items(session, view, box, limit, offset, out_crs)
         else:
-            feats, matched = _project_items(session, box, limit, offset, out_crs)
+            feats, matched = _project_items(session, view, box, limit, offset, out_crs)
     links = _links(request, collection_id, offset, limit, len(feats), matched)
     return _json({"type": "FeatureCollection", "features": feats, "numberMatched": matched,
                   "numberReturned": len(feats), "links": links}, GEOJSON, {"Content-Crs": f"<{out_crs}>"})
@@ -159,21 +163,22 @@ def _links(request: Request, cid: str, offset: int, limit: int, returned: int, m
     return links
 
 
-def _parcel_ids(session: Session, box: tuple[float, float, float, float] | None) -> Any:
-    stmt = select(Parcel.id)
+def _parcel_ids(session: Session, view: View, box: tuple[float, float, float, float] | None) -> Any:
+    stmt = view.parcel_query(Parcel.id)
     if box is not None:
         stmt = stmt.where(Parcel.id.in_(dialect_of(session).parcels_in_bbox(session, box)))
     return stmt
 
 
-def _parcel_items(session: Session, box: Any, limit: int, offset: int, crs: str) -> tuple[list[Any], int]:
+def _parcel_items(session: Session, view: View, box: Any, limit: int, offset: int, crs: str
+                  ) -> tuple[list[Any], int]:
     # Count and page over ids only (index-only scans), then load the rows of the page.
-    ids = _parcel_ids(session, box)
+    ids = _parcel_ids(session, view, box)
     matched = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
     page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(limit).offset(offset))]
-    rows = list(session.execute(select(Parcel).where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
+    rows = list(session.execute(view.parcel_query().where(Parcel.id.in_(page)).order_by(Parcel.id)).scalars()) \
         if page else []
-    codes = parcels.codes_of_parcels(session, page)
+    codes = view.codes_of_parcels(session, page)
     return [_parcel_feature(p, codes.get(p.id, []), crs) for p in rows], matched
 
 
@@ -183,20 +188,22 @@ def _parcel_feature(p: Parcel, codes: list[str], crs: str) -> dict[str, Any]:
                            "name": p.name}}
 
 
-def _project_items(session: Session, box: Any, limit: int, offset: int, crs: str) -> tuple[list[Any], int]:
-    stmt = select(Project).where(Project.id.in_(select(ProjectParcel.project_id)))
+def _project_items(session: Session, view: View, box: Any, limit: int, offset: int, crs: str
+                   ) -> tuple[list[Any], int]:
+    stmt = view.project_query().where(Project.id.in_(view.link_query(ProjectParcel.project_id)))
     if box is not None:
-        stmt = stmt.where(Project.id.in_(parcels.project_ids_in_bbox(session, box)))
+        stmt = stmt.where(Project.id.in_(parcels.project_ids_in_bbox(session, view, box)))
     matched = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = list(session.execute(stmt.order_by(Project.id).limit(limit).offset(offset)).scalars())
-    geoms = _project_geoms(session, [p.id for p in rows])
+    geoms = _project_geoms(session, view, [p.id for p in rows])
     return [_project_feature(p, geoms.get(p.id, []), crs) for p in rows], matched
 
 
-def _project_geoms(session: Session, ids: list[int]) -> dict[int, list[Any]]:
+def _project_geoms(session: Session, view: View, ids: list[int]) -> dict[int, list[Any]]:
+    """The visible parcels of each project (a restricted result's parcels do not shape its geometry)."""
     geoms: dict[int, list[Any]] = {}
     if ids:
-        q = (select(ProjectParcel.project_id, Parcel.geom_wkb).join(Parcel, Parcel.id == ProjectParcel.parcel_id)
+        q = (view.link_query(ProjectParcel.project_id, Parcel.geom_wkb).join(Parcel, Parcel.id == ProjectParcel.parcel_id)
              .where(ProjectParcel.project_id.in_(ids)))
         for pid, g in session.execute(q):
             geoms.setdefault(pid, []).append(wkb.loads(g))
@@ -213,20 +220,21 @@ def _project_feature(p: Project, geoms: list[Any], crs: str) -> dict[str, Any]:
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="OGC 单个要素")
 def item(collection_id: str, feature_id: str, request: Request, crs: str | None = Query(None),
-         app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
+         app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> Response:
     _check_collection(collection_id)
     out_crs = _crs(crs)
+    view = View.of(app, actor)
     with app.db.read() as session:
         if collection_id == "parcels":
             if not digits_only(feature_id) or int(feature_id) > 2**53:
                 raise NotFound(f"要素 {feature_id} 不存在", [("featureId", "不存在")])
-            p = parcels.get_parcel(session, int(feature_id))
-            f = _parcel_feature(p, parcels.codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)
+            p = parcels.get_parcel(session, view, int(feature_id), "featureId")
+            f = _parcel_feature(p, view.codes_of_parcels(session, [p.id]).get(p.id, []), out_crs)
         else:
-            found = session.execute(select(Project).where(Project.code == feature_id)).scalars().first()
+            found = session.execute(view.project_query().where(Project.code == feature_id)).scalars().first()
             if found is None:
                 raise NotFound(f"要素 {feature_id} 不存在", [("featureId", "不存在")])
-            f = _project_feature(found, _project_geoms(session, [found.id]).get(found.id, []), out_crs)
+            f = _project_feature(found, _project_geoms(session, view, [found.id]).get(found.id, []), out_crs)
     f["links"] = [{"href": str(request.url), "rel": "self", "type": GEOJSON},
                   {"href": f"{_base(request)}/collections/{collection_id}", "rel": "collection",
                    "type": "application/json"}]

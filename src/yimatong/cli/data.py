@@ -10,6 +10,7 @@ import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
 from yimatong.core.context import Actor
+from yimatong.core.visibility import View
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
@@ -105,8 +106,8 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
 
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
-        n = exports.export_projects(ymt, file, project_list.ProjectFilter(division=division, year=year, stage=stage,
-                                                                          status=status))
+        n = exports.export_projects(ymt, View.of(ymt, cli_actor()), file, project_list.ProjectFilter(
+            division=division, year=year, stage=stage, status=status))
     typer.echo(f"已导出 {n} 个项目到 {file}")
 
 

@@ -4,6 +4,7 @@ warnings — plus a web login `demo` / `demo12345` and an admin API token."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import random
 from typing import Any
@@ -21,6 +22,8 @@ from yimatong.projects import registry
 from yimatong.results import service as results
 from yimatong.stages import service as stages
 from yimatong.storage.models import ProjectSource, User
+from yimatong.uow import UnitOfWork
+from yimatong.uow import run as uow_run
 
 ACTOR = Actor("demo-loader", "admin")
 NAMES = ["{d}滨湖片区安置小区", "{d}高新区标准厂房", "{d}第一中学扩建", "{d}人民医院新院区", "{d}城东商业综合体",
@@ -63,8 +66,8 @@ def load(app: App, per_district: int) -> int:
     for d in divisions:
         center = _center(app, d.value)
         for i in range(per_district):
-            with app.db.write() as session:
-                _one(session, app, rng, today, d.value, d.label, i, center)
+            uow_run(app, ACTOR, functools.partial(_one, rng=rng, today=today, division=d.value, label=d.label, i=i,
+                                                  center=center))
             count += 1
     return count
 
@@ -77,11 +80,11 @@ def _center(app: App, division: str) -> tuple[float, float]:
     return (p.x, p.y)
 
 
-def _one(session: Any, app: App, rng: random.Random, today: dt.date, division: str, label: str, i: int,
+def _one(uow: UnitOfWork, rng: random.Random, today: dt.date, division: str, label: str, i: int,
          center: tuple[float, float]) -> None:
     k = (i + int(division[-2:])) % len(NAMES)
     ptype, stype, use = ATTRS[k]
-    project = registry.register(session, app, ACTOR, {
+    project = registry.register(uow, {
         "name": NAMES[k].format(d=label), "division": division, "year": today.year - rng.randint(0, 3),
         "approval_type": rng.choice(["01", "02", "03"]), "project_type": ptype, "supply_type": stype,
         "land_use": use, "builder": f"{label}城市建设投资有限公司", "area_m2": None,
@@ -89,13 +92,13 @@ def _one(session: Any, app: App, rng: random.Random, today: dt.date, division: s
                      "ref": "demo"}]})
     x, y = center[0] + (i % 3) * 0.006, center[1] + (i // 3) * 0.006
     w, h = rng.uniform(0.0015, 0.004), rng.uniform(0.0015, 0.004)
-    parcel = parcels.attach(session, project, box(x, y, x + w, y + h), ACTOR, {"parcel_no": f"DK-{division}-{i + 1:03d}"})
+    parcel = parcels.attach(uow, project, box(x, y, x + w, y + h), {"parcel_no": f"DK-{division}-{i + 1:03d}"})
     project.area_m2 = parcel.area_m2
     depth = (i * 3 + int(division[-1])) % (len(PATH) + 1)
-    _walk(session, app, rng, today, project.code, depth, i)
+    _walk(uow, rng, today, project.code, depth, i)
 
 
-def _walk(session: Any, app: App, rng: random.Random, today: dt.date, code: str, depth: int, i: int) -> None:
+def _walk(uow: UnitOfWork, rng: random.Random, today: dt.date, code: str, depth: int, i: int) -> None:
     """Move the project along the lifecycle with dates in the past, so that some of them draw warnings."""
     start = today - dt.timedelta(days=rng.randint(400, 1400))
     day = start
@@ -103,15 +106,15 @@ def _walk(session: Any, app: App, rng: random.Random, today: dt.date, code: str,
         day = day + dt.timedelta(days=rng.randint(30, 160))
         if key == "land_approval" and depth == 2 and i % 2 == 0:
             day = today - dt.timedelta(days=900)  # approved long ago, never supplied: 批而未供
-        stages.set_stage(session, app, ACTOR, code, key, {
+        stages.set_stage(uow, code, key, {
             "status": "done", "case_no": f"{key.upper()[:3]}-{today.year}-{rng.randint(100, 999)}",
             "department": "一体化审批", "started_at": (day - dt.timedelta(days=20)).isoformat(),
             "finished_at": min(day, today).isoformat()})
-        _result(session, app, code, key, day, today, depth, i)
+        _result(uow, code, key, day, today, i)
         if n == depth - 1 and depth < len(PATH) and i % 4 == 1:
-            stages.set_stage(session, app, ACTOR, code, PATH[depth], {"status": "in_progress"})
+            stages.set_stage(uow, code, PATH[depth], {"status": "in_progress"})
     if i % 5 == 0:
-        stages.add_inspection(session, app, ACTOR, code, {"department": "执法支队", "note": "卫片执法核查：未发现违法用地",
+        stages.add_inspection(uow, code, {"department": "执法支队", "note": "卫片执法核查：未发现违法用地",
                                                           "finished_at": today.isoformat()})
 
 
@@ -120,7 +123,7 @@ KINDS = {"pre_review": "用地预审与选址意见书", "land_approval": "建�
          "verification": "规划核实意见书", "registration": "不动产权证书"}
 
 
-def _result(session: Any, app: App, code: str, key: str, day: dt.date, today: dt.date, depth: int, i: int) -> None:
+def _result(uow: UnitOfWork, code: str, key: str, day: dt.date, today: dt.date, i: int) -> None:
     data: dict[str, Any] = {}
     if key == "supply":
         late = 600 if i % 3 == 0 else 900 if i % 3 == 1 else -200
@@ -130,10 +133,10 @@ def _result(session: Any, app: App, code: str, key: str, day: dt.date, today: dt
     if key == "registration":
         data = {"unit_no": f"430702001001GB{i:05d}F00010001", "certificate_no": f"{today.year}{i:04d}"}
     text = f"{KINDS[key]}\n项目码：{code}\n日期：{day}\n（演示文件）\n".encode()
-    sha, size, head = app.blobs.put(io.BytesIO(text), app.settings.max_upload_bytes)
-    meta = {"stage": key, "kind": KINDS[key], "doc_no": f"常{key[:2]}〔{day.year}〕{i + 1}号",
+    sha, size, head = uow.app.blobs.put(io.BytesIO(text), uow.app.settings.max_upload_bytes)
+    meta: dict[str, Any] = {"stage": key, "kind": KINDS[key], "doc_no": f"常{key[:2]}〔{day.year}〕{i + 1}号",
             "issued_at": day.isoformat(), "issuer": "常德市自然资源和规划局",
             "confidentiality": "public" if key in ("pre_review", "registration") else "internal",
             "data": data, "parcels": []}
-    results.add(session, app, ACTOR, code, meta, [{"name": f"{KINDS[key]}.txt", "sha256": sha, "size": size,
+    results.add(uow, code, meta, [{"name": f"{KINDS[key]}.txt", "sha256": sha, "size": size,
                                                     "media_type": results.sniff(head, "x.txt")}])

@@ -10,6 +10,8 @@ import typer
 from sqlalchemy import select
 
 from yimatong.cli.common import fail, service
+from yimatong.core.context import App
+from yimatong.storage.models import Subscription
 
 webhook_app = typer.Typer(help="Webhook 订阅与投递队列", no_args_is_help=True)
 
@@ -39,7 +41,6 @@ STATES = {"active": "投递中", "paused": "已暂停", "parked": "已挂起", "
 def webhook_list() -> None:
     """列出全部订阅：编号、状态、角色与范围、未送达条数、地址。"""
     from yimatong.api.routes.subscriptions import sub_dict
-    from yimatong.storage.models import Subscription
 
     with service(migrate=False) as ymt, ymt.db.read() as session:
         subs = [sub_dict(session, s) for s in session.execute(select(Subscription).order_by(Subscription.id))
@@ -53,8 +54,7 @@ def webhook_list() -> None:
                               str(s["pending"]), ",".join(s["types"]) or "全部", s["created_by"], s["url"]]))
 
 
-def _existing(ymt, sid: int):  # type: ignore[no-untyped-def]
-    from yimatong.storage.models import Subscription
+def _existing(ymt: App, sid: int) -> Subscription:
 
     with ymt.db.read() as session:
         sub = session.get(Subscription, sid)
@@ -75,8 +75,6 @@ def webhook_purge(sid: int = typer.Argument(..., min=1, help="订阅编号")) ->
 
 
 def _set_paused(sid: int, paused: bool) -> None:
-    from yimatong.storage.models import Subscription
-
     with service(migrate=False) as ymt:
         if not _existing(ymt, sid).active:
             raise fail(f"订阅 {sid} 已删除", 1)

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from yimatong.config import Settings
 from yimatong.domain.profile import Profile
+from yimatong.storage.blobs import BlobStore
 from yimatong.storage.db import Database
 
 ROLES = ("admin", "registrar", "approval_system", "registration_platform", "base_platform", "viewer")
@@ -57,9 +58,7 @@ class App:
         self.db = Database(settings.resolved_database_url(), settings.write_wait_seconds)
 
     @cached_property
-    def blobs(self):  # type: ignore[no-untyped-def]
-        from yimatong.storage.blobs import BlobStore
-
+    def blobs(self) -> BlobStore:
         return BlobStore(self.settings.data_dir / "files")
 
     def close(self) -> None:

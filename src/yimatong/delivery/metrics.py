@@ -45,9 +45,9 @@ def figures(session: Session) -> dict[str, dict[str, float]]:
         out["failed_attempts_total"].setdefault(label, 0)
     for scope, value in session.execute(select(Counter.scope, Counter.value).where(
             Counter.scope.like("webhook.%"))):
-        _, outcome, sid, _shard = scope.split(".")
+        _, outcome, sub, _shard = scope.split(".")
         name = "delivered_total" if outcome == "done" else "failed_attempts_total"
-        out[name][sid] = out[name].get(sid, 0) + value
+        out[name][sub] = out[name].get(sub, 0) + value
     return out
 
 
@@ -82,5 +82,5 @@ class QueueCollector:
 def exposition(app: App) -> bytes:
     """The queue's figures in the Prometheus text format, to append to the process's own metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(app))  # type: ignore[arg-type]
+    registry.register(QueueCollector(app))
     return generate_latest(registry)

@@ -30,16 +30,18 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from yimatong.config import Settings
 from yimatong.core.context import App, aware, now
-from yimatong.ledger.log import event_dict, next_counter
+from yimatong.ledger.log import event_dict
+from yimatong.storage.counters import next_counter
+from yimatong.storage.db import is_busy
 from yimatong.storage.dialect import dialect_of
-from yimatong.storage.models import Delivery, DeliveryAttempt, DeliveryHead, Event, Subscription
+from yimatong.storage.models import Delivery, DeliveryAttempt, DeliveryHead, Event, Subscription, table
 
 log = logging.getLogger("yimatong.delivery")
 
@@ -47,7 +49,7 @@ LEASE_MARGIN_SECONDS = 2.0
 UNDELIVERED = ("pending", "parked")
 COUNTER_SHARDS = 8  # outcome counters are spread over a few rows so that workers do not queue on one
 
-_HEADS = DeliveryHead.__table__
+_HEADS = table(DeliveryHead)
 _READY = (select(Subscription.id).where(Subscription.active.is_(True), Subscription.paused.is_(False),
                                         Subscription.parked.is_(False)))
 
@@ -72,7 +74,7 @@ def key_of(code: str | None) -> str:
     return code or ""
 
 
-def _of_key(key: str):  # type: ignore[no-untyped-def]
+def _of_key(key: str) -> ColumnElement[bool]:
     return Delivery.code.is_(None) if key == "" else Delivery.code == key
 
 
@@ -110,10 +112,12 @@ def claim_heads(session: Session, limit: int, worker: str, at: datetime, lease_u
         room = limit - len(picked)
         if room <= 0:
             break
-        stmt = (select(DeliveryHead.id, DeliveryHead.subscription_id, DeliveryHead.key, DeliveryHead.seq)
-                .where(DeliveryHead.subscription_id == sid, DeliveryHead.next_attempt_at <= at)
-                .order_by(DeliveryHead.next_attempt_at).limit(room))
-        picked += [tuple(r) for r in session.execute(sql.for_claim(stmt, of=DeliveryHead))]  # type: ignore[misc]
+        stmt = (
+            select(DeliveryHead.id, DeliveryHead.subscription_id, DeliveryHead.key, DeliveryHead.seq)
+            .where(DeliveryHead.subscription_id == sid, DeliveryHead.next_attempt_at <= at)
+            .order_by(DeliveryHead.next_attempt_at).limit(room))
+        rows = session.execute(sql.for_claim(cast("Select[Any]", stmt), of=DeliveryHead))
+        picked += [(r[0], r[1], r[2], r[3]) for r in rows]
     if picked:
         session.execute(update(_HEADS).where(_HEADS.c.id.in_([p[0] for p in picked]))
                         .values(next_attempt_at=lease_until, claimed_by=worker))
@@ -222,8 +226,9 @@ class Recorder:
                                       wait=len(items) == 1)
             later = [item for item in items if item[0] in skipped]
         except Exception as exc:  # noqa: BLE001 - handed to the callers
-            if len(items) == 1:
-                items[0][1].set_exception(exc)
+            if len(items) == 1 or is_busy(exc):  # the database is held (an import): all wait for their lease
+                for _, done in items:
+                    done.set_exception(exc)
                 return
             later = items  # one bad outcome (or a deadlock victim) must not lose the others: one by one
         for item in items:
@@ -290,7 +295,7 @@ def record_many(session: Session, s: Settings, outcomes: list[Outcome], wait: bo
         else:
             change["b_state"], change["b_next"] = "pending", t + timedelta(seconds=delay)
             retry_at = change["b_next"]
-        if at_head and head.claimed_by == job.worker:  # still our lease: the retry is scheduled on the head
+        if head is not None and at_head and head.claimed_by == job.worker:  # still our lease: the retry is scheduled on the head
             retry_heads.append({"b_id": head.id, "b_next": retry_at})
     if attempts:
         session.execute(insert(_A), attempts)
@@ -306,8 +311,8 @@ def record_many(session: Session, s: Settings, outcomes: list[Outcome], wait: bo
     return skipped
 
 
-_D = Delivery.__table__
-_A = DeliveryAttempt.__table__
+_D = table(Delivery)
+_A = table(DeliveryAttempt)
 _CHANGE_DELIVERY = (update(_D).where(_D.c.id == bindparam("b_id"))
                     .values(attempts=bindparam("b_attempts"), last_status=bindparam("b_status"),
                             last_error=bindparam("b_error"), claimed_by=bindparam("b_worker"),
@@ -389,9 +394,10 @@ def redeliver(session: Session, subscription_id: int) -> int:
     parked = select(Delivery.seq).where(Delivery.subscription_id == subscription_id, Delivery.state == "parked")
     session.execute(update(_HEADS).where(_HEADS.c.subscription_id == subscription_id, _HEADS.c.seq.in_(parked))
                     .values(next_attempt_at=t, claimed_by=None))
-    n = session.execute(update(Delivery).where(Delivery.subscription_id == subscription_id,
-                                               Delivery.state == "parked")
-                        .values(state="pending", next_attempt_at=t, created_at=t)).rowcount
+    result = session.execute(update(Delivery).where(Delivery.subscription_id == subscription_id,
+                                                    Delivery.state == "parked")
+                             .values(state="pending", next_attempt_at=t, created_at=t))
+    n = getattr(result, "rowcount", 0)  # a CursorResult for an UPDATE
     session.execute(update(Subscription).where(Subscription.id == subscription_id).values(parked=False))
     return int(n or 0)
 

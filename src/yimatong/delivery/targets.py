@@ -120,7 +120,7 @@ def resolve(host: str, port: int, timeout: float = RESOLVE_TIMEOUT_SECONDS) -> l
         raise TargetRefused("dns_error", f"无法解析主机名 {host}") from None
     addresses = []
     for info in infos:
-        ip = _plain(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        ip = _plain(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:

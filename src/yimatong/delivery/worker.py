@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -128,7 +129,7 @@ def loop(app: App, stop: threading.Event, worker: str | None = None) -> None:
         clients.close()
 
 
-def start_in_process(app: App):  # type: ignore[no-untyped-def]
+def start_in_process(app: App) -> Callable[[], Awaitable[None]]:
     """Run the loop in a thread inside `ymt serve`; returns an async stop function for the lifespan."""
     stop = threading.Event()
     thread = threading.Thread(target=loop, args=(app, stop, "serve"), name="ymt-delivery", daemon=True)

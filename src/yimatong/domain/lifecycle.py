@@ -47,10 +47,3 @@ def current_stage(profile: Profile, statuses: dict[str, str]) -> str:
         if statuses.get(spec.key, "pending") not in ("pending", "not_applicable"):
             latest = spec.key
     return latest
-
-
-def may_write_stage(profile: Profile, role: str, stage: str) -> bool:
-    if role in ("admin", "registrar"):
-        return True
-    writer = profile.stage_writers.get(role)
-    return bool(writer and writer.allows(stage))

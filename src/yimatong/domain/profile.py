@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from yimatong.domain.policy import Policy, PolicySpec, StageWriter
+
 STAGE_STATUSES = ("pending", "in_progress", "done", "returned", "not_applicable")
 Charset = Literal["digits", "upper", "alnum"]
 
@@ -90,17 +92,6 @@ class PrerequisiteRule(BaseModel):
         return v
 
 
-class StageWriter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    all_except: list[str] | None = None
-    only: list[str] | None = None
-
-    def allows(self, stage: str) -> bool:
-        if self.only is not None:
-            return stage in self.only
-        return stage not in (self.all_except or [])
-
-
 class SupervisionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approved_not_supplied_years: float = 2
@@ -126,6 +117,7 @@ class ProfileDoc(BaseModel):
     stages: list[StageSpec]
     prerequisites: list[PrerequisiteRule] = []
     stage_writers: dict[str, StageWriter] = {}
+    policy: PolicySpec | None = None
     supervision: SupervisionSpec = SupervisionSpec()
     packages: dict[str, list[str]] = {}
 
@@ -153,6 +145,7 @@ class Profile:
     supervision: SupervisionSpec
     division_boundaries: str | None = None
     packages: dict[str, list[str]] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
     directory: Path | None = None
     _lookup: dict[str, dict[str, CodeEntry]] = field(default_factory=dict, repr=False)
     _segments: dict[str, SegmentSpec] = field(default_factory=dict, repr=False)
@@ -198,6 +191,7 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str) ->
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
         division_boundaries=parsed.division_boundaries, packages=parsed.packages,
+        policy=Policy.build(parsed.policy, parsed.stage_writers),
     )
 
 

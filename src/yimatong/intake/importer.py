@@ -18,14 +18,17 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, App, now
+from yimatong.domain import events as ev
 from yimatong.domain.names import classify_match, name_similarity, normalize_name
+from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, Invalid, invalid
 from yimatong.intake.columns import KIND_LABELS, KINDS
 from yimatong.intake.rows import CodeTables, ParsedRow, parse_rows
 from yimatong.intake.sheets import IntakeFileError, read_table
-from yimatong.ledger import log as ledger
 from yimatong.projects import registry
-from yimatong.storage.models import ImportRun, Project, ProjectSource, Review
+from yimatong.storage.models import ImportRun, Project, ProjectSource, Review, table
+from yimatong.uow import UnitOfWork
+from yimatong.uow import run as uow_run
 
 SOURCE_KIND = {"supply_plan": "supply_plan", "reserve_plan": "reserve_plan", "key_projects": "city_key",
                "investment_platform": "investment_platform"}
@@ -82,7 +85,7 @@ def code_tables(app: App) -> CodeTables:
 def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, dry_run: bool = False,
                  partial: bool = False, progress: Callable[[int], None] | None = None) -> Report:
     """Import one file; `progress`, if given, is told the number of rows read every PROGRESS_EVERY rows."""
-    registry.require_writer(actor)
+    app.profile.policy.check(actor, Action.IMPORT)
     if kind not in KINDS:
         raise invalid("kind", f"导入类型应为 {', '.join(KINDS)}")
     report = Report(kind, filename, hashlib.sha256(data).hexdigest(), dry_run, partial)
@@ -92,22 +95,25 @@ def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, 
     except IntakeFileError as exc:
         raise Invalid(exc.message, [(exc.field, exc.message)]) from None
     report.header_row, report.columns = parsed.header_row, parsed.columns
+    def work(uow: UnitOfWork) -> None:
+        uow.allow(Action.IMPORT)
+        if _seen_before(uow.session, kind, report.sha256):
+            report.already_imported = True
+            for _row in parsed.rows:
+                report.counts["rows"] += 1
+                report.counts["unchanged"] += 1
+            raise _Rollback
+        _run(uow, kind, parsed.rows, report, progress)
+        _skipped(report, parsed.skipped)
+        if (report.refused and not partial) or dry_run:
+            raise _Rollback
+        _finish(uow, report)
+
     try:
         # An import matches its rows against the library as it finds it: two side by side (a double click, two
-        # sections sending the same plan) would register the same projects twice. Database.write() runs
-        # writers one at a time on both databases, which is what keeps that from happening.
-        with app.db.write() as session:
-            if _seen_before(session, kind, report.sha256):
-                report.already_imported = True
-                for _row in parsed.rows:
-                    report.counts["rows"] += 1
-                    report.counts["unchanged"] += 1
-                raise _Rollback
-            _run(session, app, actor, kind, parsed.rows, report, progress)
-            _skipped(report, parsed.skipped)
-            if (report.refused and not partial) or dry_run:
-                raise _Rollback
-            _finish(session, actor, report)
+        # sections sending the same plan) would register the same projects twice. The unit of work runs
+        # imports with the writers' lock on both databases, which is what keeps that from happening.
+        uow_run(app, actor, work)
     except _Rollback:
         _skipped(report, parsed.skipped)
     return report
@@ -124,12 +130,12 @@ def _seen_before(session: Session, kind: str, sha: str) -> bool:
                            ).first() is not None
 
 
-def _finish(session: Session, actor: Actor, report: Report) -> None:
+def _finish(uow: UnitOfWork, report: Report) -> None:
     report.written = True
     summary = {k: v for k, v in report.as_dict().items() if k in ("kind", "filename", "sha256", "counts")}
-    session.add(ImportRun(kind=report.kind, filename=report.filename[:255], sha256=report.sha256,
-                          report=summary, actor=actor.name, created_at=now()))
-    ledger.append(session, "import.completed", None, actor, summary)
+    uow.session.add(ImportRun(kind=report.kind, filename=report.filename[:255], sha256=report.sha256,
+                              report=summary, actor=uow.actor.name, created_at=uow.now))
+    uow.emit(ev.ImportCompleted(**summary), None)
 
 
 @dataclass(slots=True)
@@ -192,7 +198,7 @@ class _Index:
         """Screen a chunk of rows against the names known now in one rapidfuzz cdist call per division,
         on every core: the per-row screen is the import's largest cost once a division holds thousands of
         projects. Names added later (rows of this chunk) are screened per row in `near`."""
-        self.screened: dict[int, tuple[int, list[int]]] = {}
+        self.screened = {}
         by_division: dict[str, list[ParsedRow]] = {}
         for row in rows:
             if not row.errors and row.values.get("division") and row.values.get("name"):
@@ -240,8 +246,8 @@ class _Batch:
 
     SIZE = 500
 
-    def __init__(self, session: Session, app: App, actor: Actor, report: Report) -> None:
-        self.session, self.app, self.actor, self.report = session, app, actor, report
+    def __init__(self, uow: UnitOfWork, report: Report) -> None:
+        self.uow, self.session, self.report = uow, uow.session, report
         self.items: list[_New] = []
         self.reviews: dict[tuple[str, str], _NewReview] = {}  # by (candidate code, source ref)
 
@@ -257,10 +263,10 @@ class _Batch:
         reviews, self.reviews = list(self.reviews.values()), {}
         if reviews:
             self._open_reviews(reviews)
+        self.uow.flush_events()  # a year's plan is one transaction, but not all its events in memory
 
     def _register(self, items: list[_New]) -> None:
-        outcomes = registry.register_many(self.session, self.app, self.actor,
-                                          [(i.data, i.attrs) for i in items])  # type: ignore[misc]
+        outcomes = registry.register_many(self.uow, [(i.data, i.attrs) for i in items])  # type: ignore[misc]
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Conflict):
                 self.report.refuse(item.row_no, outcome.errors)
@@ -269,24 +275,22 @@ class _Batch:
             self.report.add("taken", {"row": item.row_no, "code": outcome.code, "name": outcome.name})
 
     def _open_reviews(self, reviews: list[_NewReview]) -> None:
-        stmt = insert(Review.__table__).returning(Review.__table__.c.id, sort_by_parameter_order=True)
+        stmt = insert(table(Review)).returning(table(Review).c.id, sort_by_parameter_order=True)
         ids = self.session.execute(stmt, [r.columns for r in reviews]).scalars().all()
-        events = []
         for review_id, r in zip(ids, reviews, strict=True):
             code, score = r.columns["candidate_code"], r.columns["score"]
-            events.append(ledger.NewEvent("review.opened", code, {"review_id": review_id, "score": score} | r.event))
+            self.uow.emit(ev.ReviewOpened(review_id=review_id, score=score, **r.event), code)
             for seen in r.rows:
                 self.report.add("review", seen | {"review_id": review_id})
-        ledger.append_many(self.session, self.actor, events)
 
 
-def _run(session: Session, app: App, actor: Actor, kind: str, rows: Any, report: Report,
-         progress: Callable[[int], None] | None = None) -> None:
-    index, batch = _Index(session), _Batch(session, app, actor, report)
+def _run(uow: UnitOfWork, kind: str, rows: Any, report: Report, progress: Callable[[int], None] | None = None
+         ) -> None:
+    index, batch = _Index(uow.session), _Batch(uow, report)
     for chunk in _chunks(rows, 250):
         index.prescreen(chunk)
         for row in chunk:
-            _one_row(session, app, actor, kind, row, index, batch, report)
+            _one_row(uow, kind, row, index, batch, report)
         if progress and report.counts["rows"] % PROGRESS_EVERY < len(chunk):
             progress(report.counts["rows"])
     batch.flush()
@@ -303,8 +307,8 @@ def _chunks(rows: Any, size: int) -> Any:
         yield chunk
 
 
-def _one_row(session: Session, app: App, actor: Actor, kind: str, row: ParsedRow, index: _Index, batch: _Batch,
-             report: Report) -> None:
+def _one_row(uow: UnitOfWork, kind: str, row: ParsedRow, index: _Index, batch: _Batch, report: Report) -> None:
+    session = uow.session
     report.counts["rows"] += 1
     if report.counts["rows"] % 1000 == 0:
         batch.flush()
@@ -314,21 +318,21 @@ def _one_row(session: Session, app: App, actor: Actor, kind: str, row: ParsedRow
         report.refuse(row.row_no, row.errors)
         return
     try:
-        _take(session, app, actor, kind, row, index, batch, report)
+        _take(uow, kind, row, index, batch, report)
     except Invalid as exc:
         report.refuse(row.row_no, exc.errors or [("", exc.detail)])
 
 
-def source_ref(kind: str, values: dict[str, Any]) -> str:
+def source_ref(values: dict[str, Any]) -> str:
     """A content-derived reference: the same row re-imported from a re-saved file is the same source."""
     return f"{values.get('year')}:{normalize_name(values['name'])}"[:200]
 
 
-def _take(session: Session, app: App, actor: Actor, kind: str, row: ParsedRow, index: _Index, batch: _Batch,
-          report: Report) -> None:
+def _take(uow: UnitOfWork, kind: str, row: ParsedRow, index: _Index, batch: _Batch, report: Report) -> None:
+    app = uow.app
     v = row.values
     src_kind = v.get("source_kind") or SOURCE_KIND[kind]
-    source = {"kind": src_kind, "ref": source_ref(kind, v), "data": _jsonable(v) | {"row": row.row_no}}
+    source = {"kind": src_kind, "ref": source_ref(v), "data": _jsonable(v) | {"row": row.row_no}}
     key, score = _match(index, row)
     if key is None:
         data = attributes(app, v) | {"sources": [source]}
@@ -343,18 +347,19 @@ def _take(session: Session, app: App, actor: Actor, kind: str, row: ParsedRow, i
         report.refuse(row.row_no, [("name", "与本文件中被拒绝的行重复")])
         return
     if report.partial:  # a savepoint only when good rows must survive a bad one
-        with session.begin_nested():
-            _merge_or_review(session, app, actor, batch, kind, row, pid, score, source, report)
+        with uow.savepoint():
+            _merge_or_review(uow, batch, kind, row, pid, score, source, report)
     else:
-        _merge_or_review(session, app, actor, batch, kind, row, pid, score, source, report)
+        _merge_or_review(uow, batch, kind, row, pid, score, source, report)
 
 
-def _merge_or_review(session: Session, app: App, actor: Actor, batch: _Batch, kind: str, row: ParsedRow, pid: int,
-                     score: float, source: dict[str, Any], report: Report) -> None:
+def _merge_or_review(uow: UnitOfWork, batch: _Batch, kind: str, row: ParsedRow, pid: int, score: float,
+                     source: dict[str, Any], report: Report) -> None:
+    session = uow.session
     if score >= 95:
         project = session.get(Project, pid)
         assert project is not None
-        if merge_into(session, app, actor, project, row.values, source):
+        if merge_into(uow, project, row.values, source):
             report.add("merged", {"row": row.row_no, "code": project.code, "name": project.name, "score": score})
         else:
             report.counts["unchanged"] += 1
@@ -388,10 +393,10 @@ def attributes(app: App, v: dict[str, Any]) -> dict[str, Any]:
             "builder": v.get("builder"), "investment_code": v.get("investment_code"), "area_m2": v.get("area_m2")}
 
 
-def merge_into(session: Session, app: App, actor: Actor, project: Project, v: dict[str, Any],
-                source: dict[str, Any]) -> bool:
+def merge_into(uow: UnitOfWork, project: Project, v: dict[str, Any], source: dict[str, Any]) -> bool:
     """Add the source and fill what the project does not know yet; never change the code."""
-    tbd = app.profile.code.to_be_determined
+    session = uow.session
+    tbd = uow.profile.code.to_be_determined
     changes: dict[str, Any] = {}
     for key in CODED:
         if v.get(key) and getattr(project, key) == tbd.get(key) and v[key] != tbd.get(key):
@@ -404,7 +409,7 @@ def merge_into(session: Session, app: App, actor: Actor, project: Project, v: di
         ProjectSource.ref == source["ref"])).first() is not None
     if not changes and has_source:
         return False
-    registry.update(session, app, actor, project.code, changes | {"sources": [source]})
+    registry.update(uow, project.code, changes | {"sources": [source]})
     return True
 
 

@@ -10,12 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
-from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.core.context import rfc3339
+from yimatong.domain import events as ev
+from yimatong.domain.enums import ReviewState
+from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, NotFound, invalid
 from yimatong.intake import importer as importers
-from yimatong.ledger import log as ledger
 from yimatong.projects import registry
 from yimatong.storage.models import Project, Review
+from yimatong.uow import UnitOfWork
 
 DECISIONS = ("merge", "keep_separate")
 
@@ -32,7 +35,7 @@ def page(session: Session, state: str | None, limit: int, cursor: str | None) ->
     after = pagination.decode_id(cursor)
     stmt = select(Review)
     if state:
-        if state not in ("open", "merged", "kept"):
+        if state not in ReviewState.values():
             raise invalid("state", "state 应为 open、merged 或 kept")
         stmt = stmt.where(Review.state == state)
     if after is not None:
@@ -51,9 +54,9 @@ def candidate_names(session: Session, items: list[dict[str, Any]]) -> dict[str, 
                                                          .where(Project.code.in_(codes)))}
 
 
-def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: str, reason: str | None
-            ) -> dict[str, Any]:
-    registry.require_writer(actor)
+def resolve(uow: UnitOfWork, review_id: int, decision: str, reason: str | None) -> dict[str, Any]:
+    uow.allow(Action.REVIEW_DECIDE)
+    session = uow.session
     if decision not in DECISIONS:
         raise invalid("decision", "decision 应为 merge 或 keep_separate")
     # the row stays locked to commit: a second click (or a colleague) waits, then finds it decided
@@ -68,14 +71,13 @@ def resolve(session: Session, app: App, actor: Actor, review_id: int, decision: 
             values[key] = dt.date.fromisoformat(values[key])
     source = review.source["source"]
     if decision == "merge":
-        project = registry.get(session, review.candidate_code)
-        importers.merge_into(session, app, actor, project, values, source)
-        review.state, review.project_code = "merged", project.code
+        project = uow.project(review.candidate_code, Action.REVIEW_DECIDE)
+        importers.merge_into(uow, project, values, source)
+        review.state, review.project_code = ReviewState.MERGED, project.code
     else:
-        project = registry.register(session, app, actor, importers.attributes(app, values) | {"sources": [source]})
-        review.state, review.project_code = "kept", project.code
-    review.decided_by, review.decided_at = actor.name, now()
-    ledger.append(session, "review.resolved", project.code, actor,
-                  {"review_id": review.id, "decision": decision, "candidate_code": review.candidate_code,
-                   "reason": reason})
+        project = registry.register(uow, importers.attributes(uow.app, values) | {"sources": [source]})
+        review.state, review.project_code = ReviewState.KEPT, project.code
+    review.decided_by, review.decided_at = uow.actor.name, uow.now
+    uow.emit(ev.ReviewResolved(review_id=review.id, decision=decision, candidate_code=review.candidate_code,
+                               reason=reason), project.code)
     return review_dict(review)

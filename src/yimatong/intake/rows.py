@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from yimatong.intake.columns import REQUIRED, HeaderMatch, match_header, normalize_header, unit_factor
+from yimatong.intake.columns import REQUIRED, SYNONYMS, HeaderMatch, match_header, normalize_header, unit_factor
 from yimatong.intake.sheets import IntakeFileError, RawSheet, excel_serial_to_date
 
 HEADER_SCAN = 15
@@ -113,8 +113,6 @@ def _find_header(head: list[tuple[int, list[Any]]], kind: str) -> _Header:
             header = _two_level(head, idx, matches)
             missing = [f for f in REQUIRED[kind] if f not in {m.field for m in header.matches.values()}]
             if missing:
-                from yimatong.intake.columns import SYNONYMS
-
                 need = "、".join(SYNONYMS[f][0] for f in missing)
                 raise IntakeFileError(f"第{row_no}行表头缺少必需的列：{need}")
             return header

@@ -7,25 +7,18 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, now, rfc3339
 from yimatong.domain.ledger import GENESIS, canonical, event_hash
-from yimatong.storage.models import Blob, Event, Project, ResultFile
-
-
-def next_counter(session: Session, scope: str, n: int = 1) -> int:
-    """Atomically add n to a named counter and return its new value (row-locked until commit): the caller
-    owns the values new-n+1 … new."""
-    return int(session.execute(_INCREMENT, {"s": scope, "n": n}).scalar_one())
-
+from yimatong.ledger import outbox
+from yimatong.storage.counters import next_counter
+from yimatong.storage.models import Blob, Event, Project, ResultFile, table
 
 # Statements of the hot path built once (building them per call cost as much as running them).
-_INCREMENT = text("INSERT INTO counters (scope, value) VALUES (:s, :n) "
-                  "ON CONFLICT (scope) DO UPDATE SET value = counters.value + :n RETURNING value")
 _HASH_AT = select(Event.hash).where(Event.seq == bindparam("seq"))
-_INSERT_EVENTS = insert(Event.__table__)
+_INSERT_EVENTS = insert(table(Event))
 
 
 @dataclass(frozen=True)
@@ -65,8 +58,6 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
     session.execute(_INSERT_EVENTS, rows)
     events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
-    from yimatong.ledger import outbox
-
     outbox.enqueue_many(session, events)
     return events
 

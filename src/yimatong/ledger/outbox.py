@@ -14,22 +14,31 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import now
-from yimatong.core.visibility import role_sees
+from yimatong.core.context import Actor, now
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Policy
 from yimatong.storage.dialect import dialect_of
-from yimatong.storage.models import ApiToken, Delivery, DeliveryHead, Project, Subscription
+from yimatong.storage.models import ApiToken, Delivery, DeliveryHead, Project, Subscription, table
 
 # Live subscriptions: not deleted, and not made by a token since revoked (a revoked token sees nothing). Paused
 # and parked ones still queue: they get everything once resumed.
-_LIVE = (select(Subscription.id, Subscription.types, Subscription.role, Subscription.divisions)
+_LIVE = (select(Subscription.id, Subscription.types, Subscription.created_by, Subscription.role,
+                Subscription.sections, Subscription.divisions)
          .outerjoin(ApiToken, ApiToken.name == Subscription.created_by)
          .where(Subscription.active.is_(True), or_(ApiToken.id.is_(None), ApiToken.revoked_at.is_(None))))
 _UNSET = object()
 
 
-def sees(role: str, divisions: Sequence[str], ev: Any, division: str | None) -> bool:
-    """The subscription's scope applied to one event (the same rules as the change feed's)."""
-    if not role_sees(role, ev.confidentiality, ev.owner_role):
+def view_of(created_by: str, role: str, sections: Sequence[str], divisions: Sequence[str]) -> View:
+    """What a subscription sees: the view of the token that made it (role, sections, divisions). The fan-out
+    has no profile at hand, so the default policy applies (a profile's own grants are about actions)."""
+    return View(Policy(), Actor(created_by, role, frozenset(sections or ()), frozenset(divisions or ())))
+
+
+def sees(view: View, divisions: Sequence[str], ev: Any, division: str | None) -> bool:
+    """The subscription's scope applied to one event: the view's rules (confidentiality, district scope of a
+    limited token), and the subscription's own divisions when it was narrowed to some (an admin's may be)."""
+    if not view.sees(ev.confidentiality, ev.owner_role, division):
         return False
     return not divisions or division in divisions
 
@@ -41,22 +50,24 @@ def enqueue_many(session: Session, events: Sequence[Any]) -> None:
     if not subs or not events:
         return
     divisions = _divisions(session, events) if any(sub.divisions for sub in subs) else {}
+    scopes = [(sid, types, view_of(by, role, sections, scope), scope or ())
+              for sid, types, by, role, sections, scope in subs]
     t = now()
     rows: list[dict[str, Any]] = []
     heads: dict[tuple[int, str], dict[str, Any]] = {}
     for ev in events:
         key = ev.code or ""
         division = divisions.get(ev.seq)
-        for sid, types, role, scope in subs:
-            if (types and ev.type not in types) or not sees(role, scope or (), ev, division):
+        for sid, types, view, scope in scopes:
+            if (types and ev.type not in types) or not sees(view, scope, ev, division):
                 continue
             rows.append({"subscription_id": sid, "seq": ev.seq, "code": ev.code, "state": "pending", "attempts": 0,
                          "next_attempt_at": t, "created_at": t})
             # the first (oldest) delivery of a key in this batch; an existing head is older still and stays
             heads.setdefault((sid, key), {"subscription_id": sid, "key": key, "seq": ev.seq, "next_attempt_at": t})
     if rows:
-        session.execute(insert(Delivery.__table__), rows)
-        dialect_of(session).insert_or_lock(session, DeliveryHead.__table__, list(heads.values()),
+        session.execute(insert(table(Delivery)), rows)
+        dialect_of(session).insert_or_lock(session, table(DeliveryHead), list(heads.values()),
                                            ["subscription_id", "key"], "seq")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shapely import wkb
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App
+from yimatong.core.context import App
+from yimatong.core.visibility import View
 from yimatong.errors import NotFound, invalid
 from yimatong.parcels import store as parcels
 from yimatong.results import service as results
@@ -19,12 +21,12 @@ from yimatong.storage.models import Parcel, Project, ProjectParcel, Stage
 MIN_SHARED = 1e-12
 
 
-def touching_parcel_ids(session: Session, parcel: Parcel) -> list[int]:
+def touching_parcel_ids(session: Session, view: View, parcel: Parcel) -> list[int]:
+    """Visible parcels sharing area with this one (and the parcel itself)."""
     geom = parcels.geometry_of(parcel)
-    ids = parcels.parcel_ids_in_bbox(session, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
-    rows = session.execute(select(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids))).all() if ids else []
-    from shapely import wkb
-
+    ids = parcels.parcel_ids_in_bbox(session, view, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
+    rows = session.execute(view.parcel_query(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids))).all() if ids \
+        else []
     return [pid for pid, g in rows if pid == parcel.id or _shares_area(geom, wkb.loads(g))]
 
 
@@ -32,36 +34,36 @@ def _shares_area(a: BaseGeometry, b: BaseGeometry) -> bool:
     return a.intersects(b) and a.intersection(b).area > MIN_SHARED
 
 
-def box_for_parcel(session: Session, app: App, actor: Actor, parcel_id: int) -> dict[str, Any]:
-    parcel = parcels.get_parcel(session, parcel_id)
-    ids = touching_parcel_ids(session, parcel)
-    on_parcels = select(ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(ids))
-    stmt = select(Project).where(Project.id.in_(on_parcels)).order_by(Project.created_at, Project.id)
+def box_for_parcel(session: Session, app: App, view: View, parcel_id: int) -> dict[str, Any]:
+    parcel = parcels.get_parcel(session, view, parcel_id)
+    ids = touching_parcel_ids(session, view, parcel)
+    on_parcels = view.link_query(ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(ids))
+    stmt = view.project_query().where(Project.id.in_(on_parcels)).order_by(Project.created_at, Project.id)
     projects = list(session.execute(stmt).scalars())
-    codes = parcels.codes_of_parcels(session, [parcel.id])
+    codes = view.codes_of_parcels(session, [parcel.id])
     return {"parcel": parcels.parcel_feature(parcel, codes.get(parcel.id, [])),
-            "projects": _projects(session, app, actor, projects)}
+            "projects": _projects(session, app, view, projects)}
 
 
-def box_at_point(session: Session, app: App, actor: Actor, lon: float, lat: float) -> dict[str, Any]:
+def box_at_point(session: Session, app: App, view: View, lon: float, lat: float) -> dict[str, Any]:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise invalid("lon", "lon/lat 应为 EPSG:4490 经纬度")
-    found = parcels.parcels_at_point(session, lon, lat)
+    found = parcels.parcels_at_point(session, view, lon, lat)
     if not found:
         raise NotFound(f"点 ({lon}, {lat}) 处没有地块", [("lon", "该点没有地块")])
     smallest = min(found, key=lambda p: p.area_m2)  # the most specific parcel under the click
-    return box_for_parcel(session, app, actor, smallest.id)
+    return box_for_parcel(session, app, view, smallest.id)
 
 
-def _projects(session: Session, app: App, actor: Actor, projects: list[Project]) -> list[dict[str, Any]]:
+def _projects(session: Session, app: App, view: View, projects: list[Project]) -> list[dict[str, Any]]:
     ids = [p.id for p in projects]
     stage_rows: dict[int, dict[str, Stage]] = {}
     if ids:
         for st in session.execute(select(Stage).where(Stage.project_id.in_(ids))).scalars():
             stage_rows.setdefault(st.project_id, {})[st.key] = st
     by_stage: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    visible = results.visible_results(session, actor, ids)
-    for r in results.as_dicts(session, visible, {p.id: p.code for p in projects}):
+    visible = results.visible_results(session, view, ids)
+    for r in results.as_dicts(session, view, visible, {p.id: p.code for p in projects}):
         pid = next(p.id for p in projects if p.code == r["code"])
         by_stage.setdefault((pid, r["stage"]), []).append(r)
     out = []

@@ -8,11 +8,10 @@ import json
 from typing import Any
 
 import segno
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yimatong.core import visibility
-from yimatong.core.context import Actor, App
+from yimatong.core.context import App
+from yimatong.core.visibility import View
 from yimatong.ledger.log import event_dict
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
@@ -21,41 +20,42 @@ from yimatong.stages import service as stages
 from yimatong.storage.models import Event, Project, ProjectRef
 
 
-def chain(session: Session, app: App, actor: Actor, code: str) -> dict[str, Any]:
-    project = registry.get(session, code)
-    evs = session.execute(select(Event).where(Event.code == code, visibility.event_visible(actor))
-                          .order_by(Event.seq)).scalars()
-    res = results.visible_results(session, actor, [project.id])
+def chain(session: Session, app: App, view: View, code: str) -> dict[str, Any]:
+    project = registry.get(session, code, view)
+    evs = session.execute(view.event_query().where(Event.code == code).order_by(Event.seq)).scalars()
+    res = results.visible_results(session, view, [project.id])
     return {
         "project": registry.project_dict(session, project),
         "stages": stages.stage_list(session, app, project),
         "events": [event_dict(e) for e in evs],
-        "results": results.as_dicts(session, res, {project.id: code}),
-        "parcels": feature_collection(session, project),
-        "refs": refs(session, project),
+        "results": results.as_dicts(session, view, res, {project.id: code}),
+        "parcels": feature_collection(session, view, project),
+        "refs": refs(session, view, project),
     }
 
 
-def feature_collection(session: Session, project: Project) -> dict[str, Any]:
-    rows = parcels.project_parcels(session, project)
-    codes = parcels.codes_of_parcels(session, [p.id for p in rows])
+def feature_collection(session: Session, view: View, project: Project) -> dict[str, Any]:
+    rows = parcels.project_parcels(session, view, project)
+    codes = view.codes_of_parcels(session, [p.id for p in rows])
     return {"type": "FeatureCollection", "features": [parcels.parcel_feature(p, codes.get(p.id, [])) for p in rows]}
 
 
-def refs(session: Session, project: Project) -> list[dict[str, str]]:
-    stmt = select(ProjectRef.kind, ProjectRef.value).where(ProjectRef.project_id == project.id).order_by(ProjectRef.id)
+def refs(session: Session, view: View, project: Project) -> list[dict[str, str]]:
+    stmt = (view.ref_query(ProjectRef.kind, ProjectRef.value).where(ProjectRef.project_id == project.id)
+            .order_by(ProjectRef.id))
     return [{"kind": k, "value": v} for k, v in session.execute(stmt)]
 
 
 def public_view(session: Session, app: App, code: str) -> dict[str, Any]:
     """What anyone scanning the QR code may see: public fields, stages, public results only."""
+    view = View.of(app, None)
     project = registry.get(session, code)
-    res = results.visible_results(session, None, [project.id])
+    res = results.visible_results(session, view, [project.id])
     p = registry.project_dict(session, project)
     public = {k: p[k] for k in ("code", "name", "status", "merged_into", "division", "year", "supply_type",
                                 "land_use", "builder", "current_stage", "area_m2")}
     return {"project": public, "stages": stages.stage_list(session, app, project),
-            "results": results.as_dicts(session, res, {project.id: code})}
+            "results": results.as_dicts(session, view, res, {project.id: code})}
 
 
 def public_url(app: App, base_url: str, code: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,16 +11,19 @@ from shapely import wkb
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App, now
+from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
 from yimatong.domain import geometry as geo
+from yimatong.domain.policy import Action
 from yimatong.errors import Invalid, invalid
 from yimatong.formats import parcel_files
 from yimatong.formats.coordinate_txt import write_coordinate_txt
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.parcels import store as parcels
-from yimatong.projects import registry
 from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+from yimatong.uow import UnitOfWork
+from yimatong.uow import run as uow_run
 
 CODE_KEYS = ("项目码", "code", "ymt_code", "CODE", "XMDM")
 NAME_KEYS = ("项目名称", "name", "NAME", "XMMC")
@@ -37,29 +42,30 @@ def read_file(app: App, data: bytes, filename: str, crs: int | None) -> list[par
 
 def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, crs: int | None = None,
                    code: str | None = None, dry_run: bool = False, partial: bool = False) -> dict[str, Any]:
-    registry.require_writer(actor)
+    """Attach the parcels of a file to projects (named by `code` or by each feature's attributes); the file is
+    read and every geometry validated before the write transaction."""
+    app.profile.policy.check(actor, Action.PARCEL_ATTACH)
     raw = data.read_bytes() if isinstance(data, Path) else data
     items = read_file(app, raw, filename, crs)
     report: dict[str, Any] = {"kind": "parcels", "filename": filename, "dry_run": dry_run, "partial": partial,
                               "counts": {"rows": len(items), "taken": 0, "refused": 0},
                               "taken": [], "refused": [], "warnings": []}
-    try:
-        with app.db.write() as session:
-            _attach_all(session, app, actor, items, code, report)
-            if report["refused"] and not partial:
-                raise _DryRun
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
+    def work(uow: UnitOfWork) -> None:
+        _attach_all(uow, items, code, report)
+        if (report["refused"] and not partial) or dry_run:
+            raise _DryRun
+
+    with contextlib.suppress(_DryRun):
+        uow_run(app, actor, work)
     report["counts"]["taken"] = len(report["taken"])
     report["counts"]["refused"] = len(report["refused"])
     report["written"] = not dry_run and (partial or not report["refused"])
     return report
 
 
-def _attach_all(session: Session, app: App, actor: Actor, items: list[parcel_files.ParcelInput],
-                code: str | None, report: dict[str, Any]) -> None:
+def _attach_all(uow: UnitOfWork, items: list[parcel_files.ParcelInput], code: str | None,
+                report: dict[str, Any]) -> None:
+    session = uow.session
     for item in items:
         row = item.properties.get("_line", item.index + 1)
         if item.error or item.geometry is None:
@@ -70,10 +76,15 @@ def _attach_all(session: Session, app: App, actor: Actor, items: list[parcel_fil
         if project is None:
             report["refused"].append({"row": row, "column": "项目码", "reason": reason})
             continue
-        with session.begin_nested():
-            warnings = spatial_checks.check_geometry(session, app, project.division, item.geometry)
+        refused = uow.policy.refusal(uow.actor, Action.PARCEL_ATTACH, division=project.division)
+        if refused is not None:
+            report["refused"].append({"row": row, "column": "项目码", "reason": refused[1]})
+            continue
+        project = uow.project(project.code, Action.PARCEL_ATTACH)
+        with uow.savepoint():
+            warnings = spatial_checks.check_geometry(session, uow.app, project.division, item.geometry)
             props = {k: v for k, v in item.properties.items() if not k.startswith("_")}
-            parcel = parcels.attach(session, project, item.geometry, actor, props)
+            parcel = parcels.attach(uow, project, item.geometry, props)
         report["taken"].append({"row": row, "code": project.code, "parcel_id": parcel.id, **item.areas})
         report["warnings"] += [w | {"row": row} for w in warnings]
 
@@ -98,7 +109,7 @@ def _target(session: Session, props: dict[str, Any], code: str | None) -> tuple[
 
 def import_control_layer(app: App, actor: Actor, data: bytes | Path, filename: str, kind: str,
                          crs: int | None = None, replace: bool = True) -> dict[str, Any]:
-    registry.require_writer(actor)
+    app.profile.policy.check(actor, Action.IMPORT)
     if kind not in spatial_checks.CONTROL_KINDS:
         raise invalid("kind", f"管控图层类型应为 {', '.join(spatial_checks.CONTROL_KINDS)}")
     raw = data.read_bytes() if isinstance(data, Path) else data
@@ -107,11 +118,14 @@ def import_control_layer(app: App, actor: Actor, data: bytes | Path, filename: s
         parcel_files.require_valid(items)  # a control layer is taken whole: a hole in a red line is no red line
     except parcel_files.ParcelFileError as exc:
         raise invalid(exc.field, exc.message) from None
-    with app.db.write() as session:
+    def work(uow: UnitOfWork) -> None:
+        uow.allow(Action.IMPORT)
         if replace:
-            _delete_layer(session, kind)
+            _delete_layer(uow.session, kind)
         for item in items:
-            _store_control(session, kind, item)
+            _store_control(uow.session, kind, item, uow.now)
+
+    uow_run(app, actor, work)
     return {"kind": kind, "label": spatial_checks.CONTROL_KINDS[kind], "filename": filename,
             "features": len(items), "replaced": replace}
 
@@ -122,13 +136,13 @@ def _delete_layer(session: Session, kind: str) -> None:
     session.execute(delete(ControlLayerFeature).where(ControlLayerFeature.kind == kind))
 
 
-def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput) -> None:
+def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput, at: datetime) -> None:
     assert item.geometry is not None  # require_valid
     minx, miny, maxx, maxy = item.geometry.bounds
     name = next((str(item.properties[k])[:200] for k in ("name", "名称", "NAME", "MC") if item.properties.get(k)), None)
     feat = ControlLayerFeature(kind=kind, name=name, geom_wkb=wkb.dumps(item.geometry), minx=minx, miny=miny,
                                maxx=maxx, maxy=maxy, properties={k: v for k, v in item.properties.items()
-                                                                 if not k.startswith("_")}, imported_at=now())
+                                                                 if not k.startswith("_")}, imported_at=at)
     session.add(feat)
     session.flush()
     dialect_of(session).index_geometry(session, "control_features", feat.id, feat.geom_wkb, (minx, miny, maxx, maxy))
@@ -139,7 +153,7 @@ def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, c
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("geojson", "json", "gpkg", "zip", "txt"):
         raise Invalid("导出格式应为 .geojson、.gpkg、.zip（Shapefile）或 .txt", [("file", "不支持的导出格式")])
-    rows = _export_rows(app, code)
+    rows = _export_rows(app, View.of(app, actor), code)
     if fmt in ("geojson", "json"):
         path.write_bytes(parcel_files.write_geojson([f for _, _, f in rows]))
     elif fmt in ("gpkg", "zip"):
@@ -153,14 +167,15 @@ def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, c
     return len(rows)
 
 
-def _export_rows(app: App, code: str | None) -> list[tuple[Parcel, Any, dict[str, Any]]]:
+def _export_rows(app: App, view: View, code: str | None) -> list[tuple[Parcel, Any, dict[str, Any]]]:
     with app.db.read() as session:
-        stmt = select(Parcel).order_by(Parcel.id)
+        stmt = view.parcel_query().order_by(Parcel.id)
         if code:
-            stmt = stmt.join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id).join(
-                Project, Project.id == ProjectParcel.project_id).where(Project.code == code)
+            linked = (view.link_query(ProjectParcel.parcel_id).join(Project, Project.id == ProjectParcel.project_id)
+                      .where(Project.code == code))
+            stmt = stmt.where(Parcel.id.in_(linked))
         items = list(session.execute(stmt).scalars())
-        codes = parcels.codes_of_parcels(session, [p.id for p in items])
+        codes = view.codes_of_parcels(session, [p.id for p in items])
     return [(p, parcels.geometry_of(p), parcels.parcel_feature(p, codes.get(p.id, []))) for p in items]
 
 

@@ -4,7 +4,7 @@ projects, intersections with the control layers the bureau imports."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import App
+from yimatong.core.visibility import View
 from yimatong.domain import geometry as geo
+from yimatong.domain.policy import Action
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
 from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+from yimatong.uow import UnitOfWork
 
 CONTROL_KINDS = {"basic_farmland": "永久基本农田", "eco_redline": "生态保护红线", "dev_boundary": "城镇开发边界"}
 OUTSIDE_TOLERANCE = 0.01  # boundaries are metre-level: allow 1 % of a parcel outside before warning
@@ -44,13 +47,14 @@ def division_shape(app: App, division: str) -> BaseGeometry | None:
     return division_shapes(str(app.profile.directory / app.profile.division_boundaries)).get(division)
 
 
-def check_project(session: Session, app: App, code: str) -> list[dict[str, Any]]:
-    project = registry.get(session, code)
+def check_project(session: Session, app: App, view: View, code: str) -> list[dict[str, Any]]:
+    """The spatial issues of one project's visible parcels, against the parcels the viewer may see."""
+    project = registry.get(session, code, view)
     issues: list[dict[str, Any]] = []
-    for parcel in parcels.project_parcels(session, project):
+    for parcel in parcels.project_parcels(session, view, project):
         geom = parcels.geometry_of(parcel)
         issues += _outside_division(app, project, parcel, geom)
-        issues += _overlaps(session, app, project, parcel, geom)
+        issues += _overlaps(session, app, view, project, parcel, geom)
         issues += _control_layers(session, app, parcel, geom)
     return issues
 
@@ -78,14 +82,14 @@ def _outside_division(app: App, project: Project | None, parcel: Parcel, geom: B
              "detail": f"地块 {parcel.id} 有 {ratio:.0%} 位于项目码所示行政区（{label}）之外"}]
 
 
-def _overlaps(session: Session, app: App, project: Project, parcel: Parcel, geom: BaseGeometry
+def _overlaps(session: Session, app: App, view: View, project: Project, parcel: Parcel, geom: BaseGeometry
               ) -> list[dict[str, Any]]:
     tolerance = app.profile.supervision.overlap_tolerance_m2
-    ids = [i for i in parcels.parcel_ids_in_bbox(session, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
+    ids = [i for i in parcels.parcel_ids_in_bbox(session, view, (parcel.minx, parcel.miny, parcel.maxx, parcel.maxy))
            if i != parcel.id]
     if not ids:
         return []
-    stmt = (select(Parcel.id, Parcel.geom_wkb, Project.code).join(ProjectParcel, ProjectParcel.parcel_id == Parcel.id)
+    stmt = (view.link_query(Parcel.id, Parcel.geom_wkb, Project.code).join(Parcel, ProjectParcel.parcel_id == Parcel.id)
             .join(Project, Project.id == ProjectParcel.project_id)
             .where(Parcel.id.in_(ids), Project.status == "active", Project.id != project.id))
     issues = []
@@ -162,7 +166,7 @@ def _base(row: Any) -> dict[str, Any]:
     return {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
 
 
-def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: Any
+def _outside_all(app: App, rows: Sequence[Any], geoms: Any, divisions: Any, chosen: Any
                  ) -> Iterator[tuple[int, dict[str, Any]]]:
     for div in sorted(set(divisions[chosen])):
         area = division_shape(app, div)
@@ -179,7 +183,7 @@ def _outside_all(app: App, rows: list[Any], geoms: Any, divisions: Any, chosen: 
                                                 f"{outside.area / g.area:.0%} 位于项目码所示行政区（{label}）之外"}
 
 
-def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+def _overlaps_all(app: App, rows: Sequence[Any], geoms: Any, chosen: Any) -> Iterator[tuple[int, dict[str, Any]]]:
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms[chosen], predicate="intersects")
     i_arr, j_arr = chosen[left], right
@@ -201,7 +205,7 @@ def _overlaps_all(app: App, rows: list[Any], geoms: Any, chosen: Any) -> Iterato
                                        "detail": f"地块 {rows[i][4]} 与项目 {o[0]} 的地块 {o[4]} 重叠 {area:.1f} 平方米"}
 
 
-def _control_issues(session: Session, app: App, rows: list[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
+def _control_issues(session: Session, app: App, rows: Sequence[Any], geoms: Any, chosen: Any) -> list[dict[str, Any]]:
     feats = session.execute(select(ControlLayerFeature.kind, ControlLayerFeature.id, ControlLayerFeature.geom_wkb)
                             .order_by(ControlLayerFeature.id)).all()
     if not feats:
@@ -233,3 +237,16 @@ def _control_issues(session: Session, app: App, rows: list[Any], geoms: Any, cho
                     "kind": "control_layer", "layer": "dev_boundary", "area_m2": round(area, 2),
                     "detail": f"地块 {rows[i][4]} 有 {area:.1f} 平方米位于城镇开发边界之外"})
     return [issue for i in sorted(per_parcel) for issue in per_parcel[i]]
+
+
+def attach_features(uow: UnitOfWork, code: str, items: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, Any]:
+    """Attach validated GeoJSON features to a project; answers them with their areas and spatial warnings."""
+    project = uow.project(code, Action.PARCEL_ATTACH)
+    out = []
+    for geom, feat in items:
+        warnings = check_geometry(uow.session, uow.app, project.division, geom)
+        p = parcels.attach(uow, project, geom, feat.get("properties") or {})
+        f = parcels.parcel_feature(p, [code])
+        f["properties"] |= geo.areas(geom)
+        out.append(f | {"warnings": warnings})
+    return {"type": "FeatureCollection", "features": out}

@@ -9,6 +9,8 @@ from typing import Any
 import xlsxwriter
 
 from yimatong.core.context import App, rfc3339
+from yimatong.core.visibility import View
+from yimatong.domain.enums import ProjectStatus
 from yimatong.projects import listing as project_list
 from yimatong.storage.models import Project
 
@@ -16,10 +18,9 @@ BATCH = 2000
 PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行政区划", 12), ("年度", 7), ("批准类型", 10),
                    ("项目类型", 16), ("供地类型", 12), ("出让用途", 16), ("建设单位", 24), ("投资项目代码", 26),
                    ("用地面积（平方米）", 14), ("当前阶段", 14), ("码段过期", 8), ("来源", 20), ("更新时间", 22)]
-STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
 
 
-def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
+def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
     """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter."""
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     ws = wb.add_worksheet("项目库")
@@ -30,7 +31,7 @@ def export_projects(app: App, path: Path, filters: project_list.ProjectFilter | 
     written, last = 0, 0
     while True:
         with app.db.read() as session:
-            stmt = project_list.filtered(session, filters or project_list.ProjectFilter())
+            stmt = project_list.filtered(session, view, filters or project_list.ProjectFilter())
             rows = list(session.execute(stmt.where(Project.id > last).order_by(Project.id).limit(BATCH)).scalars())
             sources = project_list.sources_of(session, [p.id for p in rows])
         for p in rows:
@@ -50,7 +51,7 @@ def _project_row(app: App, p: Project, sources: list[Any]) -> list[Any]:
         return f"{value} {prof.label(table, value) or ''}".strip()
 
     stage = prof.stage(p.current_stage)
-    return [p.code, p.name, STATUS.get(p.status, p.status), lab("division", p.division), p.year,
+    return [p.code, p.name, ProjectStatus.labels().get(p.status, p.status), lab("division", p.division), p.year,
             lab("approval_type", p.approval_type), lab("project_type", p.project_type),
             lab("supply_type", p.supply_type), lab("land_use", p.land_use), p.builder or "", p.investment_code or "",
             p.area_m2 if p.area_m2 is not None else "", stage.name if stage else p.current_stage,

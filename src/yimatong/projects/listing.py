@@ -10,6 +10,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
+from yimatong.core.visibility import View
 from yimatong.errors import invalid
 from yimatong.projects.registry import ids_by_ref, project_dict
 from yimatong.storage.dialect import dialect_of
@@ -43,8 +44,9 @@ def parse_bbox(text: str | None, field: str = "bbox") -> tuple[float, float, flo
     return minx, miny, maxx, maxy
 
 
-def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
-    stmt = select(Project)
+def filtered(session: Session, view: View, f: ProjectFilter) -> Select[Project]:
+    """The projects matching a filter that the viewer may see."""
+    stmt = view.project_query()
     if f.division:
         stmt = stmt.where(Project.division == f.division)
     if f.year is not None:
@@ -58,19 +60,20 @@ def filtered(session: Session, f: ProjectFilter) -> Select[tuple[Project]]:
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Project.name.like(like, escape="\\"), Project.code.like(like, escape="\\"),
-                              Project.id.in_(ids_by_ref(f.q))))  # or a cross-reference given whole
+                              Project.id.in_(ids_by_ref(view, f.q))))  # or a cross-reference given whole
     if f.updated_since is not None:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
     if f.bbox is not None:
         in_box = dialect_of(session).parcels_in_bbox(session, f.bbox)
-        stmt = stmt.where(Project.id.in_(select(ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(in_box))))
+        stmt = stmt.where(Project.id.in_(view.link_query(ProjectParcel.project_id)
+                                         .where(ProjectParcel.parcel_id.in_(in_box))))
     return stmt
 
 
-def page(session: Session, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
+def page(session: Session, view: View, f: ProjectFilter, limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
     after = pagination.decode_id(cursor)
-    stmt = filtered(session, f)
+    stmt = filtered(session, view, f)
     if after is not None:
         stmt = stmt.where(Project.id > after)
     rows = list(session.execute(stmt.order_by(Project.id).limit(limit + 1)).scalars())

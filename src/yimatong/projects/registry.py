@@ -1,4 +1,7 @@
-"""Use cases of the project registry: register (issue a code), update, void, merge, split, read."""
+"""Commands of the project registry: register (issue a code), update, void, merge, split; and reading a project.
+
+Every command takes the unit of work (`yimatong.uow`): it checks the policy once, through `uow.project(...)` or
+`uow.allow(...)`, and emits its ledger event; the unit of work stamps who and when and appends the events."""
 
 from __future__ import annotations
 
@@ -9,22 +12,21 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from yimatong.core.context import WRITE_ROLES, Actor, App, now, rfc3339
+from yimatong.core.visibility import View
 from yimatong.domain import codes
+from yimatong.domain import events as ev
+from yimatong.domain.enums import ProjectStatus, SourceKind
 from yimatong.domain.names import normalize_name
-from yimatong.errors import Conflict, Forbidden, Invalid, NotFound, invalid
-from yimatong.ledger import log as ledger
-from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord
+from yimatong.domain.policy import Action
+from yimatong.errors import Conflict, Invalid, NotFound, invalid
+from yimatong.projects.views import project_snapshot, project_view
+from yimatong.storage.counters import next_counter
+from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord, table
+from yimatong.uow import UnitOfWork, require_active
 
 CODED = ("division", "year", "approval_type", "project_type", "supply_type", "land_use")
-SOURCE_KINDS = ("city_key", "province_key", "national_key", "investment_platform", "reserve_plan",
-                "supply_plan", "manual")
+SOURCE_KINDS = SourceKind.values()
 REF_KINDS = ("investment_code", "supervision_no", "unit_no", "case_no", "certificate_no", "source_ref")
-
-
-def require_writer(actor: Actor) -> None:
-    if actor.role not in WRITE_ROLES:
-        raise Forbidden(f"角色 {actor.role} 无权修改项目", [("role", "需要 admin 或 registrar")])
 
 
 def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
@@ -38,36 +40,37 @@ def coded_attrs(profile: Any, data: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def register(session: Session, app: App, actor: Actor, data: dict[str, Any]) -> Project:
+def register(uow: UnitOfWork, data: dict[str, Any]) -> Project:
     """Issue a code atomically with the project row and its ledger entry (one transaction)."""
-    require_writer(actor)
-    attrs = coded_attrs(app.profile, data)
+    attrs = coded_attrs(uow.profile, data)
     inv = data.get("investment_code")
     if inv:
-        existing = find_by_investment_code(session, inv)
+        existing = find_by_investment_code(uow.session, inv)
         if existing is not None:
             raise Conflict(f"投资项目代码 {inv} 已登记为项目 {existing.code}",
                            [("investment_code", "投资项目代码已登记")], existing_code=existing.code)
-    outcome = register_many(session, app, actor, [(data, attrs)])[0]
+    outcome = register_many(uow, [(data, attrs)])[0]
     if isinstance(outcome, Conflict):
         raise outcome
     # a persistent object (callers go on changing it) built from the row just written, not loaded back
     project = Project(**vars(outcome))
     make_transient_to_detached(project)
-    session.add(project)
+    uow.session.add(project)
     return project
 
 
-def register_many(session: Session, app: App, actor: Actor, items: list[tuple[dict[str, Any], dict[str, str]]]
+def register_many(uow: UnitOfWork, items: list[tuple[dict[str, Any], dict[str, str]]]
                   ) -> list[SimpleNamespace | Conflict]:
     """Register several projects, each given as (data, its checked coded attributes), in statements that
     carry the whole batch: one counter update per serial scope, multi-row inserts, one ledger append. The
     caller has checked the attributes (coded_attrs) and the investment codes. Returns, in order, the new
     project as a plain record with the Project's attributes (building thousands of mapped objects would cost
     more than the inserts) or the Conflict of an item whose serial scope is exhausted."""
-    require_writer(actor)
+    for division in sorted({attrs["division"] for _, attrs in items}):
+        uow.allow(Action.PROJECT_REGISTER, division=division)
+    session, app = uow.session, uow.app
     serials = _reserve_serials(session, app, [attrs for _, attrs in items])
-    t = now()
+    t = uow.now
     todo: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     out: list[Any] = []  # SimpleNamespace | Conflict, in item order
     for i, ((data, attrs), serial) in enumerate(zip(items, serials, strict=True)):
@@ -77,29 +80,27 @@ def register_many(session: Session, app: App, actor: Actor, items: list[tuple[di
             out.append(_exhausted(app, attrs))
             continue
         out.append(None)  # replaced below once the row has its id
-        todo.append((i, data, _project_row(app, actor, data, attrs, code, t)))
+        todo.append((i, data, _project_row(app, uow.actor.name, data, attrs, code, t)))
     if not todo:
         return out
-    stmt = insert(Project.__table__).returning(Project.__table__.c.id, sort_by_parameter_order=True)
+    stmt = insert(table(Project)).returning(table(Project).c.id, sort_by_parameter_order=True)
     ids = session.execute(stmt, [row for _, _, row in todo]).scalars().all()
-    sources = _insert_new_rows(session, app, actor, [(pid, data) for pid, (_, data, _) in zip(ids, todo, strict=True)], t)
-    events = []
+    sources = _insert_new_rows(session, app, uow.actor.name,
+                               [(pid, data) for pid, (_, data, _) in zip(ids, todo, strict=True)], t)
     for pid, (i, _, row), srcs in zip(ids, todo, sources, strict=True):
         project = SimpleNamespace(id=pid, **row)
         out[i] = project
-        events.append(ledger.NewEvent("project.registered", project.code,
-                                      {"project": project_dict(session, project, srcs)}))
-    ledger.append_many(session, actor, events)
+        uow.emit(ev.ProjectRegistered(project=project_snapshot(project, srcs)), project.code)
     return out
 
 
-def _reserve_serials(session: Session, app: App, attrs_list: list[dict[str, str]]) -> list[int]:
+def _reserve_serials(session: Session, app: Any, attrs_list: list[dict[str, str]]) -> list[int]:
     """Serials for a batch in input order: one counter update per scope reserves that scope's whole run."""
     keys = [codes.serial_scope_key(app.profile, {"region": app.profile.code.region, **a}) for a in attrs_list]
     wanted: dict[str, int] = {}
     for key in keys:
         wanted[key] = wanted.get(key, 0) + 1
-    nxt = {key: ledger.next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
+    nxt = {key: next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
     serials = []
     for key in keys:
         serials.append(nxt[key])
@@ -107,13 +108,13 @@ def _reserve_serials(session: Session, app: App, attrs_list: list[dict[str, str]
     return serials
 
 
-def _exhausted(app: App, attrs: dict[str, str]) -> Conflict:
+def _exhausted(app: Any, attrs: dict[str, str]) -> Conflict:
     scope = codes.serial_scope_key(app.profile, {"region": app.profile.code.region, **attrs})
     return Conflict(f"{scope} 的流水号已用尽（最多 {codes.max_serial(app.profile)} 个），无法再赋码",
                     [("serial", "流水号已用尽")])
 
 
-def _project_row(app: App, actor: Actor, data: dict[str, Any], attrs: dict[str, str], code: str, t: Any
+def _project_row(app: Any, actor_name: str, data: dict[str, Any], attrs: dict[str, str], code: str, t: Any
                  ) -> dict[str, Any]:
     return {"code": code, "name": data["name"], "name_norm": normalize_name(data["name"]), "status": "active",
             "merged_into": None, "void_reason": None,
@@ -122,12 +123,12 @@ def _project_row(app: App, actor: Actor, data: dict[str, Any], attrs: dict[str, 
             "land_use": attrs["land_use"], "builder": data.get("builder"),
             "investment_code": data.get("investment_code"), "area_m2": data.get("area_m2"),
             "current_stage": app.profile.stages[0].key, "code_outdated": False, "extra": {},
-            "parent_code": data.get("parent_code"), "created_at": t, "updated_at": t, "created_by": actor.name,
-            "updated_by": actor.name}
+            "parent_code": data.get("parent_code"), "created_at": t, "updated_at": t, "created_by": actor_name,
+            "updated_by": actor_name}
 
 
-def _insert_new_rows(session: Session, app: App, actor: Actor, projects: list[tuple[int, dict[str, Any]]], t: Any
-                     ) -> list[list[SimpleNamespace]]:
+def _insert_new_rows(session: Session, app: Any, actor_name: str, projects: list[tuple[int, dict[str, Any]]],
+                     t: Any) -> list[list[SimpleNamespace]]:
     """Sources, refs and the intake stage of new projects, as multi-row Core inserts: registration is the
     hot path of imports and code issuance, and the ORM's per-object flush would dominate it."""
     source_rows: list[dict[str, Any]] = []
@@ -141,19 +142,19 @@ def _insert_new_rows(session: Session, app: App, actor: Actor, projects: list[tu
         refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
         refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
         ref_rows += [{"project_id": pid, "kind": k, "value": v} for k, v in refs]
-    for table, rows in ((ProjectSource.__table__, source_rows), (ProjectRef.__table__, ref_rows)):
+    for model, rows in ((ProjectSource, source_rows), (ProjectRef, ref_rows)):
         if rows:
-            session.execute(insert(table), rows)
+            session.execute(insert(table(model)), rows)
     key, day = app.profile.stages[0].key, t.date().isoformat()
-    session.execute(insert(Stage.__table__), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
-                                               "updated_by": actor.name, "updated_at": t} for pid, _ in projects])
-    session.execute(insert(StageRecord.__table__), [
+    session.execute(insert(table(Stage)), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
+                                               "updated_by": actor_name, "updated_at": t} for pid, _ in projects])
+    session.execute(insert(table(StageRecord)), [
         {"project_id": pid, "key": key, "status": "done", "previous_status": "pending", "finished_at": day,
-         "actor": actor.name, "at": t, "data": {}} for pid, _ in projects])
+         "actor": actor_name, "at": t, "data": {}} for pid, _ in projects])
     return per_project
 
 
-def _add_sources(session: Session, project: Project, sources: list[dict[str, Any]]) -> None:
+def _add_sources(session: Session, project: Project, sources: list[dict[str, Any]], t: Any) -> None:
     seen = {(s.kind, s.ref) for s in project_sources(session, project)}
     for src in sources:
         key = (src["kind"], src.get("ref"))
@@ -161,22 +162,23 @@ def _add_sources(session: Session, project: Project, sources: list[dict[str, Any
             continue
         seen.add(key)
         session.add(ProjectSource(project_id=project.id, kind=src["kind"], ref=src.get("ref"),
-                                  data=src.get("data") or {}, added_at=now()))
+                                  data=src.get("data") or {}, added_at=t))
 
 
-def _add_refs(session: Session, project: Project, data: dict[str, Any]) -> None:
+def _add_refs(session: Session, project: Project, data: dict[str, Any], result_id: int | None = None) -> None:
+    """Keep cross-references; one taken from a result's data remembers the result (it is as visible as it)."""
     refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
     refs += [(r["kind"], r["value"]) for r in data.get("refs") or []]
     existing = {(r.kind, r.value) for r in session.execute(
         select(ProjectRef).where(ProjectRef.project_id == project.id)).scalars()}
     for kind, value in refs:
         if (kind, value) not in existing:
-            session.add(ProjectRef(project_id=project.id, kind=kind, value=value))
+            session.add(ProjectRef(project_id=project.id, kind=kind, value=value, result_id=result_id))
             existing.add((kind, value))
 
 
-def add_ref(session: Session, project: Project, kind: str, value: str) -> None:
-    _add_refs(session, project, {"refs": [{"kind": kind, "value": value}]})
+def add_ref(session: Session, project: Project, kind: str, value: str, result_id: int | None = None) -> None:
+    _add_refs(session, project, {"refs": [{"kind": kind, "value": value}]}, result_id)
 
 
 def find_by_investment_code(session: Session, inv: str) -> Project | None:
@@ -184,27 +186,26 @@ def find_by_investment_code(session: Session, inv: str) -> Project | None:
     return session.execute(stmt).scalars().first()
 
 
-def ids_by_ref(value: str) -> Any:
+def ids_by_ref(view: View, value: str) -> Any:
     """Projects holding a cross-reference (投资项目代码, 电子监管号, 不动产单元号, case or certificate number) equal to
-    `value`, as a subquery; IN over the kinds lets the (kind, value) index answer it."""
-    return select(ProjectRef.project_id).where(ProjectRef.kind.in_(REF_KINDS), ProjectRef.value == value.strip())
+    `value` that the viewer may see, as a subquery; IN over the kinds lets the (kind, value) index answer it."""
+    return view.ref_query(ProjectRef.project_id).where(ProjectRef.kind.in_(REF_KINDS), ProjectRef.value == value.strip())
 
 
-def find_by_ref(session: Session, value: str) -> list[Project]:
-    return list(session.execute(select(Project).where(Project.id.in_(ids_by_ref(value))).order_by(Project.id)
-                                .limit(20)).scalars())
+def find_by_ref(session: Session, view: View, value: str) -> list[Project]:
+    stmt = view.project_query().where(Project.id.in_(ids_by_ref(view, value))).order_by(Project.id).limit(20)
+    return list(session.execute(stmt).scalars())
 
 
-def get(session: Session, code: str, lock: bool = False) -> Project:
-    """The project of a code. Writers pass lock=True: the row stays locked to commit, so that a change checked
-    against the project's state (active, its stages) cannot interleave with another (a void, a merge) on
-    PostgreSQL; SQLite serialises writers already."""
+def get(session: Session, code: str, view: View | None = None, field: str = "code") -> Project:
+    """The project of a code for reading: 404 (naming `field`) when it does not exist or lies outside the
+    viewer's district scope. Writers get their projects from `uow.project`, which locks and checks them."""
     stmt = select(Project).where(Project.code == code)
-    if lock:  # and read the row again once the lock is ours: another writer may just have changed it
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    if view is not None:
+        stmt = stmt.where(view.projects())
     project = session.execute(stmt).scalars().first()
     if project is None:
-        raise NotFound(f"项目码 {code} 不存在", [("code", "未登记的项目码")])
+        raise NotFound(f"项目码 {code} 不存在", [(field, "未登记的项目码")])
     return project
 
 
@@ -214,48 +215,39 @@ def project_sources(session: Session, project: Project) -> list[ProjectSource]:
 
 
 def project_dict(session: Session, project: Any, sources: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The public form of a project (a Project or a record with its attributes; sources: kind and ref)."""
-    srcs = sources if sources is not None else project_sources(session, project)
-    return {
-        "code": project.code, "name": project.name, "status": project.status, "merged_into": project.merged_into,
-        "division": project.division, "year": project.year, "approval_type": project.approval_type,
-        "project_type": project.project_type, "supply_type": project.supply_type, "land_use": project.land_use,
-        "builder": project.builder, "investment_code": project.investment_code, "area_m2": project.area_m2,
-        "sources": [{"kind": s.kind, "ref": s.ref} for s in srcs],
-        "current_stage": project.current_stage, "code_outdated": project.code_outdated,
-        "parent_code": project.parent_code,
-        "created_at": rfc3339(project.created_at), "updated_at": rfc3339(project.updated_at),
-    }
+    """The view of a project (projects.views.ProjectView) with its sources."""
+    return project_view(project, sources if sources is not None else project_sources(session, project))
 
 
 UPDATABLE = ("name", "builder", "area_m2", *CODED)
 
 
-def update(session: Session, app: App, actor: Actor, code: str, changes: dict[str, Any]) -> Project:
+def update(uow: UnitOfWork, code: str, changes: dict[str, Any], project: Project | None = None) -> Project:
     """Change attributes; the code never changes, `code_outdated` tells when it no longer matches."""
-    require_writer(actor)
-    project = get(session, code, lock=True)
-    _require_active(project)
+    project = project or uow.project(code, Action.PROJECT_UPDATE)
     new = {k: v for k, v in changes.items() if k in UPDATABLE or k in ("investment_code", "sources", "refs")}
     coded = {k: v for k, v in new.items() if k in CODED}
     if coded:
         merged = {k: getattr(project, k) for k in CODED} | coded
         merged["year"] = str(merged["year"])
-        coded_attrs(app.profile, merged)
-    before = project_dict(session, project)
-    _apply_changes(session, project, new)
+        coded_attrs(uow.profile, merged)
+        if "division" in coded:  # moving a project into another division: the actor must hold that one too
+            uow.allow(Action.PROJECT_UPDATE, division=coded["division"])
+    before = project_dict(uow.session, project)
+    _apply_changes(uow, project, new)
     current = {k: str(getattr(project, k)) for k in CODED}
-    project.code_outdated = bool(codes.outdated_segments(app.profile, project.code, current))
-    project.updated_at, project.updated_by = now(), actor.name
-    session.flush()
-    after = project_dict(session, project)
+    project.code_outdated = bool(codes.outdated_segments(uow.profile, project.code, current))
+    project.updated_at, project.updated_by = uow.now, uow.actor.name
+    uow.session.flush()
+    after = project_dict(uow.session, project)
     diff = {k: {"from": before[k], "to": after[k]} for k in after if before.get(k) != after[k]
             and k not in ("updated_at",)}
-    ledger.append(session, "project.updated", code, actor, {"changes": diff})
+    uow.emit(ev.ProjectUpdated(changes=diff), code)
     return project
 
 
-def _apply_changes(session: Session, project: Project, new: dict[str, Any]) -> None:
+def _apply_changes(uow: UnitOfWork, project: Project, new: dict[str, Any]) -> None:
+    session = uow.session
     inv = new.get("investment_code")
     if inv and inv != project.investment_code:
         other = find_by_investment_code(session, inv)
@@ -270,58 +262,47 @@ def _apply_changes(session: Session, project: Project, new: dict[str, Any]) -> N
         setattr(project, key, value)
         if key == "name":
             project.name_norm = normalize_name(value)
-    _add_sources(session, project, new.get("sources") or [])
+    _add_sources(session, project, new.get("sources") or [], uow.now)
     _add_refs(session, project, {"investment_code": inv, "refs": new.get("refs")})
 
 
-def _require_active(project: Project) -> None:
-    if project.status != "active":
-        target = f"，已并入 {project.merged_into}" if project.merged_into else ""
-        raise Conflict(f"项目 {project.code} 状态为 {project.status}{target}，不能修改",
-                       [("code", f"项目状态为 {project.status}")])
-
-
-def void(session: Session, app: App, actor: Actor, code: str, reason: str) -> Project:
-    require_writer(actor)
-    project = get(session, code, lock=True)
-    _require_active(project)
-    project.status, project.void_reason = "void", reason
-    project.updated_at, project.updated_by = now(), actor.name
-    ledger.append(session, "project.voided", code, actor, {"reason": reason})
+def void(uow: UnitOfWork, code: str, reason: str) -> Project:
+    project = uow.project(code, Action.PROJECT_VOID)
+    project.status, project.void_reason = ProjectStatus.VOID, reason
+    uow.emit(ev.ProjectVoided(reason=reason), code)
     return project
 
 
-def merge(session: Session, app: App, actor: Actor, code: str, into: str, reason: str) -> Project:
+def merge(uow: UnitOfWork, code: str, into: str, reason: str) -> Project:
     """The loser points to the survivor; its sources and refs are carried over to the survivor."""
-    require_writer(actor)
     if code == into:
         raise invalid("into", "不能将项目合并到自身")
-    loser, survivor = get(session, code), _get_field(session, into, "into")
+    get(uow.session, code)
+    get(uow.session, into, field="into")
+    locked = {}
     for c in sorted((code, into)):  # both rows locked, always in code order: two merges of a pair cannot deadlock
-        get(session, c, lock=True)
-    _require_active(loser)
-    if survivor.status != "active":
+        locked[c] = uow.project(c, Action.PROJECT_MERGE, active=False, field="code" if c == code else "into")
+    loser, survivor = locked[code], locked[into]
+    require_active(loser)
+    if survivor.status != ProjectStatus.ACTIVE:
         raise Conflict(f"目标项目 {into} 状态为 {survivor.status}，不能作为合并目标",
                        [("into", "目标项目不是有效状态")])
-    loser.status, loser.merged_into = "merged", into
-    loser.updated_at, loser.updated_by = now(), actor.name
-    session.flush()
-    _add_sources(session, survivor, [{"kind": s.kind, "ref": s.ref} for s in project_sources(session, loser)])
-    refs = session.execute(select(ProjectRef).where(ProjectRef.project_id == loser.id)).scalars().all()
+    loser.status, loser.merged_into = ProjectStatus.MERGED, into
+    uow.session.flush()
+    _add_sources(uow.session, survivor, [{"kind": s.kind, "ref": s.ref} for s in project_sources(uow.session, loser)],
+                 uow.now)
+    refs = uow.session.execute(select(ProjectRef).where(ProjectRef.project_id == loser.id)).scalars().all()
     if loser.investment_code and not survivor.investment_code:
         survivor.investment_code = loser.investment_code
-    _add_refs(session, survivor, {"refs": [{"kind": r.kind, "value": r.value} for r in refs]})
-    survivor.updated_at, survivor.updated_by = now(), actor.name
-    ledger.append(session, "project.merged", code, actor, {"into": into, "reason": reason})
+    for r in refs:
+        add_ref(uow.session, survivor, r.kind, r.value, r.result_id)
+    uow.emit(ev.ProjectMerged(into=into, reason=reason), code)
     return loser
 
 
-def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[str, Any]], reason: str
-          ) -> list[Project]:
+def split(uow: UnitOfWork, code: str, parts: list[dict[str, Any]], reason: str) -> list[Project]:
     """A project split into several: new codes linked to the parent, which stays as the record of the past."""
-    require_writer(actor)
-    parent = get(session, code, lock=True)
-    _require_active(parent)
+    parent = uow.project(code, Action.PROJECT_SPLIT)
     if len(parts) < 2:
         raise invalid("parts", "拆分至少需要两个子项目")
     children = []
@@ -330,19 +311,10 @@ def split(session: Session, app: App, actor: Actor, code: str, parts: list[dict[
         data = base | part | {"parent_code": code, "investment_code": None,
                               "sources": [{"kind": "manual", "ref": f"split:{code}"}]}
         try:
-            child = register(session, app, actor, data)
+            child = register(uow, data)
         except Invalid as exc:
             exc.errors = [(f"parts.{i}.{f}", m) for f, m in exc.errors]
             raise
         children.append(child)
-    parent.updated_at, parent.updated_by = now(), actor.name
-    ledger.append(session, "project.split", code, actor,
-                  {"children": [c.code for c in children], "reason": reason})
+    uow.emit(ev.ProjectSplit(children=[c.code for c in children], reason=reason), code)
     return children
-
-
-def _get_field(session: Session, code: str, field: str, lock: bool = False) -> Project:
-    try:
-        return get(session, code, lock)
-    except NotFound:
-        raise invalid(field, f"项目码 {code} 不存在") from None

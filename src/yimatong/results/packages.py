@@ -4,37 +4,39 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import zipstream
 
 from yimatong.core.context import Actor, App, now, rfc3339
-from yimatong.errors import Forbidden, invalid
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
+from yimatong.errors import invalid
 from yimatong.projects import registry
 from yimatong.results import service as results
 from yimatong.stages import service as stages
 
 PURPOSES = ("registration", "archive")
-READERS = ("admin", "registrar", "registration_platform")
 
 
 def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterator[bytes]]:
     """Collect the manifest in one read transaction, then stream file bytes from the store."""
     if purpose not in PURPOSES:
         raise invalid("purpose", "purpose 应为 registration 或 archive")
-    if actor.role not in READERS:
-        raise Forbidden(f"角色 {actor.role} 无权调取成果包", [("role", "需要 admin、registrar 或 registration_platform")])
+    app.profile.policy.check(actor, Action.PACKAGE_READ)
+    view = View.of(app, actor)
     with app.db.read() as session:
-        project = registry.get(session, code)
+        project = registry.get(session, code, view)
         wanted = app.profile.packages.get(purpose)
-        chosen = [r for r in results.visible_results(session, actor, [project.id])
+        chosen = [r for r in results.visible_results(session, view, [project.id])
                   if purpose == "archive" or not wanted or r.stage in wanted]
-        manifest = {
+        manifest: dict[str, Any] = {
             "purpose": purpose, "generated_at": rfc3339(now()), "generated_by": actor.name,
             "project": registry.project_dict(session, project),
             "stages": stages.stage_list(session, app, project),
-            "results": results.as_dicts(session, chosen, {project.id: project.code}),
+            "results": results.as_dicts(session, view, chosen, {project.id: project.code}),
         }
     zs = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED, sized=False)
     zs.add(json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "manifest.json")
@@ -45,5 +47,16 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
 
 
 def arcname(res: dict[str, Any], f: dict[str, Any]) -> str:
-    """Where a file sits in the ZIP: by stage and result, names kept as people gave them."""
-    return f"results/{res['stage']}/{res['id']}-{res['kind']}/{f['id']}-{f['name']}"
+    """Where a file sits in the ZIP: by stage and result, names kept as people gave them — every part made safe
+    (a result kind is free text: `../` in it must not climb out of the archive when someone unpacks it)."""
+    return "/".join(("results", _part(res["stage"]), _part(f"{res['id']}-{res['kind']}"),
+                     _part(f"{f['id']}-{f['name']}")))
+
+
+_UNSAFE = re.compile(r"[\\/\x00-\x1f\x7f:*?\"<>|]")
+
+
+def _part(text: str) -> str:
+    """One path component: no separators, control or reserved characters, never `.` or `..`."""
+    cleaned = _UNSAFE.sub("_", text).strip().strip(".")
+    return cleaned[:150] or "_"

@@ -12,19 +12,23 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import filetype
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yimatong.core import pagination, visibility
-from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.core import pagination
+from yimatong.core.context import App, rfc3339
+from yimatong.core.visibility import View
+from yimatong.domain import events as ev
+from yimatong.domain.enums import Confidentiality
+from yimatong.domain.policy import Action
 from yimatong.errors import NotFound, TooLarge, invalid
-from yimatong.ledger import log as ledger
+from yimatong.parcels import store as parcel_service
 from yimatong.projects import registry
-from yimatong.stages import service as stages
+from yimatong.stages.service import check_date
 from yimatong.storage.blobs import TooLargeError
 from yimatong.storage.models import Blob, Project, Result, ResultFile
+from yimatong.uow import UnitOfWork
 
-LEVELS = ("public", "internal", "restricted")
+LEVELS = Confidentiality.values()
 REF_KEYS = {"supervision_no": "supervision_no", "unit_no": "unit_no", "certificate_no": "certificate_no",
             "electronic_supervision_no": "supervision_no"}
 
@@ -61,7 +65,8 @@ def sniff(head: bytes, name: str) -> str:
     return "text/plain; charset=utf-8"
 
 
-def check_meta(app: App, actor: Actor, meta: Any) -> dict[str, Any]:
+def check_meta(app: App, meta: Any) -> dict[str, Any]:
+    """The shape of a result's `meta`, checked before anything is stored (who may add it is checked by `add`)."""
     if not isinstance(meta, dict):
         raise invalid("meta", "meta 应为 JSON 对象")
     allowed = {"stage", "kind", "doc_no", "issued_at", "issuer", "confidentiality", "data", "parcels"}
@@ -71,7 +76,6 @@ def check_meta(app: App, actor: Actor, meta: Any) -> dict[str, Any]:
     stage = meta.get("stage")
     if not isinstance(stage, str) or app.profile.stage(stage) is None:
         raise invalid("meta.stage", f"阶段 {stage!r} 不在阶段目录中")
-    stages.require_stage_writer(app, actor, stage)
     kind = meta.get("kind")
     if not isinstance(kind, str) or not kind.strip() or len(kind) > 64:
         raise invalid("meta.kind", "成果类型 kind 必填，且不超过 64 个字符")
@@ -90,7 +94,7 @@ def check_meta(app: App, actor: Actor, meta: Any) -> dict[str, Any]:
     if not isinstance(parcels, list):
         raise invalid("meta.parcels", "parcels 应为 GeoJSON Feature 数组")
     return {"stage": stage, "kind": kind.strip(), "doc_no": meta.get("doc_no"),
-            "issued_at": stages.check_date(meta.get("issued_at"), "meta.issued_at"),
+            "issued_at": check_date(meta.get("issued_at"), "meta.issued_at"),
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
 
 
@@ -109,51 +113,51 @@ def store_files(app: App, uploads: list[Upload]) -> list[dict[str, Any]]:
     return stored
 
 
-def add(session: Session, app: App, actor: Actor, code: str, meta: dict[str, Any],
-        files: list[dict[str, Any]]) -> Result:
-    from yimatong.parcels import store as parcel_service
-
-    project = registry.get(session, code, lock=True)
-    stages.require_active(project)
-    geoms = parcel_service.parse_features(meta["parcels"], "meta.parcels")
+def add(uow: UnitOfWork, code: str, meta: dict[str, Any], files: list[dict[str, Any]],
+        geoms: list[Any] | None = None) -> Result:
+    """Record a result with its stored files and, if `meta.parcels` was given, its parcels (`geoms`: the
+    features already validated outside the transaction by `parcels.store.parse_features`). Derived rows — the
+    parcels, their events, the references copied from `data` — take the result's confidentiality."""
+    project = uow.project(code, Action.RESULT_ADD, stage=meta["stage"])
+    if geoms is None:
+        geoms = parcel_service.parse_features(meta["parcels"], "meta.parcels")
+    session = uow.session
     result = Result(project_id=project.id, stage=meta["stage"], kind=meta["kind"], doc_no=meta["doc_no"],
                     issued_at=meta["issued_at"], issuer=meta["issuer"], confidentiality=meta["confidentiality"],
-                    data=meta["data"], created_by=actor.name, created_role=actor.role, created_at=now())
+                    data=meta["data"], created_by=uow.actor.name, created_role=uow.actor.role, created_at=uow.now)
     session.add(result)
     session.flush()
     for f in files:
         if session.get(Blob, f["sha256"]) is None:
-            session.add(Blob(sha256=f["sha256"], size=f["size"], media_type=f["media_type"], created_at=now()))
+            session.add(Blob(sha256=f["sha256"], size=f["size"], media_type=f["media_type"], created_at=uow.now))
             session.flush()
         session.add(ResultFile(result_id=result.id, **f))
-    _keep_refs(session, project, meta["data"])
-    project.updated_at, project.updated_by = now(), actor.name
+    _keep_refs(session, project, result)
     session.flush()
-    ledger.append(session, "result.added", code, actor,
-                  {"result_id": result.id, "stage": result.stage, "kind": result.kind, "doc_no": result.doc_no,
-                   "confidentiality": result.confidentiality,
-                   "files": [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in files]},
-                  confidentiality=result.confidentiality, owner_role=actor.role)
+    uow.emit(ev.ResultAdded(result_id=result.id, stage=result.stage, kind=result.kind, doc_no=result.doc_no,
+                            confidentiality=result.confidentiality,
+                            files=[ev.FileEntry(name=f["name"], sha256=f["sha256"], size=f["size"]) for f in files]),
+             code, confidentiality=result.confidentiality, owner_role=uow.actor.role)
     for geom, feat in zip(geoms, meta["parcels"], strict=True):
-        parcel_service.attach(session, project, geom, actor, feat.get("properties") or {}, result_id=result.id)
+        parcel_service.attach(uow, project, geom, feat.get("properties") or {}, result=result)
     return result
 
 
-def _keep_refs(session: Session, project: Project, data: dict[str, Any]) -> None:
-    """电子监管号, 不动产单元号 and certificate numbers in a result's data become searchable cross-references."""
+def _keep_refs(session: Session, project: Project, result: Result) -> None:
+    """电子监管号, 不动产单元号 and certificate numbers in a result's data become searchable cross-references, as
+    visible as the result they came from (a restricted permit's number is not shown to a viewer)."""
     for key, kind in REF_KEYS.items():
-        value = data.get(key)
+        value = result.data.get(key)
         values = value if isinstance(value, list) else [value]
         for v in values:
             if isinstance(v, str | int) and str(v).strip():
-                registry.add_ref(session, project, kind, str(v).strip()[:100])
+                registry.add_ref(session, project, kind, str(v).strip()[:100], result.id)
 
 
-def files_of(session: Session, ids: list[int]) -> dict[int, list[ResultFile]]:
+def files_of(session: Session, view: View, ids: list[int]) -> dict[int, list[ResultFile]]:
     out: dict[int, list[ResultFile]] = {}
     if ids:
-        stmt = select(ResultFile).where(ResultFile.result_id.in_(ids)).order_by(ResultFile.id)
-        for f in session.execute(stmt).scalars():
+        for f in session.execute(view.result_files(ids)).scalars():
             out.setdefault(f.result_id, []).append(f)
     return out
 
@@ -166,54 +170,44 @@ def result_dict(r: Result, code: str, files: list[ResultFile]) -> dict[str, Any]
             "created_by": r.created_by, "created_at": rfc3339(r.created_at)}
 
 
-def visible_results(session: Session, actor: Actor | None, project_ids: list[int], stage: str | None = None,
+def visible_results(session: Session, view: View, project_ids: list[int], stage: str | None = None,
                     kind: str | None = None) -> list[Result]:
-    """Every read of results goes through here (or visibility.result_visible directly)."""
+    """The results of some projects the viewer may see, in time order."""
     if not project_ids:
         return []
-    stmt = select(Result).where(Result.project_id.in_(project_ids), visibility.result_visible(actor))
-    if stage:
-        stmt = stmt.where(Result.stage == stage)
-    if kind:
-        stmt = stmt.where(Result.kind == kind)
+    stmt = view.result_query(project_ids, stage, kind)
     return list(session.execute(stmt.order_by(Result.created_at, Result.id)).scalars())
 
 
-def as_dicts(session: Session, results: list[Result], codes: dict[int, str]) -> list[dict[str, Any]]:
-    files = files_of(session, [r.id for r in results])
+def as_dicts(session: Session, view: View, results: list[Result], codes: dict[int, str]) -> list[dict[str, Any]]:
+    files = files_of(session, view, [r.id for r in results])
     return [result_dict(r, codes[r.project_id], files.get(r.id, [])) for r in results]
 
 
-def list_for_project(session: Session, actor: Actor, code: str, stage: str | None, kind: str | None,
+def list_for_project(session: Session, view: View, code: str, stage: str | None, kind: str | None,
                      limit: int, cursor: str | None) -> dict[str, Any]:
     pagination.check_limit(limit)
-    project = registry.get(session, code)
+    project = registry.get(session, code, view)
     after = pagination.decode_id(cursor)
-    stmt = select(Result).where(Result.project_id == project.id, visibility.result_visible(actor))
-    if stage:
-        stmt = stmt.where(Result.stage == stage)
-    if kind:
-        stmt = stmt.where(Result.kind == kind)
+    stmt = view.result_query([project.id], stage, kind)
     if after is not None:
         stmt = stmt.where(Result.id > after)
     rows = list(session.execute(stmt.order_by(Result.id).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
-    return {"items": as_dicts(session, rows, {project.id: project.code}),
+    return {"items": as_dicts(session, view, rows, {project.id: project.code}),
             "next_cursor": pagination.encode(rows[-1].id) if more else None}
 
 
-def get_visible(session: Session, actor: Actor | None, result_id: int) -> tuple[Result, str]:
-    stmt = select(Result, Project.code).join(Project, Project.id == Result.project_id).where(
-        Result.id == result_id, visibility.result_visible(actor))
-    row = session.execute(stmt).first()
+def get_visible(session: Session, view: View, result_id: int) -> tuple[Result, str]:
+    row = session.execute(view.result_by_id(result_id)).first()
     if row is None:
         raise NotFound(f"成果 {result_id} 不存在", [("id", "成果不存在")])
     return row[0], row[1]
 
 
-def get_file(session: Session, actor: Actor | None, result_id: int, file_id: int) -> ResultFile:
-    get_visible(session, actor, result_id)
-    f = session.get(ResultFile, file_id)
-    if f is None or f.result_id != result_id:
+def get_file(session: Session, view: View, result_id: int, file_id: int) -> ResultFile:
+    get_visible(session, view, result_id)
+    f = session.execute(view.result_files([result_id]).where(ResultFile.id == file_id)).scalars().first()
+    if f is None:
         raise NotFound(f"文件 {file_id} 不存在", [("file_id", "文件不存在")])
     return f

@@ -9,12 +9,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App, now, rfc3339
+from yimatong.core.context import App, rfc3339
+from yimatong.core.visibility import View
+from yimatong.domain import events as ev
 from yimatong.domain import lifecycle
-from yimatong.errors import Conflict, Forbidden, NotFound, invalid
-from yimatong.ledger import log as ledger
+from yimatong.domain.policy import Action
+from yimatong.errors import Conflict, NotFound, invalid
 from yimatong.projects import registry
 from yimatong.storage.models import Project, Stage, StageRecord
+from yimatong.uow import UnitOfWork
 
 FIELDS = ("case_no", "department", "started_at", "finished_at", "note")
 
@@ -57,80 +60,69 @@ def check_date(value: Any, field: str) -> str | None:
     return value
 
 
-def require_stage_writer(app: App, actor: Actor, key: str) -> None:
+def require_stage(app: App, key: str, field: str = "key") -> None:
     if app.profile.stage(key) is None:
-        raise NotFound(f"阶段 {key} 不在阶段目录中", [("key", "未知阶段")])
-    if not lifecycle.may_write_stage(app.profile, actor.role, key):
-        raise Forbidden(f"角色 {actor.role} 无权写入阶段 {key}", [("key", "该角色不能写入此阶段")])
+        raise NotFound(f"阶段 {key} 不在阶段目录中", [(field, "未知阶段")])
 
 
-def set_stage(session: Session, app: App, actor: Actor, code: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
-    require_stage_writer(app, actor, key)
-    project = registry.get(session, code, lock=True)
-    require_active(project)
+def set_stage(uow: UnitOfWork, code: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    require_stage(uow.app, key)
+    project = uow.project(code, Action.STAGE_WRITE, stage=key)
     status = lifecycle.check_status(body.get("status"))
     values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
-    current = statuses(session, project)
-    broken = lifecycle.check_transition(app.profile, key, status, current)
+    current = statuses(uow.session, project)
+    broken = lifecycle.check_transition(uow.profile, key, status, current)
     if broken:
         raise Conflict(f"违反生命周期规则 {broken.rule}：{broken.message}", [("status", broken.message)],
                        rule=broken.rule)
     previous = current.get(key, "pending")
-    row = session.get(Stage, (project.id, key))
-    t = now()
+    row = uow.session.get(Stage, (project.id, key))
     if row is None:
         row = Stage(project_id=project.id, key=key)
-        session.add(row)
-    row.status, row.updated_by, row.updated_at = status, actor.name, t
+        uow.session.add(row)
+    row.status, row.updated_by, row.updated_at = status, uow.actor.name, uow.now
     for f in FIELDS:
         if f in body:
             setattr(row, f, values[f])
-    _record(session, project, key, status, previous, values, actor, body.get("data") or {})
+    _record(uow, project, key, status, previous, values, body.get("data") or {})
     current[key] = status
-    project.current_stage = lifecycle.current_stage(app.profile, current)
-    project.updated_at, project.updated_by = t, actor.name
+    project.current_stage = lifecycle.current_stage(uow.profile, current)
     if values.get("case_no"):
-        registry.add_ref(session, project, "case_no", str(values["case_no"]))
-    session.flush()
-    ledger.append(session, "stage.changed", code, actor,
-                  {"stage": key, "status": status, "previous": previous,
-                   **{f: values[f] for f in FIELDS if values[f] is not None}})
-    return next(s for s in stage_list(session, app, project) if s["key"] == key)
+        registry.add_ref(uow.session, project, "case_no", str(values["case_no"]))
+    uow.session.flush()
+    uow.emit(ev.StageChanged(stage=key, status=status, previous=previous, **values), code)
+    return next(s for s in stage_list(uow.session, uow.app, project) if s["key"] == key)
 
 
-def _record(session: Session, project: Project, key: str, status: str, previous: str | None,
-            values: dict[str, Any], actor: Actor, data: dict[str, Any]) -> StageRecord:
-    rec = StageRecord(project_id=project.id, key=key, status=status, previous_status=previous, actor=actor.name,
-                      at=now(), data=data, **values)
-    session.add(rec)
+def _record(uow: UnitOfWork, project: Project, key: str, status: str, previous: str | None,
+            values: dict[str, Any], data: dict[str, Any]) -> StageRecord:
+    rec = StageRecord(project_id=project.id, key=key, status=status, previous_status=previous, actor=uow.actor.name,
+                      at=uow.now, data=data, **values)
+    uow.session.add(rec)
     return rec
 
 
-def add_inspection(session: Session, app: App, actor: Actor, code: str, body: dict[str, Any]) -> dict[str, Any]:
+def add_inspection(uow: UnitOfWork, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """执法监察 may happen any time and many times: each record is kept; the stage shows the latest."""
     key = "inspection"
-    require_stage_writer(app, actor, key)
-    project = registry.get(session, code, lock=True)
-    require_active(project)
+    require_stage(uow.app, key)
+    project = uow.project(code, Action.STAGE_WRITE, stage=key)
     status = lifecycle.check_status(body.get("status") or "done")
     values = {f: (check_date(body.get(f), f) if f.endswith("_at") else body.get(f)) for f in FIELDS}
-    previous = statuses(session, project).get(key, "pending")
-    rec = _record(session, project, key, status, previous, values, actor, body.get("data") or {})
-    row = session.get(Stage, (project.id, key)) or Stage(project_id=project.id, key=key)
-    row.status, row.updated_by, row.updated_at = status, actor.name, now()
+    previous = statuses(uow.session, project).get(key, "pending")
+    rec = _record(uow, project, key, status, previous, values, body.get("data") or {})
+    row = uow.session.get(Stage, (project.id, key)) or Stage(project_id=project.id, key=key)
+    row.status, row.updated_by, row.updated_at = status, uow.actor.name, uow.now
     for f in FIELDS:
         setattr(row, f, values[f])
-    session.add(row)
-    project.updated_at, project.updated_by = now(), actor.name
-    session.flush()
-    ledger.append(session, "stage.changed", code, actor,
-                  {"stage": key, "status": status, "previous": previous, "record_id": rec.id,
-                   **{f: values[f] for f in FIELDS if values[f] is not None}})
+    uow.session.add(row)
+    uow.session.flush()
+    uow.emit(ev.StageChanged(stage=key, status=status, previous=previous, record_id=rec.id, **values), code)
     return record_dict(rec)
 
 
-def history(session: Session, app: App, code: str, key: str | None = None) -> list[dict[str, Any]]:
-    project = registry.get(session, code)
+def history(session: Session, app: App, view: View, code: str, key: str | None = None) -> list[dict[str, Any]]:
+    project = registry.get(session, code, view)
     stmt = select(StageRecord).where(StageRecord.project_id == project.id)
     if key:
         if app.profile.stage(key) is None:
@@ -143,10 +135,3 @@ def record_dict(r: StageRecord) -> dict[str, Any]:
     return {"id": r.id, "key": r.key, "status": r.status, "previous_status": r.previous_status,
             "case_no": r.case_no, "department": r.department, "started_at": r.started_at,
             "finished_at": r.finished_at, "note": r.note, "data": r.data, "actor": r.actor, "at": rfc3339(r.at)}
-
-
-def require_active(project: Project) -> None:
-    if project.status != "active":
-        extra = f"，已并入 {project.merged_into}" if project.merged_into else ""
-        raise Conflict(f"项目 {project.code} 状态为 {project.status}{extra}，不能再登记业务",
-                       [("code", f"项目状态为 {project.status}")])

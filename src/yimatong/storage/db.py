@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +41,7 @@ def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
                            max_overflow=20)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn, _record):
         # Take transaction control from pysqlite so that we can BEGIN IMMEDIATE ourselves.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -52,7 +52,7 @@ def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn):
         # Writers take the write lock at BEGIN (IMMEDIATE): no lock-upgrade deadlocks under concurrent
         # writers. The read engine begins DEFERRED and never blocks on writers in WAL mode.
         conn.exec_driver_sql(f"BEGIN {begin}")
@@ -115,6 +115,11 @@ class Database:
         # connection's transaction on return.
         with self._read_factory() as session:
             yield session
+
+    def ping(self) -> None:
+        """Raise unless the database answers (readiness)."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 
 from shapely import wkb
 from shapely.geometry import box
-from sqlalchemy import ColumnElement, Select, Table, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, Table, TextClause, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from typing_extensions import override
 
 from yimatong.storage.models import Parcel
 
@@ -44,7 +45,7 @@ class Dialect:
         raise NotImplementedError
 
     # --- spatial queries ---------------------------------------------------------------------------------------
-    def parcel_candidates(self, bbox: BBox) -> Select[tuple[int]]:
+    def parcel_candidates(self, bbox: BBox) -> Select[int]:
         """Ids of parcels that may intersect the bbox, answered from the spatial index."""
         raise NotImplementedError
 
@@ -57,23 +58,24 @@ class Dialect:
         rows = session.execute(select(Parcel.id, Parcel.geom_wkb).where(Parcel.id.in_(ids)))
         return [pid for pid, g in rows if wkb.loads(g).intersects(area)]
 
-    def parcels_in_bbox(self, session: Session, bbox: BBox) -> Select[tuple[int]] | list[int]:
+    def parcels_in_bbox(self, session: Session, bbox: BBox) -> Select[int] | list[int]:
         """Parcels really intersecting the bbox, for `column.in_(…)`: a subquery where the database tests exactly,
         else the ids found (candidates from the index, exact test in Shapely)."""
         if self.exact_spatial:
             return self.parcel_candidates(bbox)
         return self.parcel_ids_in_bbox(session, bbox)
 
-    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool]:
+    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool] | TextClause:
         """A WHERE clause: control-layer features whose geometry (or its box) meets the bbox."""
         raise NotImplementedError
 
     # --- claims and locks ---------------------------------------------------------------------------------------
-    def for_claim(self, stmt: Select[Any], of: Any) -> Select[Any]:
-        """Rows to claim for work: on PostgreSQL the ones no other transaction holds (SKIP LOCKED)."""
+    def for_claim(self, stmt: Select[Any], of: Any) -> Select[Any]:  # noqa: ARG002 - PostgreSQL's uses `of`
+        """Rows to claim for work: on PostgreSQL the ones no other transaction holds (SKIP LOCKED); SQLite has
+        one writer, so every row it reads is its own."""
         return stmt
 
-    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
+    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:  # noqa: ARG002 - PostgreSQL's uses `of`
         """Rows to change after reading them, locked against concurrent writers until commit (PostgreSQL
         FOR UPDATE, waiting). SQLite has one writer at a time: nothing to add."""
         return stmt
@@ -99,23 +101,27 @@ class SQLiteDialect(Dialect):
     exact_spatial = False
     _insert = staticmethod(sqlite.insert)
 
+    @override
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
         _check_table(table)
         session.execute(text(f"INSERT INTO {table}_rtree (id, minx, maxx, miny, maxy) VALUES (:id, :a, :b, :c, :d)"),
                         {"id": row_id, "a": bounds[0], "b": bounds[2], "c": bounds[1], "d": bounds[3]})
 
+    @override
     def unindex(self, session: Session, table: str, ids: Select[Any]) -> None:
         _check_table(table)
         compiled = ids.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
         session.execute(text(f"DELETE FROM {table}_rtree WHERE id IN ({compiled})"))
 
-    def parcel_candidates(self, bbox: BBox) -> Select[tuple[int]]:
+    @override
+    def parcel_candidates(self, bbox: BBox) -> Select[int]:
         minx, miny, maxx, maxy = bbox
         cond = text("parcels_rtree.maxx >= :minx AND parcels_rtree.minx <= :maxx AND parcels_rtree.maxy >= :miny "
                     "AND parcels_rtree.miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
         return select(literal_column("parcels_rtree.id")).select_from(text("parcels_rtree")).where(cond)
 
-    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool]:
+    @override
+    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool] | TextClause:
         minx, miny, maxx, maxy = bbox
         return text("control_features.id IN (SELECT id FROM control_features_rtree WHERE maxx >= :a AND "
                     "minx <= :c AND maxy >= :b AND miny <= :d)").bindparams(a=minx, b=miny, c=maxx, d=maxy)
@@ -130,31 +136,38 @@ class PostgresDialect(Dialect):
     exact_spatial = True
     _insert = staticmethod(postgresql.insert)
 
+    @override
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
         _check_table(table)
         session.execute(text(f"UPDATE {table} SET geom = ST_GeomFromWKB(:w, 4490) WHERE id = :id"),
                         {"w": geom_wkb, "id": row_id})
 
+    @override
     def unindex(self, session: Session, table: str, ids: Select[Any]) -> None:
-        """The GiST index goes with the rows."""
+        """The GiST index goes with the rows: nothing to do."""
 
-    def parcel_candidates(self, bbox: BBox) -> Select[tuple[int]]:
+    @override
+    def parcel_candidates(self, bbox: BBox) -> Select[int]:
         minx, miny, maxx, maxy = bbox
         env = text("ST_Intersects(parcels.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4490))").bindparams(
             minx=minx, miny=miny, maxx=maxx, maxy=maxy)
         return select(Parcel.id).where(env)
 
-    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool]:
+    @override
+    def control_feature_filter(self, bbox: BBox) -> ColumnElement[bool] | TextClause:
         minx, miny, maxx, maxy = bbox
         return text("ST_Intersects(control_features.geom, ST_MakeEnvelope(:a, :b, :c, :d, 4490))").bindparams(
             a=minx, b=miny, c=maxx, d=maxy)
 
+    @override
     def for_claim(self, stmt: Select[Any], of: Any) -> Select[Any]:
         return stmt.with_for_update(skip_locked=True, of=of)
 
+    @override
     def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
         return stmt.with_for_update(of=of)
 
+    @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
         session.execute(_ADVISORY, {"key": key})

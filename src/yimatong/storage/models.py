@@ -4,6 +4,7 @@ by the migration per dialect (PostGIS geometry + GiST on PostgreSQL, an R*Tree o
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -99,6 +101,8 @@ class ProjectRef(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     value: Mapped[str] = mapped_column(String(100), nullable=False)
+    # set when the reference was taken from a result's data: it is then as visible as that result
+    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
     __table_args__ = (
         UniqueConstraint("project_id", "kind", "value", name="uq_project_refs"),
         Index("ix_project_refs_value", "kind", "value"),
@@ -390,3 +394,8 @@ class ImportRun(Base):
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     __table_args__ = (Index("ix_import_runs_sha", "kind", "sha256"),)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed (`Model.__table__` is typed as a plain FromClause)."""
+    return cast(Table, model.__table__)

@@ -16,7 +16,8 @@ from yimatong.core import pagination
 from yimatong.core.context import App, aware
 from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
-from yimatong.storage.models import Project, Result, Stage
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.storage.models import ControlLayerFeature, Event, Project, Result, Stage
 
 GROUPS = ("division", "stage", "year", "supply_type")
 
@@ -53,8 +54,6 @@ _CACHE: dict[tuple[str, str | None, str | None], tuple[tuple[Any, ...], list[rul
 
 def _state(session: Session, today: dt.date) -> tuple[Any, ...]:
     """Everything warnings depend on: every change is a ledger event; control layers are counted; and the day."""
-    from yimatong.storage.models import ControlLayerFeature, Event
-
     head = session.execute(select(func.max(Event.seq))).scalar()
     layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
     return head, tuple(layers), today
@@ -147,8 +146,6 @@ _SPATIAL: dict[tuple[str, str | None], tuple[tuple[Any, ...], list[rules.Warning
 def _spatial_state(session: Session) -> tuple[Any, ...]:
     """The last event that may move a parcel, a link or a project's status or division, and the control layers.
     Read backwards along the primary key: it stops at the first such event."""
-    from yimatong.storage.models import ControlLayerFeature, Event
-
     seq = session.execute(select(Event.seq).where(Event.type.not_in(NOT_SPATIAL)).order_by(Event.seq.desc())
                           .limit(1)).scalar()
     layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
@@ -168,8 +165,6 @@ def _spatial(session: Session, app: App, division: str | None) -> list[rules.War
 
 
 def _spatial_issues(session: Session, app: App, division: str | None) -> list[rules.Warning]:
-    from yimatong.parcels import spatial as spatial_checks
-
     out = []
     for issue in spatial_checks.all_issues(session, app, division):
         level = 2 if issue["kind"] == "control_layer" and issue.get("layer") != "dev_boundary" else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import tempfile
@@ -19,9 +20,13 @@ from shapely.geometry import mapping
 from sqlalchemy import select
 
 from yimatong.accounts import users
+from yimatong.api.deps import declares
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
 from yimatong.domain import supervision as rules
 from yimatong.domain.codes import CodeError, parse_code
+from yimatong.domain.enums import ProjectStatus, ReviewState, StageStatus
+from yimatong.domain.policy import Action
 from yimatong.domain.profile import digits_only
 from yimatong.errors import AppError, NotFound, invalid
 from yimatong.formats import qr_images
@@ -29,19 +34,20 @@ from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.ledger import feed
 from yimatong.onecode import chain
+from yimatong.parcels import store as parcel_service
 from yimatong.projects import export as exports
 from yimatong.projects import listing as project_list
 from yimatong.projects import registry
-from yimatong.storage.models import ControlLayerFeature, Parcel, Project, ProjectParcel
+from yimatong.storage.models import ControlLayerFeature
 from yimatong.supervision import service as supervision
+from yimatong.uow import run as uow_run
 from yimatong.web import auth
 from yimatong.web.templating import TEMPLATES
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
-STATUS_TEXT = {"pending": "未开始", "in_progress": "办理中", "done": "已办结", "returned": "已退回",
-               "not_applicable": "不适用"}
-PROJECT_STATUS = {"active": "有效", "void": "作废", "merged": "已合并"}
+STATUS_TEXT = StageStatus.labels()
+PROJECT_STATUS = ProjectStatus.labels()
 GROUPS = [("批", "批"), ("供", "供"), ("用", "用"), ("补", "补"), ("查", "查"), ("登", "登")]
 
 
@@ -60,6 +66,10 @@ class LoginRequired(Exception):
     pass
 
 
+def _may(request: Request, actor: Actor, action: Action) -> bool:
+    return _ymt(request).profile.policy.may(actor, action)
+
+
 def _actor(request: Request) -> Actor:
     actor = auth.current_actor(request)
     if actor is None:
@@ -76,9 +86,8 @@ def render(request: Request, template: str, active: str, **ctx: Any) -> HTMLResp
         "status_text": STATUS_TEXT, "project_status": PROJECT_STATUS, **ctx})
 
 
-def page(fn):  # type: ignore[no-untyped-def]
+def page(fn: Any) -> Any:
     """Pages need a login: send people to the login page and back."""
-    import functools
 
     def to_login(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -92,7 +101,7 @@ def page(fn):  # type: ignore[no-untyped-def]
             except LoginRequired:
                 return to_login(request)
 
-        return async_wrapper
+        return declares(Action.READ)(async_wrapper)
 
     @functools.wraps(fn)
     def wrapper(request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -101,7 +110,7 @@ def page(fn):  # type: ignore[no-untyped-def]
         except LoginRequired:
             return to_login(request)
 
-    return wrapper
+    return declares(Action.READ)(wrapper)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -147,13 +156,14 @@ def dashboard(request: Request) -> Response:
         # never wait for the warnings: right after a start they take seconds at 100 000 projects; the page
         # then shows 计算中 and asks /web/warning-counts until they are ready
         warns, _ = supervision.ready_warnings(session, app)
-        recent = feed.page(session, actor, _recent_start(session), 1000)["items"][-12:][::-1]
+        recent = feed.recent(session, View.of(app, actor))
     counts = supervision.count_by_kind(warns) if warns is not None else None
     return render(request, "dashboard.html", "dashboard", stats=by, warning_counts=counts,
                   kind_labels=rules.KIND_LABELS, recent=recent)
 
 
 @router.get("/web/warning-counts")
+@declares(Action.READ)
 def warning_counts(request: Request) -> Response:
     """Warnings by kind for the dashboard: 202 while none are computed yet, else 200 with the counts and whether
     they are current (stale ones are being refreshed)."""
@@ -167,26 +177,17 @@ def warning_counts(request: Request) -> Response:
     return JSONResponse({"ready": True, "fresh": fresh, "counts": supervision.count_by_kind(warns)})
 
 
-def _recent_start(session: Any) -> int:
-    from sqlalchemy import func
-
-    from yimatong.storage.models import Event
-
-    last = session.execute(select(func.max(Event.seq))).scalar() or 0
-    return max(0, last - 200)
-
-
 @router.get("/projects", response_class=HTMLResponse)
 @page
 def projects(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
              stage: str | None = None, status: str | None = None, cursor: str | None = None) -> Response:
-    _actor(request)
+    actor = _actor(request)
     app = _ymt(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
                                    status=status or None, year=_year(year))
     try:
         with app.db.read() as session:
-            result = project_list.page(session, f, 50, cursor or None)
+            result = project_list.page(session, View.of(app, actor), f, 50, cursor or None)
     except AppError as exc:
         result = {"items": [], "next_cursor": None, "error": exc.detail}
     query = {k: v for k, v in {"q": q, "division": division, "year": year, "stage": stage, "status": status}.items()
@@ -198,11 +199,11 @@ def projects(request: Request, q: str | None = None, division: str | None = None
 @page
 def projects_xlsx(request: Request, q: str | None = None, division: str | None = None, year: str | None = None,
                   stage: str | None = None, status: str | None = None) -> Response:
-    _actor(request)
+    actor = _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
                                    status=status or None, year=_year(year))
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
-    exports.export_projects(_ymt(request), tmp, f)
+    exports.export_projects(_ymt(request), View.of(_ymt(request), actor), tmp, f)
     return FileResponse(tmp, filename="项目库.xlsx",
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -210,7 +211,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
 @router.get("/code", response_class=HTMLResponse)
 @page
 def code_search(request: Request, q: str = "") -> Response:
-    _actor(request)
+    actor = _actor(request)
     text = _code_in(q)
     if not text:
         return render(request, "code_search.html", "code", error=None, q=q)
@@ -219,7 +220,7 @@ def code_search(request: Request, q: str = "") -> Response:
         parse_code(app.profile, text)
     except CodeError as exc:
         with app.db.read() as session:  # not a code: perhaps a 电子监管号, 不动产单元号 or other reference
-            found = [p.code for p in registry.find_by_ref(session, q)]
+            found = [p.code for p in registry.find_by_ref(session, View.of(app, actor), q)]
         if len(found) == 1:
             return RedirectResponse(f"/code/{found[0]}", status_code=303)
         if found:
@@ -273,7 +274,7 @@ def one_code(request: Request, code: str) -> Response:
     app = _ymt(request)
     try:
         with app.db.read() as session:
-            data = chain.chain(session, app, actor, code)
+            data = chain.chain(session, app, View.of(app, actor), code)
     except NotFound:
         return render(request, "code_search.html", "code", error=f"项目码 {code} 未登记", q=code)
     segments = parse_code(app.profile, code).segments
@@ -296,10 +297,10 @@ def map_page(request: Request) -> Response:
 @page
 def imports_page(request: Request) -> Response:
     actor = _actor(request)
-    return render(request, "imports.html", "imports", can_import=actor.role in ("admin", "registrar"))
+    return render(request, "imports.html", "imports", can_import=_may(request, actor, Action.IMPORT))
 
 
-REVIEW_STATES = {"open": "待复核", "merged": "已并入", "kept": "已另立"}
+REVIEW_STATES = ReviewState.labels()
 
 
 @router.get("/reviews", response_class=HTMLResponse)
@@ -317,10 +318,11 @@ def reviews_page(request: Request, state: str = "open", cursor: str | None = Non
         names = reviews.candidate_names(session, data["items"])
     return render(request, "reviews.html", "reviews", items=data["items"], next_cursor=data["next_cursor"],
                   names=names, state=state, states=REVIEW_STATES, kind_labels=KIND_LABELS,
-                  can_decide=actor.role in ("admin", "registrar"), done=request.query_params.get("done"))
+                  can_decide=_may(request, actor, Action.REVIEW_DECIDE), done=request.query_params.get("done"))
 
 
 @router.post("/reviews/{review_id}", response_class=HTMLResponse)
+@declares(Action.REVIEW_DECIDE)
 @page
 def review_decide(request: Request, review_id: int = PathParam(ge=1, le=2**53), decision: str = Form(""), reason: str = Form(""),
                   csrf: str = Form("")) -> Response:
@@ -329,8 +331,7 @@ def review_decide(request: Request, review_id: int = PathParam(ge=1, le=2**53), 
         return HTMLResponse("页面已过期，请刷新后重试", status_code=403)
     app = _ymt(request)
     try:
-        with app.db.write() as session:
-            out = reviews.resolve(session, app, actor, review_id, decision, reason or None)
+        out = uow_run(app, actor, lambda uow: reviews.resolve(uow, review_id, decision, reason or None))
     except AppError as exc:
         return HTMLResponse(f"无法处理复核项 {review_id}：{escape(exc.detail)}", status_code=exc.status)
     return RedirectResponse(f"/reviews?done={out['id']}:{out['state']}:{out['project_code']}", status_code=303)
@@ -353,6 +354,7 @@ def warnings_page(request: Request, kind: str | None = None, division: str | Non
 
 
 @router.get("/web/divisions.geojson")
+@declares(Action.READ)
 def divisions(request: Request) -> Response:
     app = _ymt(request)
     if auth.current_actor(request) is None:
@@ -372,6 +374,7 @@ def _view_bbox(bbox: str) -> tuple[float, float, float, float]:
 
 
 @router.get("/web/parcels")
+@declares(Action.READ)
 def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(2000, ge=1, le=5000)) -> Response:
     """Parcels in view with the current stage of their latest project, simplified to the zoom's pixel size."""
     if auth.current_actor(request) is None:
@@ -379,28 +382,15 @@ def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(200
     app = _ymt(request)
     box = _view_bbox(bbox)
     tolerance = max(box[2] - box[0], box[3] - box[1]) / 2000
-    from yimatong.parcels import store as parcel_service
-
     with app.db.read() as session:
-        ids = parcel_service.parcel_ids_in_bbox(session, box)[:limit]
-        rows = session.execute(select(Parcel.id, Parcel.geom_wkb, Parcel.area_m2).where(Parcel.id.in_(ids))).all() \
-            if ids else []
-        stage_of: dict[int, tuple[str, str]] = {}
-        if ids:
-            q = (select(ProjectParcel.parcel_id, Project.current_stage, Project.code)
-                 .join(Project, Project.id == ProjectParcel.project_id).where(ProjectParcel.parcel_id.in_(ids))
-                 .order_by(Project.id))
-            for pid, st, code in session.execute(q):
-                stage_of[pid] = (st, code)
-    feats = [{"type": "Feature", "id": pid, "geometry": mapping(wkb.loads(g).simplify(tolerance,
-                                                                                       preserve_topology=True)),
-              "properties": {"id": pid, "area_m2": area, "stage": stage_of.get(pid, ("intake", ""))[0],
-                             "code": stage_of.get(pid, ("", ""))[1]}} for pid, g, area in rows]
-    body = {"type": "FeatureCollection", "features": feats, "truncated": len(ids) >= limit}
+        feats, truncated = parcel_service.map_features(session, View.of(app, auth.current_actor(request)), box,
+                                                       limit, tolerance)
+    body = {"type": "FeatureCollection", "features": feats, "truncated": truncated}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 
 
 @router.get("/web/control-layers")
+@declares(Action.READ)
 def control_layers(request: Request, kind: str, bbox: str) -> Response:
     if auth.current_actor(request) is None:
         return Response(status_code=401)

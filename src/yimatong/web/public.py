@@ -7,14 +7,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from yimatong.api.routes.chain import qr_response
 from yimatong.core.context import App
+from yimatong.domain.enums import StageStatus
 from yimatong.errors import NotFound
 from yimatong.onecode import chain
 from yimatong.web.templating import TEMPLATES
 
 router = APIRouter(tags=["公开页 Public"])
 
-STATUS_TEXT = {"pending": "未开始", "in_progress": "办理中", "done": "已办结", "returned": "已退回",
-               "not_applicable": "不适用"}
+STATUS_TEXT = StageStatus.labels()
 
 
 def _app(request: Request) -> App:

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
 from yimatong.ledger import feed
 
 router = APIRouter(prefix="/api/v1", tags=["变更流 Events"])
@@ -38,6 +40,6 @@ def events(after: int = Query(0, ge=0, le=2**53, description="从此 seq 之后�
            cursor: str | None = Query(None, description="上一页的 next_cursor（与 after 等价）"),
            type: str | None = Query(None, description="只要此类型，如 stage.changed"),
            code: str | None = Query(None, description="只要此项目码"),
-           app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+           app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
-        return feed.page(session, actor, after, limit, cursor, type, code)
+        return feed.page(session, View.of(app, actor), after, limit, cursor, type, code)

@@ -9,20 +9,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from yimatong.api.deps import get_app, require_roles
+from yimatong.api.deps import get_app, requires
 from yimatong.api.problems import problem
 from yimatong.api.schemas import responses
 from yimatong.core import pagination
 from yimatong.core.context import Actor, App
+from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
 from yimatong.intake import importer as importers
 from yimatong.intake import reviews
 from yimatong.intake.columns import KINDS
 from yimatong.parcels import files as parcel_import
 from yimatong.storage.models import ImportRun
+from yimatong.uow import run
 
 router = APIRouter(prefix="/api/v1", tags=["数据导入 Imports"])
-writer = require_roles("admin", "registrar")
 
 
 class ResolveIn(BaseModel):
@@ -39,7 +40,7 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
                       file: UploadFile = File(..., description="来源文件"),
                       dry_run: bool = Query(False), partial: bool = Query(False),
                       crs: int | None = Query(None, ge=1, le=99999, description="地块文件的坐标系 EPSG（可选）"),
-                      app: App = Depends(get_app), actor: Actor = Depends(writer)) -> JSONResponse:
+                      app: App = Depends(get_app), actor: Actor = Depends(requires(Action.IMPORT))) -> JSONResponse:
     if kind not in (*KINDS, "parcels"):
         raise NotFound(f"导入类型 {kind} 不存在", [("kind", f"可选：{', '.join((*KINDS, 'parcels'))}")])
     data = await file.read()
@@ -56,7 +57,7 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
 
 @router.get("/imports", responses=responses(401, 403, 422), summary="导入记录")
 def import_runs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
-                app: App = Depends(get_app), _: Actor = Depends(writer)) -> dict[str, Any]:
+                app: App = Depends(get_app), _: Actor = Depends(requires(Action.IMPORT))) -> dict[str, Any]:
     after = pagination.decode_id(cursor)
     with app.db.read() as session:
         stmt = select(ImportRun).order_by(ImportRun.id.desc())
@@ -73,7 +74,7 @@ def import_runs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Quer
             description="导入时与已有项目名称相近但不能确定为同一项目的行，等待人工决定合并或另立。")
 def list_reviews(state: str | None = Query(None, description="open、merged 或 kept"),
                  limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
-                 app: App = Depends(get_app), _: Actor = Depends(writer)) -> dict[str, Any]:
+                 app: App = Depends(get_app), _: Actor = Depends(requires(Action.REVIEW_DECIDE))) -> dict[str, Any]:
     with app.db.read() as session:
         return reviews.page(session, state, limit, cursor)
 
@@ -81,6 +82,5 @@ def list_reviews(state: str | None = Query(None, description="open、merged 或 
 @router.post("/reviews/{review_id}/resolve", responses=responses(400, 401, 403, 404, 409, 422),
              summary="处理复核项", description="merge：来源并入候选项目；keep_separate：按该行登记新项目并赋码。决定记入台账。")
 def resolve_review(body: ResolveIn, review_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
-                   actor: Actor = Depends(writer)) -> dict[str, Any]:
-    with app.db.write() as session:
-        return reviews.resolve(session, app, actor, review_id, body.decision, body.reason)
+                   actor: Actor = Depends(requires(Action.REVIEW_DECIDE))) -> dict[str, Any]:
+    return run(app, actor, lambda uow: reviews.resolve(uow, review_id, body.decision, body.reason))

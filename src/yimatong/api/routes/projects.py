@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from yimatong.api.deps import get_actor, get_app, require_roles
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import (
     MergeIn,
     ProjectIn,
@@ -19,15 +19,16 @@ from yimatong.api.schemas import (
     VoidIn,
     responses,
 )
-from yimatong.core import idempotency
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
+from yimatong.errors import invalid
 from yimatong.parcels import store as parcels
 from yimatong.projects import listing as project_list
 from yimatong.projects import registry
+from yimatong.uow import Idempotency, run, run_idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["项目 Projects"])
-# Role checks run as dependencies so that a client without the right gets 403 before any body validation.
-writer = require_roles("admin", "registrar")
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut,
@@ -35,21 +36,15 @@ writer = require_roles("admin", "registrar")
              description="登记一个项目并原子地签发 28 位项目码（计数器、项目记录与台账事件同一事务提交）。"
                          "投资项目代码已登记时返回 409，并在 existing_code 中给出已有项目码。"
                          "支持 Idempotency-Key：同键同内容重放首次响应，同键不同内容返回 409。")
-def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor = Depends(writer),
+def register_project(body: ProjectIn, app: App = Depends(get_app),
+                     actor: Actor = Depends(requires(Action.PROJECT_REGISTER)),
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
-    registry.require_writer(actor)
     data = body.model_dump()
     data["year"] = data["year"] or dt.date.today().year
-    geoms = parcels.parse_features(data.pop("parcels"))
-
-    def work(session: Any) -> tuple[int, dict[str, Any]]:
-        project = registry.register(session, app, actor, data)
-        for geom, feat in zip(geoms, body.parcels, strict=True):
-            parcels.attach(session, project, geom, actor, (feat.get("properties") or {}))
-        return 201, registry.project_dict(session, project)
-
-    status, out = idempotency.run(app, actor, idempotency_key, "projects.register", body.model_dump(mode="json"),
-                                  work)
+    geoms = parcels.parse_features(data.pop("parcels"))  # validated before the transaction opens
+    idem = Idempotency(idempotency_key, "projects.register", body.model_dump(mode="json"))
+    status, out = run_idempotent(app, actor, idem, lambda uow: (201, parcels.register_with_parcels(
+        uow, data, list(zip(geoms, body.parcels, strict=True)))))
     return JSONResponse(out, status_code=status)
 
 
@@ -57,7 +52,7 @@ def register_project(body: ProjectIn, app: App = Depends(get_app), actor: Actor 
             description="按行政区划、年度、当前阶段、状态、来源、关键字（名称或项目码）、空间范围、更新时间筛选；"
                         "游标分页（keyset），并发新增时逐页遍历不重不漏。")
 def list_projects(
-    app: App = Depends(get_app), _: Actor = Depends(get_actor),
+    app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ)),
     division: str | None = Query(None, description="行政区划代码"),
     year: int | None = Query(None, ge=1, le=9999, description="年度"),
     stage: str | None = Query(None, description="当前阶段 key"),
@@ -71,14 +66,12 @@ def list_projects(
     cursor: str | None = Query(None, description="上一页返回的 next_cursor"),
 ) -> dict[str, Any]:
     if stage is not None and app.profile.stage(stage) is None:
-        from yimatong.errors import invalid
-
         raise invalid("stage", f"未知阶段 {stage!r}")
     f = project_list.ProjectFilter(division=division, year=year, stage=stage, status=status, source=source, q=q,
                                    bbox=project_list.parse_bbox(bbox),
                                    updated_since=parse_rfc3339(updated_since, "updated_since"))
     with app.db.read() as session:
-        return project_list.page(session, f, limit, cursor)
+        return project_list.page(session, View.of(app, actor), f, limit, cursor)
 
 
 def parse_rfc3339(text: str | None, field: str) -> dt.datetime | None:
@@ -89,8 +82,6 @@ def parse_rfc3339(text: str | None, field: str) -> dt.datetime | None:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None or "T" not in text.upper():
-        from yimatong.errors import invalid
-
         raise invalid(field, f"{field} 应为带时区的 RFC 3339 时间，如 2026-01-01T00:00:00+08:00")
     return value
 
@@ -98,50 +89,45 @@ def parse_rfc3339(text: str | None, field: str) -> dt.datetime | None:
 @router.get("/projects/{code}", response_model=ProjectOut, responses=responses(401, 404),
             summary="按项目码查询项目",
             description="返回项目当前属性；已合并的项目码返回被合并项目本身，merged_into 指向保留项目。")
-def get_project(code: str, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+def get_project(code: str, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
+                ) -> dict[str, Any]:
     with app.db.read() as session:
-        return registry.project_dict(session, registry.get(session, code))
+        return registry.project_dict(session, registry.get(session, code, View.of(app, actor)))
 
 
 @router.patch("/projects/{code}", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
               summary="修改项目属性",
               description="修改项目属性，项目码永不改变；编码属性与码不一致时 code_outdated 置为 true。")
 def patch_project(code: str, body: ProjectPatch, app: App = Depends(get_app),
-                  actor: Actor = Depends(writer)) -> dict[str, Any]:
+                  actor: Actor = Depends(requires(Action.PROJECT_UPDATE))) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     for key in ("name", "division", "year", "approval_type", "project_type", "supply_type", "land_use"):
         if key in changes and changes[key] is None:
-            from yimatong.errors import invalid
-
             raise invalid(key, f"{key} 不能为空")
-    with app.db.write() as session:
-        project = registry.update(session, app, actor, code, changes)
-        return registry.project_dict(session, project)
+    return run(app, actor, lambda uow: registry.project_dict(uow.session, registry.update(uow, code, changes)))
 
 
 @router.post("/projects/{code}/void", response_model=ProjectOut, responses=responses(400, 401, 403, 404, 409, 422),
              summary="作废项目码", description="作废错误签发的项目码（须给出原因）；作废的码不再复用。")
 def void_project(code: str, body: VoidIn, app: App = Depends(get_app),
-                 actor: Actor = Depends(writer)) -> dict[str, Any]:
-    with app.db.write() as session:
-        return registry.project_dict(session, registry.void(session, app, actor, code, body.reason))
+                 actor: Actor = Depends(requires(Action.PROJECT_VOID))) -> dict[str, Any]:
+    return run(app, actor, lambda uow: registry.project_dict(uow.session, registry.void(uow, code, body.reason)))
 
 
 @router.post("/projects/{code}/merge", response_model=ProjectOut,
              responses=responses(400, 401, 403, 404, 409, 422), summary="合并项目码",
              description="同一项目有两个码时合并：被合并的码指向保留的码（into），其来源与交叉引用并入保留项目。")
 def merge_project(code: str, body: MergeIn, app: App = Depends(get_app),
-                  actor: Actor = Depends(writer)) -> dict[str, Any]:
-    with app.db.write() as session:
-        return registry.project_dict(session, registry.merge(session, app, actor, code, body.into, body.reason))
+                  actor: Actor = Depends(requires(Action.PROJECT_MERGE))) -> dict[str, Any]:
+    return run(app, actor, lambda uow: registry.project_dict(
+        uow.session, registry.merge(uow, code, body.into, body.reason)))
 
 
 @router.post("/projects/{code}/split", status_code=201, response_model=list[ProjectOut],
              responses=responses(400, 401, 403, 404, 409, 422), summary="拆分项目",
              description="项目拆分为多个：为每个子项目签发新码，并以 parent_code 关联原项目。")
 def split_project(code: str, body: SplitIn, app: App = Depends(get_app),
-                  actor: Actor = Depends(writer)) -> list[dict[str, Any]]:
+                  actor: Actor = Depends(requires(Action.PROJECT_SPLIT))) -> list[dict[str, Any]]:
     parts = [p.model_dump(exclude_none=True) for p in body.parts]
-    with app.db.write() as session:
-        children = registry.split(session, app, actor, code, parts, body.reason)
-        return [registry.project_dict(session, c) for c in children]
+    return run(app, actor, lambda uow: [registry.project_dict(uow.session, c)
+                                        for c in registry.split(uow, code, parts, body.reason)])

@@ -8,18 +8,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from yimatong.api.deps import get_actor, get_app, require_roles
+from yimatong.api.deps import get_app, requires
 from yimatong.api.input_guard import loads_strict
 from yimatong.api.schemas import ResultOut, ResultPage, responses
-from yimatong.core import idempotency
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
 from yimatong.errors import invalid
+from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
+from yimatong.uow import Idempotency, run_idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
-# Read-only roles get 403 before any body validation; per-stage limits are checked in the service.
-stage_writer = require_roles("admin", "registrar", "approval_system", "registration_platform")
 
 
 @router.post("/projects/{code}/results", status_code=201, response_model=ResultOut,
@@ -29,18 +30,20 @@ stage_writer = require_roles("admin", "registrar", "approval_system", "registrat
                          "媒体类型由内容识别；文件哈希记入台账。支持 Idempotency-Key。")
 def add_result(code: str, meta: str = Form(..., description="成果元数据 JSON"),
                files: list[UploadFile] = File([], description="成果文件，任意个"),
-               app: App = Depends(get_app), actor: Actor = Depends(stage_writer),
+               app: App = Depends(get_app), actor: Actor = Depends(requires(Action.RESULT_ADD)),
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     raw = loads_strict(meta, "meta")
-    checked = results.check_meta(app, actor, raw)
+    checked = results.check_meta(app, raw)
+    app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
+    geoms = parcels.parse_features(checked["parcels"], "meta.parcels")  # validated outside the transaction
     stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
 
-    def work(session: Any) -> tuple[int, dict[str, Any]]:
-        result = results.add(session, app, actor, code, checked, stored)
-        return 201, results.as_dicts(session, [result], {result.project_id: code})[0]
+    def work(uow: Any) -> tuple[int, dict[str, Any]]:
+        result = results.add(uow, code, checked, stored, geoms)
+        return 201, results.as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
 
-    status, body = idempotency.run(app, actor, idempotency_key, f"results.add:{code}",
-                                   {"meta": raw, "files": stored}, work)
+    idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})
+    status, body = run_idempotent(app, actor, idem, work)
     return JSONResponse(body, status_code=status)
 
 
@@ -51,17 +54,19 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
 def list_results(code: str, stage: str | None = Query(None, description="阶段 key"),
                  kind: str | None = Query(None, description="成果类型"), limit: int = Query(50, ge=1, le=1000, description="每页条数，1–1000"),
                  cursor: str | None = Query(None), app: App = Depends(get_app),
-                 actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+                 actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
-        return results.list_for_project(session, actor, code, stage, kind, limit, cursor)
+        return results.list_for_project(session, View.of(app, actor), code, stage, kind, limit, cursor)
 
 
 @router.get("/results/{result_id}", response_model=ResultOut, responses=responses(401, 404, 422),
             summary="成果详情", description="一个成果的元数据与文件清单（含 SHA-256）。")
-def get_result(result_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def get_result(result_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
+               actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
+    view = View.of(app, actor)
     with app.db.read() as session:
-        result, code = results.get_visible(session, actor, result_id)
-        return results.as_dicts(session, [result], {result.project_id: code})[0]
+        result, code = results.get_visible(session, view, result_id)
+        return results.as_dicts(session, view, [result], {result.project_id: code})[0]
 
 
 def content_disposition(name: str) -> str:
@@ -74,9 +79,9 @@ def content_disposition(name: str) -> str:
     304: {"description": "If-None-Match 与 ETag 相同"}}, summary="下载成果文件",
     description="返回文件字节；ETag 为文件 SHA-256，Content-Disposition 给出原文件名。")
 def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
-             actor: Actor = Depends(get_actor)) -> Response:
+             actor: Actor = Depends(requires(Action.READ))) -> Response:
     with app.db.read() as session:
-        f = results.get_file(session, actor, result_id, file_id)
+        f = results.get_file(session, View.of(app, actor), result_id, file_id)
     etag = f'"{f.sha256}"'
     if request.headers.get("if-none-match") in (etag, f.sha256):
         return Response(status_code=304, headers={"ETag": etag})
@@ -93,7 +98,7 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
     description="purpose=registration：不动产登记所需成果（零材料受理）；purpose=archive：全部成果（一码归档）。"
                 "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
 def package(code: str, purpose: str = Query(..., description="registration 或 archive"),
-            app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> StreamingResponse:
+            app: App = Depends(get_app), actor: Actor = Depends(requires(Action.PACKAGE_READ))) -> StreamingResponse:
     name, stream = packages.build(app, actor, code, purpose)
     return StreamingResponse(stream, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(name)})

@@ -6,23 +6,25 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from yimatong.api.deps import get_actor, get_app, require_roles
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import InspectionIn, StageOut, StagePut, StageRecordOut, responses
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
+from yimatong.domain.policy import Action
 from yimatong.projects import registry
 from yimatong.stages import service as stages
+from yimatong.uow import run
 
 router = APIRouter(prefix="/api/v1", tags=["阶段 Stages"])
-# Read-only roles get 403 before any body validation; per-stage limits are checked in the service.
-stage_writer = require_roles("admin", "registrar", "approval_system", "registration_platform")
 
 
 @router.get("/projects/{code}/stages", response_model=list[StageOut], responses=responses(401, 404),
             summary="项目阶段（项目阶段接口）",
             description="返回阶段目录中每个阶段（入库赋码、批、供、用、补、查、登）的状态、案卷号、经办部门、起止日期与最后修改人。")
-def list_stages(code: str, app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> list[dict[str, Any]]:
+def list_stages(code: str, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
+                ) -> list[dict[str, Any]]:
     with app.db.read() as session:
-        return stages.stage_list(session, app, registry.get(session, code))
+        return stages.stage_list(session, app, registry.get(session, code, View.of(app, actor)))
 
 
 @router.put("/projects/{code}/stages/{key}", response_model=StageOut,
@@ -30,24 +32,22 @@ def list_stages(code: str, app: App = Depends(get_app), _: Actor = Depends(get_a
             description="一体化审批系统、不动产登记平台回写阶段办理状态。违反前置规则（如供地前须完成农转用征收审批）"
                         "返回 409，并在 rule 中给出规则编号。审批系统可写除不动产登记外的所有阶段，登记平台只能写登记阶段。")
 def put_stage(code: str, key: str, body: StagePut, app: App = Depends(get_app),
-              actor: Actor = Depends(stage_writer)) -> dict[str, Any]:
-    with app.db.write() as session:
-        return stages.set_stage(session, app, actor, code, key, body.model_dump(exclude_unset=True))
+              actor: Actor = Depends(requires(Action.STAGE_WRITE))) -> dict[str, Any]:
+    return run(app, actor, lambda uow: stages.set_stage(uow, code, key, body.model_dump(exclude_unset=True)))
 
 
 @router.post("/projects/{code}/stages/inspection/records", status_code=201, response_model=StageRecordOut,
              responses=responses(400, 401, 403, 404, 409, 422), summary="登记执法监察记录",
              description="执法监察（查）可在任何时间多次发生，每次记录均保留。")
 def add_inspection(code: str, body: InspectionIn, app: App = Depends(get_app),
-                   actor: Actor = Depends(stage_writer)) -> dict[str, Any]:
-    with app.db.write() as session:
-        return stages.add_inspection(session, app, actor, code, body.model_dump(exclude_unset=True))
+                   actor: Actor = Depends(requires(Action.STAGE_WRITE))) -> dict[str, Any]:
+    return run(app, actor, lambda uow: stages.add_inspection(uow, code, body.model_dump(exclude_unset=True)))
 
 
 @router.get("/projects/{code}/stages/{key}/history", response_model=list[StageRecordOut],
             responses=responses(401, 404), summary="阶段变更记录",
             description="某阶段的全部变更与监察记录：谁在何时改成了什么。")
 def stage_history(code: str, key: str, app: App = Depends(get_app),
-                  _: Actor = Depends(get_actor)) -> list[dict[str, Any]]:
+                  actor: Actor = Depends(requires(Action.READ))) -> list[dict[str, Any]]:
     with app.db.read() as session:
-        return stages.history(session, app, code, key)
+        return stages.history(session, app, View.of(app, actor), code, key)

@@ -16,16 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import responses
 from yimatong.core import pagination
 from yimatong.core.context import ROLES, Actor, App, aware, now, rfc3339
 from yimatong.delivery import queue, targets
 from yimatong.delivery.worker import own_endpoints
+from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, Forbidden, NotFound, invalid
 from yimatong.storage.models import Delivery, DeliveryAttempt, Subscription
 
 router = APIRouter(prefix="/api/v1", tags=["订阅 Webhooks"])
+# A subscription is the change feed pushed: whoever may read subscribes for itself. Managing every subscription
+# (and narrowing one to another role) is SUBSCRIPTION_MANAGE.
+reader = requires(Action.READ)
 EVENT_TYPES = ("project.registered", "project.updated", "project.voided", "project.merged", "project.split",
                "stage.changed", "result.added", "parcel.attached", "review.opened", "review.resolved",
                "import.completed")
@@ -86,20 +90,25 @@ def sub_dict(session: Session, s: Subscription) -> dict[str, Any]:
             "created_by": s.created_by, "created_at": rfc3339(s.created_at)}
 
 
+def manages_all(app: App, actor: Actor) -> bool:
+    return app.profile.policy.may(actor, Action.SUBSCRIPTION_MANAGE)
+
+
 def _scope(app: App, actor: Actor, body: SubscriptionIn) -> tuple[str, list[str]]:
     """The subscription's role and divisions: the creator's, narrowed (never widened) on request."""
-    admin = actor.role == "admin"
+    admin = manages_all(app, actor)
     role = body.role or actor.role
     if role != actor.role and not admin:
         raise Forbidden("只能按本令牌的角色订阅", [("role", f"本令牌的角色是 {actor.role}")])
     table = app.profile.segment("division").table or "division"
-    wanted = body.divisions if body.divisions is not None else sorted(actor.divisions)
+    scoped = app.profile.policy.scoped(actor)
+    wanted = body.divisions if body.divisions is not None else sorted(actor.divisions) if scoped else []
     for i, d in enumerate(wanted):
         if not app.profile.has_value(table, d):
             raise invalid(f"divisions.{i}", f"未知行政区代码 {d!r}")
-        if actor.divisions and d not in actor.divisions:
+        if scoped and d not in actor.divisions:
             raise Forbidden("订阅范围不能超出本令牌的行政区", [(f"divisions.{i}", f"本令牌无权查看行政区 {d}")])
-    if actor.divisions and not wanted:
+    if scoped and not wanted:
         wanted = sorted(actor.divisions)
     return role, sorted(set(wanted))
 
@@ -117,7 +126,7 @@ def check_target(app: App, url: str) -> None:
                          "密钥轮换的重叠期内另带 X-Ymt-Signature-Previous（旧密钥的签名）。失败按指数退避重试，超过时限后挂起，"
                          "可手动重投。同一项目的事件按顺序送达。订阅只收到创建它的令牌有权看到的事件（角色、科室、行政区）。"
                          "目标地址在创建时与每次投递前解析并检查，不跟随重定向；被拒绝的地址返回 422（字段 url）。")
-def create(body: SubscriptionIn, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> JSONResponse:
+def create(body: SubscriptionIn, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> JSONResponse:
     role, divisions = _scope(app, actor, body)
     check_target(app, body.url)
     with app.db.write(exclusive=False) as session:  # subscriptions take no lock writers of projects take
@@ -136,55 +145,55 @@ def create(body: SubscriptionIn, app: App = Depends(get_app), actor: Actor = Dep
 
 @router.get("/subscriptions", responses=responses(401, 403), summary="订阅列表",
             description="管理员看到全部订阅，其他令牌只看到自己创建的。")
-def list_subs(app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def list_subs(app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.read() as session:
         stmt = select(Subscription).order_by(Subscription.id)
-        if actor.role != "admin":
+        if not manages_all(app, actor):
             stmt = stmt.where(Subscription.created_by == actor.name)
         return {"items": [sub_dict(session, s) for s in session.execute(stmt).scalars()], "next_cursor": None}
 
 
-def _get(session: Session, sid: int, actor: Actor) -> Subscription:
+def _get(session: Session, app: App, sid: int, actor: Actor) -> Subscription:
     sub = session.get(Subscription, sid)
-    if sub is None or (actor.role != "admin" and sub.created_by != actor.name):
+    if sub is None or (sub.created_by != actor.name and not manages_all(app, actor)):
         raise NotFound(f"订阅 {sid} 不存在", [("id", "不存在")])
     return sub
 
 
-def _live(session: Session, sid: int, actor: Actor) -> Subscription:
-    sub = _get(session, sid, actor)
+def _live(session: Session, app: App, sid: int, actor: Actor) -> Subscription:
+    sub = _get(session, app, sid, actor)
     if not sub.active:
         raise Conflict(f"订阅 {sid} 已删除", [("id", "订阅已删除")])
     return sub
 
 
 @router.get("/subscriptions/{sid}", responses=responses(401, 403, 404, 422), summary="订阅")
-def get_sub(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def get_sub(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.read() as session:
-        return sub_dict(session, _get(session, sid, actor))
+        return sub_dict(session, _get(session, app, sid, actor))
 
 
 @router.delete("/subscriptions/{sid}", status_code=204, responses=responses(401, 403, 404, 422), summary="删除订阅",
                description="停止投递（不再排队，也不再发送）；未送达的投递保留，可用 purge 清除。")
-def delete_sub(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> None:
+def delete_sub(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> None:
     with app.db.write(exclusive=False) as session:
-        _get(session, sid, actor).active = False
+        _get(session, app, sid, actor).active = False
 
 
 @router.post("/subscriptions/{sid}/pause", responses=responses(401, 403, 404, 409, 422), summary="暂停订阅",
              description="暂停投递；事件照常排队，恢复后按顺序送达。")
-def pause(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def pause(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.write(exclusive=False) as session:
-        sub = _live(session, sid, actor)
+        sub = _live(session, app, sid, actor)
         sub.paused = True
         return sub_dict(session, sub)
 
 
 @router.post("/subscriptions/{sid}/resume", responses=responses(401, 403, 404, 409, 422), summary="恢复订阅",
              description="恢复暂停的订阅（挂起的订阅用 redeliver 恢复）。")
-def resume(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def resume(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.write(exclusive=False) as session:
-        sub = _live(session, sid, actor)
+        sub = _live(session, app, sid, actor)
         sub.paused = False
         return sub_dict(session, sub)
 
@@ -192,9 +201,9 @@ def resume(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_a
 @router.post("/subscriptions/{sid}/purge", responses=responses(401, 403, 404, 422), summary="清除未送达的投递",
              description="丢弃此订阅全部未送达（pending、parked）的投递并解除挂起，分批提交，不长时间占用写锁；"
                          "已删除的订阅也可清除。返回 {\"purged\": 条数}。")
-def purge(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def purge(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.read() as session:
-        _get(session, sid, actor)
+        _get(session, app, sid, actor)
     return {"purged": queue.purge(app, sid, app.settings.webhook_purge_batch)}
 
 
@@ -204,11 +213,11 @@ def purge(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_ac
                          "X-Ymt-Signature（新密钥）与 X-Ymt-Signature-Previous（旧密钥），接收方可先后切换。"
                          "新密钥由调用方给出时不再返回；不给则由服务生成，只在本次响应的 secret 中出现一次。")
 def rotate_secret(sid: SubId, body: RotateIn | None = None, app: App = Depends(get_app),
-                  actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+                  actor: Actor = Depends(reader)) -> dict[str, Any]:
     body = body or RotateIn()
     new = body.secret or secrets.token_urlsafe(32)
     with app.db.write(exclusive=False) as session:
-        sub = _live(session, sid, actor)
+        sub = _live(session, app, sid, actor)
         if new == sub.secret:
             raise invalid("secret", "新密钥不能与当前密钥相同")
         sub.previous_secret, sub.secret = sub.secret, new
@@ -223,10 +232,10 @@ def rotate_secret(sid: SubId, body: RotateIn | None = None, app: App = Depends(g
                         "HTTP 状态码），不记对方的任何细节。")
 def deliveries(sid: SubId, state: str | None = Query(None, pattern="^(pending|done|parked)$"),
                limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
-               app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+               app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     after = pagination.decode_id(cursor)
     with app.db.read() as session:
-        _get(session, sid, actor)
+        _get(session, app, sid, actor)
         stmt = select(Delivery).where(Delivery.subscription_id == sid)
         if state:
             stmt = stmt.where(Delivery.state == state)
@@ -250,7 +259,7 @@ def deliveries(sid: SubId, state: str | None = Query(None, pattern="^(pending|do
 @router.post("/subscriptions/{sid}/redeliver", responses=responses(401, 403, 404, 409, 422),
              summary="重投挂起的事件",
              description="接收方恢复后，把挂起的投递重新排队（保持原顺序），并恢复订阅。")
-def redeliver(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(get_actor)) -> dict[str, Any]:
+def redeliver(sid: SubId, app: App = Depends(get_app), actor: Actor = Depends(reader)) -> dict[str, Any]:
     with app.db.write(exclusive=False) as session:
-        _live(session, sid, actor)
+        _live(session, app, sid, actor)
         return {"requeued": queue.redeliver(session, sid)}

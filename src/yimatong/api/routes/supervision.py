@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from yimatong.api.deps import get_actor, get_app
+from yimatong.api.deps import get_app, requires
 from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App
+from yimatong.domain.policy import Action
 from yimatong.supervision import service as supervision
 
 router = APIRouter(prefix="/api/v1", tags=["监测监管 Supervision"])
@@ -23,7 +24,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
                         "码段过期、空间冲突。每项含 kind、level、code、since、detail。")
 def warnings(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
              limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
-             app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+             app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
         return supervision.page(session, app, kind, division, limit, cursor)
 
@@ -32,7 +33,7 @@ def warnings(kind: str | None = Query(None), division: str | None = Query(None, 
                                                                      "description": "预警清单 Excel"}},
             summary="导出预警清单（Excel）", response_class=Response)
 def warnings_xlsx(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
-                  app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> Response:
+                  app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warnings.xlsx"
         supervision.export_warnings(app, path, kind, division)
@@ -44,6 +45,6 @@ def warnings_xlsx(kind: str | None = Query(None), division: str | None = Query(N
 @router.get("/stats", responses=responses(401, 422), summary="统计",
             description="按行政区划、当前阶段、年度或供地类型统计有效项目的数量与面积。")
 def stats(group_by: str = Query("division", description="division、stage、year、supply_type"),
-          app: App = Depends(get_app), _: Actor = Depends(get_actor)) -> dict[str, Any]:
+          app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
         return supervision.stats(session, app, group_by)

@@ -8,7 +8,7 @@ parked deliveries get their heads (the oldest undelivered delivery of each key),
 their project by code.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0009 (written on 0004)
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+# Written on 0004 as assigned; main meanwhile has 0009 on 0004, so on this branch (main merged in) it follows
+# 0009 to keep one head. The lead re-chains the migrations of all branches at merge.
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
