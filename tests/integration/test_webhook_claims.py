@@ -28,19 +28,27 @@ from yimatong.storage.models import DeliveryHead, Subscription
 def database_work(app: App) -> Iterator[list[int]]:
     """What the database does inside the block, in a unit that does not depend on the machine's speed:
     SQLite virtual-machine steps (a progress handler on every connection used), PostgreSQL rows fetched by
-    scans of user tables in every transaction that commits (pg_stat_xact_user_tables, read just before the
-    commit)."""
+    scans of user tables in every transaction that commits (pg_stat_xact_user_tables, read when it begins and
+    just before it commits)."""
     total = [0]
     if is_pg():
-        def before_commit(session: Session) -> None:
-            total[0] += int(session.execute(text(
-                "SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) "
-                "FROM pg_stat_xact_user_tables")).scalar_one())
+        # the backend's counts not yet flushed to the shared statistics: a difference over one transaction
+        fetched = text("SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) "
+                       "FROM pg_stat_xact_user_tables")
+        start: dict[int, int] = {}
 
+        def after_begin(session: Session, _tx, conn) -> None:  # type: ignore[no-untyped-def]
+            start[id(session)] = int(conn.execute(fetched).scalar_one())
+
+        def before_commit(session: Session) -> None:
+            total[0] += int(session.execute(fetched).scalar_one()) - start.pop(id(session), 0)
+
+        event.listen(Session, "after_begin", after_begin)
         event.listen(Session, "before_commit", before_commit)
         try:
             yield total
         finally:
+            event.remove(Session, "after_begin", after_begin)
             event.remove(Session, "before_commit", before_commit)
         return
 

@@ -107,6 +107,8 @@ def claim_heads(session: Session, limit: int, worker: str, at: datetime, lease_u
     subs = list(session.execute(_READY).scalars())
     random.shuffle(subs)  # no subscription always first: each gets a fair share of a full batch
     sql = dialect_of(session)
+    if subs:
+        sql.scan_in_index_order(session)
     picked: list[tuple[int, int, str, int]] = []
     for sid in subs:
         room = limit - len(picked)

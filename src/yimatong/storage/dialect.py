@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from shapely import wkb
 from shapely.geometry import box
-from sqlalchemy import ColumnElement, Select, Table, TextClause, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, Table, TextClause, false, literal_column, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from typing_extensions import override
@@ -93,7 +93,14 @@ class Dialect:
         and the insert then goes ahead instead of being silently dropped (ON CONFLICT DO NOTHING would be)."""
         for i in range(0, len(rows), chunk):
             stmt = self._insert(table).values(rows[i:i + chunk])
-            session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={touch: table.c[touch]}))
+            # WHERE false: the existing row is locked (and a concurrent delete waited for) but not rewritten —
+            # a no-op update would leave a dead row version behind every time
+            session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={touch: table.c[touch]},
+                                                       where=false()))
+
+    def scan_in_index_order(self, session: Session) -> None:
+        """For the rest of the transaction, read through indexes in their order (claims: the first rows of an
+        index range, LIMIT n), whatever the statistics say. SQLite plans those by the index anyway."""
 
 
 class SQLiteDialect(Dialect):
@@ -129,6 +136,8 @@ class SQLiteDialect(Dialect):
 
 # pg_advisory_xact_lock(key): released at commit or rollback.
 _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
+_NO_BITMAP = text("SET LOCAL enable_bitmapscan = off")
+_NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
 
 
 class PostgresDialect(Dialect):
@@ -166,6 +175,13 @@ class PostgresDialect(Dialect):
     @override
     def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
         return stmt.with_for_update(of=of)
+
+    @override
+    def scan_in_index_order(self, session: Session) -> None:
+        # Statistics lag behind a burst (an import makes 20 000 heads at once, ANALYZE comes later): the planner
+        # then expects a few rows, takes a bitmap scan and sorts every due head to return 50 of them.
+        session.execute(_NO_BITMAP)
+        session.execute(_NO_SEQSCAN)
 
     @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
