@@ -27,23 +27,22 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import ServerThread, free_port, fresh_app, pg_database  # noqa: E402
 
 from yimatong.accounts import tokens  # noqa: E402
 from yimatong.api.app import create_app  # noqa: E402
-from yimatong.core.context import App, now  # noqa: E402
+from yimatong.core.context import SYSTEM, App, now  # noqa: E402
 from yimatong.delivery import queue  # noqa: E402
 from yimatong.delivery import worker as delivery  # noqa: E402
-from yimatong.ledger import outbox  # noqa: E402
+from yimatong.ledger.log import NewEvent, append_many  # noqa: E402
 from yimatong.storage.counters import next_counter  # noqa: E402
-from yimatong.storage.models import Delivery, DeliveryHead, Event, Subscription  # noqa: E402
+from yimatong.storage.models import Delivery, DeliveryHead, Subscription  # noqa: E402
 
 BATCH = 50
 SETTINGS: dict[str, Any] = {"webhook_allow": "127.0.0.0/8", "webhook_batch": BATCH, "webhook_concurrency": 8,
@@ -94,19 +93,15 @@ def set_active(app: App, sid: int, active: bool) -> None:
 
 
 def backlog(app: App, n: int, per_key: int = 5, chunk: int = 5000) -> None:
-    """n events fanned out by the real outbox, `per_key` events per project code."""
+    """n events appended to the ledger and fanned out by the real outbox, `per_key` events per project code."""
     keys = max(1, n // per_key)
     done = 0
     while done < n:
         size = min(chunk, n - done)
         with app.db.write() as s:
-            last = next_counter(s, "ledger", size)
-            rows = [{"seq": q, "type": "project.updated", "code": f"4307022026B{q % keys:08d}", "actor": "bench",
-                     "at": "2026-12-01T00:00:00.000000Z", "data": json.dumps({"n": q}), "prev_hash": "0" * 64,
-                     "hash": "0" * 64, "confidentiality": "internal", "owner_role": None, "division": "430702"}
-                    for q in range(last - size + 1, last + 1)]
-            s.execute(insert(Event.__table__), rows)
-            outbox.enqueue_many(s, [SimpleNamespace(**r) for r in rows])
+            base = next_counter(s, "ledger", 0)
+            append_many(s, SYSTEM, [NewEvent("project.updated", f"4307022026B{q % keys:08d}", {"n": q})
+                                    for q in range(base + 1, base + size + 1)])
         done += size
 
 

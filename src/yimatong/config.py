@@ -31,6 +31,26 @@ class Settings(BaseSettings):
     webhook_purge_batch: int = 1000                 # deliveries dropped per transaction by a purge
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
     write_wait_seconds: float = 30.0                # a write waits this long for another (an import), then 503
+    # Geometries from outside (files, GeoJSON, results' meta.parcels): bounded before any quadratic work, then
+    # validated and repaired in a worker process with a deadline and an address-space limit.
+    max_vertices_per_geometry: int = 100_000
+    max_parts_per_geometry: int = 1_000             # rings (outer rings and holes) of one geometry
+    max_vertices_per_request: int = 1_000_000       # all geometries of one request or file
+    geometry_seconds: float = 10.0                  # validating and repairing one geometry
+    geometry_request_seconds: float = 120.0         # … all geometries of one request
+    geometry_memory_mb: int = 1024                  # address space the validation worker may add
+    # Archives we open (Shapefile zips, xlsx, which are zips too): refused before anything is unpacked.
+    max_zip_members: int = 1_000
+    max_unzipped_bytes: int = 1024 * 1024 * 1024    # all members together, as declared and as actually unpacked
+    max_shared_strings: int = 1_000_000             # xlsx shared-string table (held in memory by the reader)
+    report_rows: int = 200                          # rows of each kind in an import report answered by the API
+    # Verifiable ledger and 国密 (GB/T 39786-2021). The hash is recorded in the database by `ymt init` and only
+    # matters there: a database keeps the hash it was created with. Unset: the profile's `ledger.hash`, or sha256.
+    ledger_hash: str | None = None                  # sha256 | sm3 (ledger, Merkle tree and file store)
+    ledger_signature: str | None = None             # ed25519 | sm2: the first signing key, and rotate-key's default
+    blob_encryption: str | None = None              # aes-gcm | sm4-gcm: seal restricted results' files at rest
+    blob_key: str | None = None                     # that key (hex or base64); or YMT_BLOB_KEY_FILE
+    blob_key_file: Path | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

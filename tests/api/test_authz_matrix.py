@@ -47,7 +47,7 @@ def requests_for(w):  # type: ignore[no-untyped-def]
         ("GET", f"/api/v1/codes/{c}", None, ALL),
         ("GET", "/api/v1/code-tables", None, ALL),
         ("GET", "/api/v1/events", None, ALL),
-        ("GET", "/api/v1/ledger/verify", None, {"admin"}),  # re-hashes every file: admin only
+        ("GET", "/api/v1/ledger/verify", None, {"admin"}),  # admin only (issue 10.10)
         ("GET", f"/api/v1/projects/{c}/package?purpose=archive", None, {"admin", "registrar",
                                                                           "registration_platform"}),
         ("PATCH", f"/api/v1/projects/{c}", {"builder": "新"}, WRITERS),

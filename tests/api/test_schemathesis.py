@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from sqlalchemy import create_engine, text
 
 from yimatong.accounts import tokens
 from yimatong.api.app import create_app
@@ -21,7 +23,15 @@ from yimatong.uow import transaction
 
 _tmp = Path(tempfile.mkdtemp(prefix="ymt-schemathesis-"))
 _url = os.environ.get("YMT_TEST_DATABASE", "sqlite")
-if not _url.startswith("postgres"):
+if _url.startswith("postgres"):
+    # a database of its own (the schema is generated at import time, before any fixture could make one)
+    _name = f"ymt_st_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _admin = create_engine(_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with _admin.connect() as _c:
+        _c.execute(text(f"CREATE DATABASE {_name}"))
+    _admin.dispose()
+    _url = _url.rsplit("/", 1)[0] + "/" + _name
+else:
     _url = f"sqlite:///{_tmp / 'st.sqlite3'}"
 _ymt = App(Settings(data_dir=_tmp, database_url=_url, deliver_webhooks=False), load_profile("changde"))
 upgrade(_ymt.db.engine)
@@ -44,3 +54,13 @@ def test_api_never_fails_and_matches_its_schema(case) -> None:  # type: ignore[n
     # no 5xx, documented status codes and content types, responses matching their schemas.
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"},
                            excluded_checks=[positive_data_acceptance, negative_data_rejection])
+
+
+def teardown_module() -> None:
+    _ymt.close()
+    if _url.startswith("postgres"):
+        admin = create_engine(os.environ["YMT_TEST_DATABASE"].replace("postgresql://", "postgresql+psycopg://", 1),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {_url.rsplit('/', 1)[1]} WITH (FORCE)"))
+        admin.dispose()

@@ -14,6 +14,10 @@ ALLOWED = {
     "core/visibility.py": "the visibility layer itself",
     "ledger/log.py": "appending (the previous hash) and verifying (every event, every file) see the whole ledger",
     "ledger/checkpoints.py": "a checkpoint signs the head of the whole ledger",
+    "ledger/merkle.py": "the Merkle tree is built over every event's hash, whoever may read the event",
+    "ledger/verify.py": "verification checks the whole ledger and the state it implies",
+    "ledger/treeheads.py": "the public page says whether a project's latest record is in a witnessed head: it reads "
+                           "that record's position, never its content",
     "ledger/feed.py": "the position of the ledger head (no row is read); the feed itself uses View.event_query",
     "supervision/service.py": "warnings are computed from the whole library; what each reader sees is filtered "
                               "by district scope on the way out",

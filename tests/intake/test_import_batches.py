@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from intake.messy import supply_plan_xlsx
 from yimatong.core.context import Actor, App
 from yimatong.intake import importer as importers
-from yimatong.ledger import log as ledger
+from yimatong.ledger import verify as ledger  # ledger.verify moved out of log.py (verify without blind spots)
 from yimatong.storage.models import Event, Project
 from yimatong.uow import transaction
 

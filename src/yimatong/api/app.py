@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request, Response
 
 from yimatong.api import ogc, openapi, problems
 from yimatong.api.input_guard import InputGuard
+from yimatong.api.routes import audit as audit_routes
 from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
+from yimatong.api.routes import ledger as ledger_routes
 from yimatong.api.routes import supervision as supervision_routes
 from yimatong.config import Settings
 from yimatong.core.context import App
@@ -19,7 +21,7 @@ from yimatong.delivery import worker as delivery
 from yimatong.domain.profile import digits_only
 from yimatong.profiles.loader import load_profile
 from yimatong.supervision import service as supervision
-from yimatong.web import pages, public
+from yimatong.web import audit_page, pages, public
 
 DESCRIPTION = """
 **一码通 yimatong**：市自然资源和规划局项目库与“一码通”枢纽。每个用地项目在入库时获得一个 28 位项目码，
@@ -31,8 +33,9 @@ DESCRIPTION = """
 
 # The areas of the contract, mounted in this order. Imported explicitly: a router that fails to import stops
 # the service at start (it used to be skipped, which could switch an interface off without a word).
-ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, subscriptions,
-                                   imports, supervision_routes, ogc, public, pages)
+ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, ledger_routes,
+                                   audit_routes, subscriptions, imports, supervision_routes, ogc, public, pages,
+                                   audit_page)
 
 
 def create_app(settings: Settings | None = None, ymt: App | None = None) -> FastAPI:

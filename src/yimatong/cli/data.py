@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import getpass
+import socket
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from yimatong.cli.common import fail, input_file, output_file, service
-from yimatong.core.context import Actor
+from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.intake.columns import KIND_LABELS, KINDS
 
 IMPORT_KINDS = (*KINDS, "parcels", "control_layer")
+SHOWN = 50  # rows of each kind printed; the whole report goes to --report FILE
+REPORT_LABELS = {"taken": "新登记", "merged": "合并", "review": "待复核", "refused": "被拒", "warnings": "提示"}
 
 
 def cli_actor() -> Actor:
     return Actor(f"cli:{getpass.getuser()}", "admin")
+
+
+def _audit(ymt: App, action: str, file: Path) -> None:
+    """Read audit (15.4): a command-line export is recorded like one from the API or the web pages."""
+    from yimatong.ledger import audit
+
+    audit.record(ymt, cli_actor(), action, str(file.resolve())[-300:], "cli", socket.gethostname())
 
 
 def register(app: typer.Typer) -> None:
@@ -39,26 +49,35 @@ def import_command(
     crs: int = typer.Option(None, "--crs", help="地块文件坐标系 EPSG"),
     code: str = typer.Option(None, "--code", help="地块全部挂接到此项目码"),
     layer: str = typer.Option(None, "--kind", help="管控图层：basic_farmland、eco_redline、dev_boundary"),
+    strict: bool = typer.Option(False, "--strict", help="地块：坐标 TXT 中面积或点数与坐标不符（超过 0.1%）的地块拒收"),
+    report_file: Path = typer.Option(None, "--report", help="把完整报告写入文件（.xlsx 或 .json）"),
 ) -> None:
     """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
     if kind not in IMPORT_KINDS:
         raise fail(f"未知导入类型 {kind}，可选：{', '.join(IMPORT_KINDS)}")
+    if report_file is not None:
+        output_file(report_file, (".xlsx", ".json"))
     data = input_file(file)
     with service(migrate=True) as ymt:
-        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer)
+        report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer, strict)
     _print_report(kind, report)
+    if report_file is not None and kind != "control_layer":
+        from yimatong.intake import report_files
+
+        report_files.write_report(report, report_file)
+        typer.echo(f"完整报告已写入 {report_file}")
     if report.get("refused"):
         raise typer.Exit(1)
 
 
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
-                code: str | None, layer: str | None) -> dict[str, Any]:
+                code: str | None, layer: str | None, strict: bool = False) -> dict[str, Any]:
     from yimatong.intake import importer as importers
     from yimatong.parcels import files as parcel_import
 
     if kind == "parcels":
         return parcel_import.import_parcels(ymt, cli_actor(), data, file.name, crs=crs, code=code, dry_run=dry_run,
-                                            partial=partial)
+                                            partial=partial, strict=strict)
     if kind == "control_layer":
         if not layer:
             raise fail("导入管控图层须用 --kind 指明 basic_farmland、eco_redline 或 dev_boundary")
@@ -85,14 +104,21 @@ def _print_report(kind: str, r: dict[str, Any]) -> None:
              f"待复核 {c.get('review', 0)}", f"无变化 {c.get('unchanged', 0)}", f"被拒 {c.get('refused', 0)}",
              f"跳过 {c.get('skipped', 0)}"]
     typer.echo("，".join(parts))
-    for t in r.get("taken", [])[:50]:
+    for t in r.get("taken", [])[:SHOWN]:
         typer.echo(f"  新登记 第{t['row']}行 {t['code']} {t.get('name', '')}")
-    for m in r.get("merged", [])[:50]:
+    for m in r.get("merged", [])[:SHOWN]:
         typer.echo(f"  合并   第{m['row']}行 → {m['code']} {m.get('name', '')}")
-    for v in r.get("review", [])[:50]:
+    for v in r.get("review", [])[:SHOWN]:
         typer.echo(f"  待复核 第{v['row']}行 与 {v['candidate_code']} 相似度 {v['score']}（复核号 {v['review_id']}）")
-    for x in r.get("refused", []):
+    for x in r.get("refused", [])[:SHOWN]:
         typer.echo(f"  被拒   第{x['row']}行 [{x['column']}] {x['reason']}", err=True)
+    for w in r.get("warnings", [])[:SHOWN]:
+        typer.echo(f"  提示   第{w.get('row', '')}行 {w.get('detail', '')}", err=True)
+    hidden = {k: len(r.get(k) or []) - SHOWN for k in ("taken", "merged", "review", "refused", "warnings")
+              if len(r.get(k) or []) > SHOWN}
+    if hidden:
+        more = "、".join(f"{REPORT_LABELS[k]} {n} 条" for k, n in hidden.items())
+        typer.echo(f"每类只显示前 {SHOWN} 条（另有 {more}）；用 --report 文件.xlsx 可导出完整报告", err=True)
     if r.get("refused") and not r.get("partial"):
         typer.echo("有被拒的行：整个文件未导入（可修正后重试，或用 --partial 只导入合格的行）", err=True)
 
@@ -108,17 +134,24 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     with service(migrate=True) as ymt:
         n = exports.export_projects(ymt, View.of(ymt, cli_actor()), file, project_list.ProjectFilter(
             division=division, year=year, stage=stage, status=status))
+        _audit(ymt, "export.projects", file)
     typer.echo(f"已导出 {n} 个项目到 {file}")
 
 
 def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpkg、.zip（Shapefile）或 .txt"),
-                   code: str = typer.Option(None, "--code", help="只导出此项目的地块")) -> None:
+                   code: str = typer.Option(None, "--code", help="只导出此项目的地块"),
+                   encoding: str = typer.Option("utf-8", "--encoding",
+                                                help="Shapefile 属性的编码：utf-8 或 gbk（写入 .cpg）")) -> None:
     """导出地块（GeoJSON、GeoPackage、zip 打包的 Shapefile 或标准坐标 TXT）。"""
     from yimatong.parcels import files as parcel_import
 
     output_file(file, (".geojson", ".json", ".gpkg", ".zip", ".txt"))
+    if encoding.lower() not in ("utf-8", "utf8", "gbk"):
+        raise fail(f"--encoding 应为 utf-8 或 gbk，收到 {encoding}")
     with service(migrate=True) as ymt:
-        n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code)
+        n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code,
+                                         encoding="GBK" if encoding.lower() == "gbk" else "UTF-8")
+        _audit(ymt, "export.parcels", file)
     typer.echo(f"已导出 {n} 个地块到 {file}")
 
 
@@ -129,6 +162,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
     output_file(file, (".xlsx",))
     with service(migrate=True) as ymt:
         n = supervision.export_warnings(ymt, file)
+        _audit(ymt, "export.warnings", file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
 
 

@@ -93,7 +93,7 @@ def _one(uow: UnitOfWork, rng: random.Random, today: dt.date, division: str, lab
     x, y = center[0] + (i % 3) * 0.006, center[1] + (i // 3) * 0.006
     w, h = rng.uniform(0.0015, 0.004), rng.uniform(0.0015, 0.004)
     parcel = parcels.attach(uow, project, box(x, y, x + w, y + h), {"parcel_no": f"DK-{division}-{i + 1:03d}"})
-    project.area_m2 = parcel.area_m2
+    registry.update(uow, project.code, {"area_m2": parcel.area_m2}, project)  # through the ledger
     depth = (i * 3 + int(division[-1])) % (len(PATH) + 1)
     _walk(uow, rng, today, project.code, depth, i)
 

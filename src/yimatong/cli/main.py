@@ -7,13 +7,11 @@ from pathlib import Path
 
 import typer
 
-from yimatong.cli.common import STATE, fail, output_file, service, settings
+from yimatong.cli.common import STATE, fail, service, settings
 
 app = typer.Typer(help="一码通 yimatong：项目库与一码通枢纽", no_args_is_help=True, pretty_exceptions_enable=False)
 token_app = typer.Typer(help="API 令牌（每个接入系统一个）", no_args_is_help=True)
-ledger_app = typer.Typer(help="台账（哈希链）", no_args_is_help=True)
 app.add_typer(token_app, name="token")
-app.add_typer(ledger_app, name="ledger")
 
 
 @app.callback()
@@ -29,10 +27,19 @@ def main(
 def init() -> None:
     """创建或升级数据库并校验城市配置（可重复执行）。"""
     with service(migrate=True) as ymt:
+        from yimatong.ledger import keys
+        from yimatong.storage import ledger_meta
         from yimatong.storage.migrate import current_revision
 
+        with ymt.db.write() as session:  # the ledger's hash is chosen once, here (YMT_LEDGER_HASH or the profile)
+            try:
+                alg, note = ledger_meta.choose_hash(session, keys.hash_choice(ymt.settings, ymt.profile))
+            except ValueError:
+                raise fail("YMT_LEDGER_HASH 应为 sha256 或 sm3") from None
+        if note:
+            typer.echo(note, err=True)
         typer.echo(f"数据库已就绪：{ymt.db.dialect}，版本 {current_revision(ymt.db.engine)}；"
-                   f"配置 {ymt.profile.id}（{ymt.profile.title}）")
+                   f"配置 {ymt.profile.id}（{ymt.profile.title}）；台账哈希 {alg}")
 
 
 @app.command()
@@ -81,57 +88,9 @@ def token_revoke(name: str = typer.Option(..., "--name")) -> None:
     typer.echo(f"已吊销 {name}")
 
 
-@ledger_app.command("verify")
-def ledger_verify() -> None:
-    """重算哈希链与全部成果文件哈希；完好时退出码 0，否则指出第一个被改动的条目。"""
-    from yimatong.ledger import log as ledger
-
-    with service(migrate=False) as ymt, ymt.db.read() as session:
-        report = ledger.verify(session, ymt.blobs)
-    if report.ok:
-        typer.echo(f"台账完好：{report.length} 条事件，链头 {report.head}")
-        return
-    typer.secho(f"台账校验失败：第一个异常条目 seq={report.first_bad_seq}：{report.reason}", err=True,
-                fg=typer.colors.RED)
-    raise typer.Exit(1)
-
-
-@ledger_app.command("checkpoint")
-def ledger_checkpoint(output: Path = typer.Option(None, "--output", "-o", help="写入文件（默认打印）")) -> None:
-    """生成签名的链头检查点（JSON）。"""
-    from yimatong.ledger import checkpoints
-
-    if output:
-        output_file(output, (".json",))
-    with service(migrate=False) as ymt, ymt.db.read() as session:
-        text = checkpoints.dumps(checkpoints.create(session, ymt.settings.data_dir))
-    if output:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"检查点已写入 {output}")
-    else:
-        typer.echo(text)
-
-
-@ledger_app.command("check-checkpoint")
-def ledger_check_checkpoint(file: Path = typer.Argument(..., help="检查点 JSON 文件")) -> None:
-    """核对检查点：签名有效且台账在该位置仍是同一哈希时退出码 0。"""
-    import json
-
-    from yimatong.ledger import checkpoints
-
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise fail(f"无法读取检查点文件：{exc}") from None
-    with service(migrate=False) as ymt, ymt.db.read() as session:
-        ok, message = checkpoints.check(session, data)
-    if not ok:
-        raise fail(message, 1)
-    typer.echo(message)
-
-
 # Command groups of other areas, registered when present.
-for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users"):
+for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users",
+              "yimatong.cli.ledger"):
     try:
         importlib.import_module(_name).register(app)
     except ModuleNotFoundError as _exc:

@@ -11,10 +11,21 @@
         for event in ymt.events(after=0):
             ...
 
+The ledger can be checked without trusting the server: pin `ymt.ledger_keys()` once, keep a signed
+`ymt.tree_head()`, then `verify_tree_head(head, keys)`, `ymt.event_included(event, head)` and
+`ymt.head_extends(old_head, new_head)` (proofs checked offline in O(log n), RFC 9162).
+
 A webhook receiver checks each delivery with `verify_signature(secret, raw_body, request_headers)` (or with the
 `X-Ymt-Signature` value alone); during a secret rotation it accepts either secret's signature.
 """
 
-from yimatong.client.sdk import YmtClient, YmtError, verify_signature
+from yimatong.client.sdk import (
+    YmtClient,
+    YmtError,
+    verify_consistency,
+    verify_inclusion,
+    verify_signature,
+    verify_tree_head,
+)
 
-__all__ = ["YmtClient", "YmtError", "verify_signature"]
+__all__ = ["YmtClient", "YmtError", "verify_consistency", "verify_inclusion", "verify_signature", "verify_tree_head"]

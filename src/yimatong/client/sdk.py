@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from yimatong.domain import merkle
+from yimatong.domain.signatures import pinned_from, signed_text, verify_head
 
 Json = dict[str, Any]
 
@@ -226,3 +230,72 @@ class YmtClient:
 
     def delete_subscription(self, sid: int) -> None:
         self._call("DELETE", f"/subscriptions/{sid}")
+
+    # the verifiable log (RFC 9162): fetch heads and proofs, check them offline with the functions below
+    def tree_head(self, size: int | None = None) -> Json:
+        """The signed tree head now (or the one issued for `size`). Keep it: it is your proof of what you saw."""
+        return self._call("GET", "/ledger/tree-head", params={"size": size} if size is not None else None).json()
+
+    def ledger_keys(self) -> Json:
+        """The log's public keys. Fetch once and pin them (store the JSON); check heads against the pinned copy."""
+        return self._call("GET", "/ledger/keys").json()
+
+    def inclusion_proof(self, seq: int, size: int) -> Json:
+        return self._call("GET", "/ledger/proof/inclusion", params={"seq": seq, "size": size}).json()
+
+    def consistency_proof(self, first: int, second: int) -> Json:
+        return self._call("GET", "/ledger/proof/consistency", params={"first": first, "second": second}).json()
+
+    def cosign_tree_head(self, head: Json, witness: str, sign: Any) -> Json:
+        """Co-sign a head as a witness: `sign(message: bytes) -> bytes` with the witness's private key."""
+        signature = base64.b64encode(sign(signed_text(head["size"], head["root_hash"], head["timestamp"]))).decode()
+        return self._call("POST", "/ledger/tree-head/cosign", json={
+            "size": head["size"], "root_hash": head["root_hash"], "witness": witness, "signature": signature}).json()
+
+    def event_included(self, event: Json, head: Json) -> bool:
+        """Fetch the inclusion proof of a feed event in `head` and check it offline: any role can check every
+        event it sees, even with hidden events between (the feed's seq gaps)."""
+        return verify_inclusion(event, head, self.inclusion_proof(event["seq"], head["size"]))
+
+    def head_extends(self, old: Json, new: Json) -> bool:
+        """Fetch a consistency proof and check offline that `new` extends `old` (no truncation, no fork)."""
+        if old["size"] == new["size"]:
+            return verify_consistency(old, new, {"consistency_path": []})
+        if old["size"] == 0:
+            return True
+        return verify_consistency(old, new, self.consistency_proof(old["size"], new["size"]))
+
+
+def verify_tree_head(head: Json, keys: Json) -> bool:
+    """The head is signed by one of the pinned keys (`keys`: the JSON of GET /ledger/keys you stored)."""
+    try:
+        trusted = pinned_from(json.dumps(keys))
+    except ValueError:
+        return False
+    return verify_head(head, trusted) is None
+
+
+def verify_inclusion(event: Json, head: Json, proof: Json) -> bool:
+    """Offline, O(log n): the event (its `hash`, `seq`) is leaf seq-1 of the tree whose root `head` gives."""
+    try:
+        if proof["leaf_index"] != event["seq"] - 1 or proof["tree_size"] != head["size"]:
+            return False
+        alg = head.get("hash_alg", "sha256")
+        leaf = merkle.leaf_hash(alg, merkle.leaf_bytes(event["hash"]))
+        return merkle.verify_inclusion(alg, proof["leaf_index"], head["size"], leaf,
+                                       [bytes.fromhex(p) for p in proof["audit_path"]], bytes.fromhex(head["root_hash"]))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def verify_consistency(old: Json, new: Json, proof: Json) -> bool:
+    """Offline, O(log n): the tree of `new` extends the tree of `old`."""
+    try:
+        alg = new.get("hash_alg", "sha256")
+        if old.get("hash_alg", alg) != alg:
+            return False
+        return merkle.verify_consistency(alg, old["size"], new["size"], bytes.fromhex(old["root_hash"]),
+                                         bytes.fromhex(new["root_hash"]),
+                                         [bytes.fromhex(p) for p in proof["consistency_path"]])
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -28,6 +28,7 @@ EVENT_LABELS: dict[str, str] = {
     "joint_review.opinion": "科室签署意见",
     "joint_review.closed": "联合审查办结",
     "registration.ready": "具备登记条件",
+    "ledger.key_rotated": "更换台账签名密钥",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_LABELS)
 
@@ -193,6 +194,14 @@ class ImportCompleted(Payload):
     counts: dict[str, int]
 
 
+class LedgerKeyRotated(Payload):
+    TYPE = "ledger.key_rotated"
+    key_id: str
+    alg: str
+    public_key: str
+    previous_key_id: str | None
+
+
 PAYLOADS: dict[str, type[Payload]] = {cls.TYPE: cls for cls in (
     ProjectRegistered, ProjectUpdated, ProjectVoided, ProjectMerged, ProjectSplit, StageChanged, ResultAdded,
-    ParcelAttached, ReviewOpened, ReviewResolved, ImportCompleted)}
+    ParcelAttached, ReviewOpened, ReviewResolved, ImportCompleted, LedgerKeyRotated)}

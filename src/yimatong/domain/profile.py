@@ -120,6 +120,7 @@ class ProfileDoc(BaseModel):
     policy: PolicySpec | None = None
     supervision: SupervisionSpec = SupervisionSpec()
     packages: dict[str, list[str]] = {}
+    ledger: dict[str, Literal["sha256", "sm3", "ed25519", "sm2"]] = {}  # {hash: sha256|sm3, signature: ed25519|sm2}
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class Profile:
     division_boundaries: str | None = None
     packages: dict[str, list[str]] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
+    ledger: dict[str, str] = field(default_factory=dict)  # 国密 option: the hash and signature of a new database
     directory: Path | None = None
     _lookup: dict[str, dict[str, CodeEntry]] = field(default_factory=dict, repr=False)
     _segments: dict[str, SegmentSpec] = field(default_factory=dict, repr=False)
@@ -190,7 +192,7 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str) ->
         id=parsed.id, title=parsed.title, city=parsed.city, public_base_url=parsed.public_base_url,
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
-        division_boundaries=parsed.division_boundaries, packages=parsed.packages,
+        division_boundaries=parsed.division_boundaries, packages=parsed.packages, ledger=dict(parsed.ledger),
         policy=Policy.build(parsed.policy, parsed.stage_writers),
     )
 

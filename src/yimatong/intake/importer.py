@@ -21,10 +21,10 @@ from yimatong.core.context import Actor, App, now
 from yimatong.domain import events as ev
 from yimatong.domain.names import classify_match, name_similarity, normalize_name
 from yimatong.domain.policy import Action
-from yimatong.errors import Conflict, Invalid, invalid
+from yimatong.errors import Conflict, Invalid, TooLarge, invalid
 from yimatong.intake.columns import KIND_LABELS, KINDS
 from yimatong.intake.rows import CodeTables, ParsedRow, parse_rows
-from yimatong.intake.sheets import IntakeFileError, read_table
+from yimatong.intake.sheets import IntakeFileError, limits_of, read_table
 from yimatong.projects import registry
 from yimatong.storage.models import ImportRun, Project, ProjectSource, Review, table
 from yimatong.uow import UnitOfWork
@@ -90,10 +90,10 @@ def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, 
         raise invalid("kind", f"导入类型应为 {', '.join(KINDS)}")
     report = Report(kind, filename, hashlib.sha256(data).hexdigest(), dry_run, partial)
     try:
-        sheet = read_table(data, filename, app.settings.max_upload_bytes)
+        sheet = read_table(data, filename, app.settings.max_upload_bytes, limits_of(app.settings))
         parsed = parse_rows(sheet, kind, code_tables(app))
     except IntakeFileError as exc:
-        raise Invalid(exc.message, [(exc.field, exc.message)]) from None
+        raise (TooLarge if exc.status == 413 else Invalid)(exc.message, [(exc.field, exc.message)]) from None
     report.header_row, report.columns = parsed.header_row, parsed.columns
     def work(uow: UnitOfWork) -> None:
         uow.allow(Action.IMPORT)

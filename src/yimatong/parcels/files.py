@@ -6,16 +6,17 @@ import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shapely import wkb
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App
+from yimatong.core.context import Actor, App, aware
 from yimatong.core.visibility import View
 from yimatong.domain import geometry as geo
 from yimatong.domain.policy import Action
-from yimatong.errors import Invalid, invalid
+from yimatong.errors import Invalid, TooLarge, invalid
 from yimatong.formats import parcel_files
 from yimatong.formats.coordinate_txt import write_coordinate_txt
 from yimatong.parcels import spatial as spatial_checks
@@ -34,22 +35,31 @@ class _DryRun(Exception):
 
 
 def read_file(app: App, data: bytes, filename: str, crs: int | None) -> list[parcel_files.ParcelInput]:
+    """Read, bound and validate a parcel file (worker process, deadline, memory limit): no database, so it runs
+    before any write transaction is opened."""
     try:
-        return parcel_files.read_parcel_file(data, filename, crs, app.settings.max_upload_bytes)
+        return parcel_files.read_parcel_file(data, filename, crs, limits=parcel_files.limits_of(app.settings))
     except parcel_files.ParcelFileError as exc:
+        if exc.status == 413:
+            raise TooLarge(exc.message, [(exc.field, exc.message)]) from None
         raise invalid(exc.field, exc.message) from None
 
 
 def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, crs: int | None = None,
-                   code: str | None = None, dry_run: bool = False, partial: bool = False) -> dict[str, Any]:
+                   code: str | None = None, dry_run: bool = False, partial: bool = False,
+                   strict: bool = False) -> dict[str, Any]:
     """Attach the parcels of a file to projects (named by `code` or by each feature's attributes); the file is
-    read and every geometry validated before the write transaction."""
+    read and every geometry validated before the write transaction. `strict`: a parcel whose file contradicts
+    itself (a TXT header's area or point count off the coordinates by more than 0.1 %) is refused instead of taken
+    with a warning."""
     app.profile.policy.check(actor, Action.PARCEL_ATTACH)
     raw = data.read_bytes() if isinstance(data, Path) else data
     items = read_file(app, raw, filename, crs)
     report: dict[str, Any] = {"kind": "parcels", "filename": filename, "dry_run": dry_run, "partial": partial,
-                              "counts": {"rows": len(items), "taken": 0, "refused": 0},
+                              "strict": strict, "counts": {"rows": len(items), "taken": 0, "refused": 0},
                               "taken": [], "refused": [], "warnings": []}
+    _file_warnings(items, report, strict)
+
     def work(uow: UnitOfWork) -> None:
         _attach_all(uow, items, code, report)
         if (report["refused"] and not partial) or dry_run:
@@ -61,6 +71,15 @@ def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, cr
     report["counts"]["refused"] = len(report["refused"])
     report["written"] = not dry_run and (partial or not report["refused"])
     return report
+
+
+def _file_warnings(items: list[parcel_files.ParcelInput], report: dict[str, Any], strict: bool) -> None:
+    for item in items:
+        row = item.properties.get("_line", item.index + 1)
+        for field, message in item.warnings:
+            report["warnings"].append({"kind": "file_mismatch", "row": row, "field": field, "detail": message})
+            if strict and item.error is None:
+                item.error = (field, f"{message}（严格模式：不导入与自身不符的地块）")
 
 
 def _attach_all(uow: UnitOfWork, items: list[parcel_files.ParcelInput], code: str | None,
@@ -148,8 +167,10 @@ def _store_control(session: Session, kind: str, item: parcel_files.ParcelInput, 
     dialect_of(session).index_geometry(session, "control_features", feat.id, feat.geom_wkb, (minx, miny, maxx, maxy))
 
 
-def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, code: str | None = None) -> int:
-    """GeoJSON, GeoPackage, zipped Shapefile or the coordinate TXT (by extension), in id order."""
+def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, code: str | None = None,
+                   encoding: str = "UTF-8") -> int:
+    """GeoJSON, GeoPackage, zipped Shapefile (attributes in `encoding`: UTF-8 or GBK) or the coordinate TXT (by
+    extension), in id order. GeoPackage and Shapefile fields are typed: areas real, the date a date, codes text."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("geojson", "json", "gpkg", "zip", "txt"):
         raise Invalid("导出格式应为 .geojson、.gpkg、.zip（Shapefile）或 .txt", [("file", "不支持的导出格式")])
@@ -159,12 +180,22 @@ def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, c
     elif fmt in ("gpkg", "zip"):
         if path.exists():
             path.unlink()
-        features = [(g, f["properties"] | {"codes": ",".join(f["properties"]["codes"])}) for _, g, f in rows]
-        write = parcel_files.write_geopackage if fmt == "gpkg" else parcel_files.write_shapefile_zip
-        write(features, path, ["id", "parcel_no", "name", "area_m2", "codes"])
+        features = [(g, _typed(app, p, f["properties"])) for p, g, f in rows]
+        if fmt == "gpkg":
+            parcel_files.write_geopackage(features, path)
+        else:
+            parcel_files.write_shapefile_zip(features, path, encoding=encoding)
     else:
         path.write_bytes(_export_txt(rows))
     return len(rows)
+
+
+def _typed(app: App, parcel: Parcel, props: dict[str, Any]) -> dict[str, Any]:
+    m2 = float(parcel.area_m2)
+    # the local date people know the parcel by; the profile will carry its time zone (issue 11), Changde's until then
+    zone = ZoneInfo(getattr(app.profile, "timezone", None) or "Asia/Shanghai")
+    return props | {"codes": ",".join(props["codes"]), "area_m2": round(m2, 2), "area_mu": round(geo.m2_to_mu(m2), 4),
+                    "area_ha": round(geo.m2_to_ha(m2), 4), "created": aware(parcel.created_at).astimezone(zone).date()}
 
 
 def _export_rows(app: App, view: View, code: str | None) -> list[tuple[Parcel, Any, dict[str, Any]]]:

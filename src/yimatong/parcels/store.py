@@ -15,13 +15,15 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from yimatong.config import get_settings
 from yimatong.core import pagination
 from yimatong.core.visibility import View
 from yimatong.domain import events as ev
 from yimatong.domain import geometry as geo
 from yimatong.domain.enums import Confidentiality
 from yimatong.domain.policy import Action
-from yimatong.errors import NotFound, invalid
+from yimatong.errors import Invalid, NotFound, TooLarge, invalid
+from yimatong.formats import geometry_check
 from yimatong.projects import registry
 from yimatong.storage.dialect import BBox, dialect_of
 from yimatong.storage.models import Parcel, Project, ProjectParcel, Result
@@ -48,15 +50,18 @@ def _str_or_none(v: Any, limit: int) -> str | None:
     return None if v is None or v == "" else str(v)[:limit]
 
 
-def parse_features(features: list[Any], field: str = "parcels", crs: int | None = None) -> list[BaseGeometry]:
-    """Validate every feature before anything is written (all or nothing); run it before the transaction."""
-    out = []
-    for i, feat in enumerate(features):
-        try:
-            out.append(geo.feature_to_geometry(feat, f"{field}.{i}.geometry", crs))
-        except geo.GeometryError as exc:
-            raise invalid(exc.field, exc.message) from None
-    return out
+def parse_features(features: list[Any], field: str = "parcels", crs: int | None = None,
+                   budget: geometry_check.Budget | None = None) -> list[BaseGeometry]:
+    """Validate every feature before anything is written (all or nothing), within the geometry budget (worker
+    process, deadline, memory limit). No database: call it before opening the write transaction."""
+    try:
+        return geometry_check.validate_features(features, field, crs, budget or geometry_check.budget_of(get_settings()))
+    except geometry_check.FeaturesRefused as exc:
+        raise Invalid(exc.message, exc.errors[:50]) from None
+    except geo.GeometryError as exc:
+        if exc.status == 413:
+            raise TooLarge(exc.message, [(exc.field, exc.message)]) from None
+        raise invalid(exc.field, exc.message) from None
 
 
 def attach(uow: UnitOfWork, project: Project, geom: BaseGeometry, properties: dict[str, Any] | None = None,

@@ -98,13 +98,14 @@ def check_meta(app: App, meta: Any) -> dict[str, Any]:
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
 
 
-def store_files(app: App, uploads: list[Upload]) -> list[dict[str, Any]]:
+def store_files(app: App, uploads: list[Upload], seal: bool = False) -> list[dict[str, Any]]:
     """Files are written to the store before the transaction (content-addressed, so an aborted request only
-    leaves an unreferenced blob, never a wrong one)."""
+    leaves an unreferenced blob, never a wrong one). `seal`: a restricted result's files, encrypted at rest
+    when the store has a cipher configured."""
     stored = []
     for i, up in enumerate(uploads):
         try:
-            sha, size, head = app.blobs.put(up.stream, app.settings.max_upload_bytes)
+            sha, size, head = app.blobs.put(up.stream, app.settings.max_upload_bytes, seal=seal)
         except TooLargeError as exc:
             raise TooLarge(f"文件 {safe_name(up.name)} 超过上限 {exc.limit} 字节",
                            [(f"files.{i}", "文件过大")]) from None

@@ -396,6 +396,109 @@ class ImportRun(Base):
     __table_args__ = (Index("ix_import_runs_sha", "kind", "sha256"),)
 
 
+# --- Verifiable ledger (migration 0007) ---------------------------------------------------------------------------
+
+
+class LedgerSetting(Base):
+    """Facts about the ledger fixed when the database was created: `hash_alg` (sha256 | sm3, for the ledger and
+    the file store), `event_format_2_from` (the first seq whose hash also covers confidentiality/owner_role)."""
+
+    __tablename__ = "ledger_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class MerkleNode(Base):
+    """The RFC 9162 tree over the events' hashes, stored as its complete aligned subtrees: node (level, idx) is
+    MTH(D[idx·2^level : (idx+1)·2^level]); level 0 holds the leaf hashes. Appended with the events, so that any
+    root, inclusion or consistency proof needs O(log n) rows."""
+
+    __tablename__ = "merkle_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class LedgerKey(Base):
+    """The log's signing keys (public halves; the private key stays in the data dir). One active key: the
+    one with `retired_at` null. Retired keys stay listed, so that old heads and checkpoints keep verifying."""
+
+    __tablename__ = "ledger_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16), nullable=False)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)  # PEM (SubjectPublicKeyInfo)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TreeHead(Base):
+    """A signed tree head as issued (the timestamp is part of the signed text, so it is kept as text)."""
+
+    __tablename__ = "tree_heads"
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    timestamp: Mapped[str] = mapped_column(String(40), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Witness(Base):
+    """A department that co-signs tree heads (审批系统, 登记平台…) and its public key."""
+
+    __tablename__ = "witnesses"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(16), nullable=False)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Cosignature(Base):
+    __tablename__ = "tree_cosignatures"
+    size: Mapped[int] = mapped_column(ForeignKey("tree_heads.size"), primary_key=True)
+    witness: Mapped[str] = mapped_column(ForeignKey("witnesses.name"), primary_key=True)
+    signature: Mapped[str] = mapped_column(Text, nullable=False)
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_tree_cosignatures_witness", "witness", "size"),)
+
+
+class BlobCheck(Base):
+    """When a stored file last hashed to its address, and the file's identity then (size, ctime): verify
+    re-hashes only files that changed since (or were never checked)."""
+
+    __tablename__ = "blob_checks"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(100), nullable=False)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class VerifyRun(Base):
+    """The last verification report per head (the API's cache) and the one-at-a-time claim (`running_since`)."""
+
+    __tablename__ = "ledger_verify_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # 1: the single slot
+    running_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    head_seq: Mapped[int | None] = mapped_column(BigInteger)
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+    report: Mapped[dict | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRecord(Base):
+    """Who read what (downloads of internal/restricted files, packages, exports), hash-chained like the ledger."""
+
+    __tablename__ = "audit_records"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40), nullable=False)  # RFC 3339 text: hashed as stored
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    object: Mapped[str] = mapped_column(String(300), nullable=False)
+    interface: Mapped[str] = mapped_column(String(16), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(100))
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    __table_args__ = (Index("ix_audit_actor", "actor", "seq"), Index("ix_audit_action", "action", "seq"))
+
+
 def table(model: type[Base]) -> Table:
     """The Core table of a mapped class, typed (`Model.__table__` is typed as a plain FromClause)."""
     return cast(Table, model.__table__)

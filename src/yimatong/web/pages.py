@@ -32,7 +32,7 @@ from yimatong.errors import AppError, NotFound, invalid
 from yimatong.formats import qr_images
 from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
-from yimatong.ledger import feed
+from yimatong.ledger import audit, feed
 from yimatong.onecode import chain
 from yimatong.parcels import store as parcel_service
 from yimatong.projects import export as exports
@@ -204,6 +204,8 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
                                    status=status or None, year=_year(year))
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     exports.export_projects(_ymt(request), View.of(_ymt(request), actor), tmp, f)
+    audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
+                 request.client.host if request.client else None)
     return FileResponse(tmp, filename="项目库.xlsx",
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -9,6 +12,7 @@ from yimatong.api.routes.chain import qr_response
 from yimatong.core.context import App
 from yimatong.domain.enums import StageStatus
 from yimatong.errors import NotFound
+from yimatong.ledger import treeheads
 from yimatong.onecode import chain
 from yimatong.web.templating import TEMPLATES
 
@@ -28,6 +32,7 @@ def public_page(code: str, request: Request) -> Response:
     try:
         with app.db.read() as session:
             view = chain.public_view(session, app, code)
+            witnessed = treeheads.witnessed_inclusion(session, code)  # the verifiable log (issue 15.6)
     except NotFound:
         return TEMPLATES.TemplateResponse(request, "public/not_found.html", {"code": code}, status_code=404)
     p = app.profile
@@ -38,7 +43,14 @@ def public_page(code: str, request: Request) -> Response:
         "current_stage": (p.stage(view["project"]["current_stage"]) or p.stages[0]).name,
     }
     return TEMPLATES.TemplateResponse(request, "public/project.html", {
-        "view": view, "labels": labels, "status_text": STATUS_TEXT, "city": p.city})
+        "view": view, "labels": labels, "status_text": STATUS_TEXT, "city": p.city,
+        "witnessed": witnessed, "witnessed_at": _local_time(witnessed["timestamp"]) if witnessed else None})
+
+
+def _local_time(rfc3339_text: str) -> str:
+    """A head's time as people read it: in the city's time zone (Asia/Shanghai)."""
+    t = dt.datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00"))
+    return t.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
 
 
 @router.get("/p/{code}/qr.svg", response_class=Response, summary="公开二维码（SVG）")

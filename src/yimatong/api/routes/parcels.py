@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from yimatong.api.deps import get_app, requires
 from yimatong.api.problems import problem
@@ -15,6 +16,7 @@ from yimatong.core.visibility import View
 from yimatong.domain import geometry as geo
 from yimatong.domain.policy import Action
 from yimatong.errors import Invalid, invalid
+from yimatong.formats import geometry_check
 from yimatong.onecode import box as project_box
 from yimatong.parcels import files as parcel_import
 from yimatong.parcels import spatial as spatial_checks
@@ -54,6 +56,7 @@ def get_parcel(parcel_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app
              description="提交 GeoJSON Feature（JSON，可用 crs 参数指明 EPSG），或 multipart 的 `file`（标准坐标 TXT、"
                          "GeoJSON、zip 打包的 Shapefile、GeoPackage）。返回地块及其面积（平方米、亩、公顷）与空间检查提示。")
 async def attach_parcels(request: Request, code: str, crs: int | None = Query(None, ge=1, le=99999),
+                         strict: bool = Query(False, description="文件：与自身不符的地块（TXT 面积、点数）拒收"),
                          app: App = Depends(get_app), actor: Actor = Depends(requires(Action.PARCEL_ATTACH))
                          ) -> JSONResponse:
     ctype = request.headers.get("content-type", "")
@@ -63,7 +66,9 @@ async def attach_parcels(request: Request, code: str, crs: int | None = Query(No
         if upload is None or isinstance(upload, str):
             raise invalid("file", "缺少文件 file")
         data = await upload.read()
-        report = parcel_import.import_parcels(app, actor, data, upload.filename or "upload", crs=crs, code=code)
+        # off the event loop: reading and checking a file (geometry budget included) takes seconds
+        report = await run_in_threadpool(parcel_import.import_parcels, app, actor, data, upload.filename or "upload",
+                                         crs=crs, code=code, strict=strict)
         if report["refused"]:  # nothing was written: name every refused feature
             raise Invalid(report["refused"][0]["reason"],
                           [(r["column"], r["reason"]) for r in report["refused"][:50]])
@@ -72,7 +77,7 @@ async def attach_parcels(request: Request, code: str, crs: int | None = Query(No
         feature = await request.json()
     except ValueError:
         return _bad_json()
-    return JSONResponse(_attach_feature(app, actor, code, feature, crs), status_code=201)
+    return JSONResponse(await run_in_threadpool(_attach_feature, app, actor, code, feature, crs), status_code=201)
 
 
 def _bad_json() -> JSONResponse:
@@ -82,7 +87,7 @@ def _bad_json() -> JSONResponse:
 def _attach_feature(app: App, actor: Actor, code: str, feature: Any, crs: int | None) -> dict[str, Any]:
     features = feature["features"] if isinstance(feature, dict) and feature.get("type") == "FeatureCollection" \
         else [feature]
-    geoms = parcels.parse_features(features, "features", crs)  # validated before the transaction opens
+    geoms = parcels.parse_features(features, "features", crs, geometry_check.budget_of(app.settings))  # before the transaction
     return run(app, actor, lambda uow: spatial_checks.attach_features(uow, code, list(zip(geoms, features, strict=True))))
 
 

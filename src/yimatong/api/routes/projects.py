@@ -23,6 +23,7 @@ from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
+from yimatong.formats import geometry_check
 from yimatong.parcels import store as parcels
 from yimatong.projects import listing as project_list
 from yimatong.projects import registry
@@ -41,7 +42,8 @@ def register_project(body: ProjectIn, app: App = Depends(get_app),
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     data = body.model_dump()
     data["year"] = data["year"] or dt.date.today().year
-    geoms = parcels.parse_features(data.pop("parcels"))  # validated before the transaction opens
+    geoms = parcels.parse_features(data.pop("parcels"),  # validated before the transaction opens
+                                   budget=geometry_check.budget_of(app.settings))
     idem = Idempotency(idempotency_key, "projects.register", body.model_dump(mode="json"))
     status, out = run_idempotent(app, actor, idem, lambda uow: (201, parcels.register_with_parcels(
         uow, data, list(zip(geoms, body.parcels, strict=True)))))

@@ -10,14 +10,18 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from yimatong.api.deps import get_app, requires
 from yimatong.api.input_guard import loads_strict
+from yimatong.api.problems import problem
+from yimatong.api.routes import audit as audit_routes
 from yimatong.api.schemas import ResultOut, ResultPage, responses
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
+from yimatong.formats import geometry_check
 from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
+from yimatong.storage.blobs import SealError
 from yimatong.uow import Idempotency, run_idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
@@ -35,8 +39,10 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
     raw = loads_strict(meta, "meta")
     checked = results.check_meta(app, raw)
     app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
-    geoms = parcels.parse_features(checked["parcels"], "meta.parcels")  # validated outside the transaction
-    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files])
+    geoms = parcels.parse_features(checked["parcels"], "meta.parcels",  # validated outside the transaction
+                                   budget=geometry_check.budget_of(app.settings))
+    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files],
+                                 seal=checked["confidentiality"] == "restricted")  # encryption at rest
 
     def work(uow: Any) -> tuple[int, dict[str, Any]]:
         result = results.add(uow, code, checked, stored, geoms)
@@ -81,12 +87,20 @@ def content_disposition(name: str) -> str:
 def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
              actor: Actor = Depends(requires(Action.READ))) -> Response:
     with app.db.read() as session:
-        f = results.get_file(session, View.of(app, actor), result_id, file_id)
+        view = View.of(app, actor)
+        f = results.get_file(session, view, result_id, file_id)
+        level = results.get_visible(session, view, result_id)[0].confidentiality
     etag = f'"{f.sha256}"'
     if request.headers.get("if-none-match") in (etag, f.sha256):
         return Response(status_code=304, headers={"ETag": etag})
     if not app.blobs.exists(f.sha256):
         raise invalid("file_id", "文件内容缺失：请联系管理员运行 ymt ledger verify")
+    try:
+        app.blobs.check_readable(f.sha256)  # a sealed file without its key: say so before sending anything
+    except SealError as exc:
+        return problem(503, str(exc), [("file_id", "加密文件的密钥未配置")])
+    if level in ("internal", "restricted"):  # read audit (15.4): who fetched which non-public file
+        audit_routes.record(app, request, actor, "file.download", f"results/{result_id}/files/{file_id}")
     headers = {"ETag": etag, "Content-Disposition": content_disposition(f.name), "Content-Length": str(f.size),
                "X-Content-Type-Options": "nosniff"}
     return StreamingResponse(app.blobs.iter_bytes(f.sha256), media_type=f.media_type, headers=headers)
@@ -97,8 +111,9 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
     summary="成果包（码上直办 / 一码归档）",
     description="purpose=registration：不动产登记所需成果（零材料受理）；purpose=archive：全部成果（一码归档）。"
                 "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
-def package(code: str, purpose: str = Query(..., description="registration 或 archive"),
+def package(request: Request, code: str, purpose: str = Query(..., description="registration 或 archive"),
             app: App = Depends(get_app), actor: Actor = Depends(requires(Action.PACKAGE_READ))) -> StreamingResponse:
     name, stream = packages.build(app, actor, code, purpose)
+    audit_routes.record(app, request, actor, "package.download", f"projects/{code}/package?purpose={purpose}")
     return StreamingResponse(stream, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(name)})

@@ -6,10 +6,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from yimatong.api.deps import get_app, requires
+from yimatong.api.routes import audit as audit_routes
 from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App
 from yimatong.domain.policy import Action
@@ -32,12 +33,14 @@ def warnings(kind: str | None = Query(None), division: str | None = Query(None, 
 @router.get("/warnings.xlsx", responses=responses(401, 422) | {200: {"content": {XLSX: {}},
                                                                      "description": "预警清单 Excel"}},
             summary="导出预警清单（Excel）", response_class=Response)
-def warnings_xlsx(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
-                  app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> Response:
+def warnings_xlsx(request: Request, kind: str | None = Query(None),
+                  division: str | None = Query(None, max_length=12),
+                  app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warnings.xlsx"
         supervision.export_warnings(app, path, kind, division)
         data = path.read_bytes()
+    audit_routes.record(app, request, actor, "export.warnings", f"warnings.xlsx?{request.url.query}")
     return Response(data, media_type=XLSX, headers={
         "Content-Disposition": "attachment; filename=\"warnings.xlsx\"; filename*=UTF-8''%E9%A2%84%E8%AD%A6.xlsx"})
 

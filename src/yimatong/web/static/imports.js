@@ -21,6 +21,7 @@
     if (!rep || !rep.counts) { counts.textContent = (r.data && r.data.detail) || "无法读取文件"; return; }
     counts.textContent = rep.already_imported ? "此文件已导入过，未做任何改动" :
       Object.entries(labels).map(([k, v]) => `${v} ${rep.counts[k] || 0}`).join("，") + (r.ok ? "" : "（有被拒的行，整个文件未导入）");
+    if (rep.truncated) counts.textContent += `（${rep.truncated.note}）`;
     const rows = [];
     for (const k of ["refused", "review", "merged", "taken"]) for (const x of rep[k] || []) rows.push([x.row, labels[k], x.code || x.candidate_code || x.column || "", x.reason || x.name || (x.score ? "相似度 " + x.score : "")]);
     rows.sort((a, b) => a[0] - b[0]);

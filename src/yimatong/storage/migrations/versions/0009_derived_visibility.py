@@ -3,7 +3,7 @@ result's data, and parcel.attached events of parcels submitted with a result get
 (they were logged as internal, so a viewer saw a restricted result's parcels in the feed)
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
