@@ -15,7 +15,7 @@ from yimatong.storage.migrate import alembic_config, upgrade
 from yimatong.storage.models import DeliveryHead, Event
 from yimatong.uow import transaction
 
-BEFORE = "0009"  # the revision 0006 follows on this branch
+BEFORE = "0005"  # the revision 0006 follows
 
 
 def migrate_to(app: App, revision: str) -> None:
