@@ -21,6 +21,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -55,8 +56,10 @@ def sequence_once(app: App, wait_ms: int | None = None) -> int | None:
 
 
 def _lock(app: App, session: Session, wait_ms: int | None) -> bool:
+    if app.db.sql.try_lock(session, ORDER_LOCK_KEY):  # the usual case: one round trip
+        return True
     if wait_ms is None:
-        return app.db.sql.try_lock(session, ORDER_LOCK_KEY)
+        return False
     app.db.sql.lock_for_writers(session, ORDER_LOCK_KEY, max(1, wait_ms))
     return True
 
@@ -78,14 +81,33 @@ def after_commit(app: App, last_id: int) -> None:
     wait = app.settings.sequencer_wait_seconds
     deadline = time.monotonic() + wait
     try:
-        while True:
+        first = True  # just committed: queued, no need to look
+        while first or _still_queued(app, last_id):  # a full batch: more may be queued before ours
             left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0 or not _still_queued(app, last_id):
+            done = sequence_once(app, left_ms) if left_ms > 0 else None
+            if done is None:
+                _LEFT.add(app)  # we gave up waiting for the lock: its holder or the background one goes on
                 return
-            if not sequence_once(app, left_ms):
-                return
+            if done < _batch(app):
+                return  # the queue is empty as of a read after our commit: ours are in
+            first = False
     except Exception:  # noqa: BLE001 - committed already; the background sequencer will pick it up
+        _LEFT.add(app)
         log.exception("sequencing after commit failed; the background sequencer will integrate the events")
+
+
+# Apps whose writers left events queued (gave up waiting): a command-line process drains before it exits
+# (`finish`), since it runs no background sequencer.
+_LEFT: weakref.WeakSet[App] = weakref.WeakSet()
+
+
+def finish(app: App) -> int:
+    """At the end of a short-lived process (a `ymt` command): if a writer here left events queued, sequence
+    them now, waiting for the lock as long as a write would. Returns how many."""
+    if app not in _LEFT:
+        return 0
+    _LEFT.discard(app)
+    return drain(app, wait_ms=int(app.settings.write_wait_seconds * 1000))
 
 
 def _still_queued(app: App, last_id: int) -> bool:
