@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     webhook_purge_batch: int = 1000                 # deliveries dropped per transaction by a purge
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
     write_wait_seconds: float = 30.0                # a write waits this long for another (an import), then 503
+    # The ledger sequencer (PostgreSQL; docs/ARCHITECTURE.md "The ledger sequencer")
+    sequence_after_commit: bool = True              # a writer sequences its own events right after its commit
+    sequencer_wait_seconds: float = 2.0             # … waiting for the sequencer's lock at most this long in all
+    sequencer_poll_seconds: float = 1.0             # the background sequencer of serve/worker; 0: none in this process
+    sequencer_batch: int = 500                      # events sequenced per transaction
+    ledger_pending_alert_seconds: float = 60.0      # `ledger verify` reports events queued longer than this
     # Geometries from outside (files, GeoJSON, results' meta.parcels): bounded before any quadratic work, then
     # validated and repaired in a worker process with a deadline and an address-space limit.
     max_vertices_per_geometry: int = 100_000

@@ -2,10 +2,12 @@
 
 `run(app, actor, work)` opens the write transaction, hands `work` a UnitOfWork, and commits. The UnitOfWork
 locks and checks the projects a command touches (`project(code, action)`: row lock, district scope, active,
-the policy), stamps who and when on them once at the end, buffers the ledger events the command emits and appends
-them once, in order, at the end (or at `flush_events()` for a long import), and owns the concurrency rule: a
-PostgreSQL deadlock or serialisation failure re-runs the whole command (commands are functions of the database
-state, so re-running them is safe). Commands — register, update, void, merge, split, stage change, inspection,
+the policy), stamps who and when on them once at the end, buffers the ledger events the command emits and records
+them once, in order, at the end (or at `flush_events()` for a long import) — on PostgreSQL queued for the ledger
+sequencer, which integrates them right after the commit (`ledger.sequencer`) — and owns the concurrency rule: a
+PostgreSQL deadlock, serialisation failure or racing unique insert re-runs the whole command (commands are
+functions of the database state, so re-running them is safe). There is no library-wide writer lock: writers
+of different projects and serial scopes run side by side, ordered only by the rows they share. Commands — register, update, void, merge, split, stage change, inspection,
 result add, parcel attach, review decide, import batch — are the same functions for the API, the web pages, the
 CLI and the importer.
 
@@ -35,12 +37,14 @@ from yimatong.domain.ledger import canonical
 from yimatong.domain.policy import Action, Policy
 from yimatong.errors import Conflict, NotFound, invalid
 from yimatong.ledger import log as ledger
+from yimatong.ledger import sequencer
 from yimatong.storage.models import IdempotencyRecord, Project
 
 T = TypeVar("T")
 RETRIES = 3
-# PostgreSQL: deadlock_detected, serialization_failure — the transaction was rolled back and may be re-run
-RETRYABLE_SQLSTATES = ("40P01", "40001")
+# PostgreSQL: deadlock_detected, serialization_failure, unique_violation — the transaction was rolled back and
+# may be re-run (a foreign key or check violation is not a race: re-running would fail the same way)
+RETRYABLE_SQLSTATES = ("40P01", "40001", "23505")
 
 
 class UnitOfWork:
@@ -53,7 +57,8 @@ class UnitOfWork:
         self.now: datetime = now()
         self._events: list[ledger.NewEvent] = []
         self._touched: dict[int, Project] = {}
-        self.appended: list[Any] = []
+        self.appended: list[Any] = []  # the events recorded: sequenced (SQLite) or queued (seq None)
+        self.last_queued: int | None = None  # the highest pending id this unit queued, for the sequencer
 
     # --- checks -------------------------------------------------------------------------------------------------
     def allow(self, action: Action, *, stage: str | None = None, division: str | None = None,
@@ -107,7 +112,10 @@ class UnitOfWork:
         """Append what is buffered now (inside the transaction): long imports do so per batch."""
         if self._events:
             events, self._events = self._events, []
-            self.appended += ledger.append_many(self.session, self.actor, events)
+            recorded = ledger.record(self.session, self.actor, events)
+            self.appended += recorded
+            if recorded and recorded[-1].seq is None:
+                self.last_queued = recorded[-1].id
 
     def finish(self) -> None:
         for project in self._touched.values():
@@ -124,26 +132,36 @@ def require_active(project: Project) -> None:
 
 
 @contextmanager
-def transaction(app: App, actor: Actor, *, exclusive: bool = True) -> Iterator[UnitOfWork]:
-    """One unit of work as a block: committed at the end, rolled back on any exception. No re-run on a deadlock:
-    commands go through `run`; this is for `run` itself and for scripts, benchmarks and tests."""
+def transaction(app: App, actor: Actor, *, exclusive: bool = False) -> Iterator[UnitOfWork]:
+    """One unit of work as a block: committed at the end, rolled back on any exception; after the commit the
+    events it queued are sequenced (PostgreSQL, see `ledger.sequencer`). No re-run on a deadlock: commands go
+    through `run`; this is for `run` itself and for scripts, benchmarks and tests. `exclusive`: the library-wide
+    lock, for the few operations that need it (Database.write)."""
     with app.db.write(exclusive) as session:
         uow = UnitOfWork(app, actor, session)
         yield uow
         uow.finish()
+    if uow.last_queued is not None and app.settings.sequence_after_commit:
+        sequencer.after_commit(app, uow.last_queued)
 
 
-def run(app: App, actor: Actor, work: Callable[[UnitOfWork], T], *, exclusive: bool = True) -> T:
-    """Run one command in one write transaction; re-run it after a deadlock or serialisation failure."""
+def run(app: App, actor: Actor, work: Callable[[UnitOfWork], T], *, exclusive: bool = False) -> T:
+    """Run one command in one write transaction; re-run it after a deadlock or serialisation failure, and after
+    a unique violation (a racing insert of the same key — the same file, the same investment code — committed
+    first: the re-run sees that row and answers as for any existing one)."""
     for attempt in range(RETRIES):
         try:
             with transaction(app, actor, exclusive=exclusive) as uow:
                 return work(uow)
-        except OperationalError as exc:
-            if attempt < RETRIES - 1 and getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES:
+        except (OperationalError, IntegrityError) as exc:
+            if attempt < RETRIES - 1 and _sqlstate(exc) in RETRYABLE_SQLSTATES:
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
 # --- Idempotency-Key -----------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ def service(migrate: bool = False) -> Iterator[App]:
 
             upgrade(app.db.engine)
         yield app
+        from yimatong.ledger import sequencer
+
+        sequencer.finish(app)  # events this command queued and could not sequence yet (PostgreSQL)
     except AppError as exc:
         fields = "".join(f"\n  {f}: {m}" for f, m in exc.errors)
         raise fail(f"{exc.title}：{exc.detail}{fields}") from None

@@ -46,7 +46,10 @@ def _pinned(key: Path | None) -> Any:
 @ledger_app.command("verify", help="重算并核对台账，完好时退出码 0，否则列出问题并指出第一个异常条目。\n\n" + COVERAGE)
 def verify(from_checkpoint: Path = typer.Option(None, "--from-checkpoint", help="较早保存的树头 JSON：核对当前台账是它的延伸"),
            key: Path = typer.Option(None, "--key", help="受信任的公钥（PEM，或 GET /ledger/keys 的 JSON）"),
-           quick: bool = typer.Option(False, "--quick", help="只重算上次校验后有变化的文件")) -> None:
+           quick: bool = typer.Option(False, "--quick", help="只重算上次校验后有变化的文件"),
+           pending_after: float = typer.Option(None, "--pending-after", min=0,
+                                               help="报告排队超过此秒数仍未记入台账的事件（默认 YMT_LEDGER_PENDING_ALERT_SECONDS）")
+           ) -> None:
     from sqlalchemy import select
 
     from yimatong.ledger import verify as verification
@@ -58,7 +61,8 @@ def verify(from_checkpoint: Path = typer.Option(None, "--from-checkpoint", help=
         with ymt.db.read() as session:
             remembered = dict(session.execute(select(BlobCheck.sha256, BlobCheck.fingerprint)).tuples().all()) \
                 if quick else None
-            report = verification.verify(session, ymt.blobs, remembered)
+            wait = ymt.settings.ledger_pending_alert_seconds if pending_after is None else pending_after
+            report = verification.verify(session, ymt.blobs, remembered, pending_after=wait)
             extension = _extension(session, head, pinned, report.root_hash) if head is not None else None
         verification.remember_checks(ymt, report.blob_checks)
     if extension is not None:
@@ -110,6 +114,18 @@ def _extension(session: Any, head: dict[str, Any], pinned: Any, root_now: str | 
     return True, f"当前台账（{current} 条）是所保存树头（规模 {size}）的延伸：一致性证明有效"
 
 
+@ledger_app.command("sequence")
+def sequence() -> None:
+    """把已提交但尚未排序的事件记入台账（通常由 ymt serve / ymt worker 自动完成；进程崩溃后可手动运行）。"""
+    from yimatong.ledger import sequencer
+
+    with service(migrate=False) as ymt:
+        done = sequencer.drain(ymt, wait_ms=int(ymt.settings.write_wait_seconds * 1000))
+        with ymt.db.read() as session:
+            left, _ = sequencer.pending(session)
+    typer.echo(f"已记入台账 {done} 条事件" + (f"；另有 {left} 条正由其他进程处理" if left else "；没有待排序的事件"))
+
+
 @ledger_app.command("tree-head")
 def tree_head(output: Path = typer.Option(None, "--output", "-o", help="写入文件（默认打印）")) -> None:
     """生成（或取出已签发的）当前签名树头 JSON，供各部门保存，之后用 verify --from-checkpoint 核对。"""
@@ -158,7 +174,7 @@ def rotate_key(alg: str = typer.Option(None, "--alg", help="ed25519 或 sm2（�
         return new, previous
 
     with service(migrate=False) as ymt:
-        new, previous = run(ymt, cli_actor(), work)
+        new, previous = run(ymt, cli_actor(), work, exclusive=True)  # never two rotations at once
     typer.echo(f"已启用新签名密钥 {new.key_id}（{new.alg}）" + (f"，停用 {previous.key_id}" if previous else ""))
 
 

@@ -34,7 +34,7 @@ def init() -> None:
         private_dir(ymt.settings.data_dir)
         if (ymt.settings.data_dir / "files").is_dir():
             private_dir(ymt.settings.data_dir / "files")
-        with ymt.db.write() as session:  # the ledger's hash is chosen once, here (YMT_LEDGER_HASH or the profile)
+        with ymt.db.write(exclusive=True) as session:  # the ledger's hash is chosen once, here (YMT_LEDGER_HASH or the profile)
             try:
                 alg, note = ledger_meta.choose_hash(session, keys.hash_choice(ymt.settings, ymt.profile))
             except ValueError:

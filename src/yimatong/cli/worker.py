@@ -24,13 +24,17 @@ def register(app: typer.Typer) -> None:
 def worker(name: str = typer.Option(None, "--name", help="工作进程名（记录在投递上）")) -> None:
     """运行 webhook 投递进程，直到收到 SIGTERM/SIGINT。"""
     from yimatong.delivery import worker as delivery
+    from yimatong.ledger import sequencer
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with service(migrate=True) as ymt:
         typer.echo("投递进程已启动", err=True)
+        leader = sequencer.start(ymt)  # the ledger sequencer too: any process can lead (PostgreSQL)
         delivery.loop(ymt, stop, name)
+        if leader is not None:
+            leader()
     typer.echo("投递进程已停止", err=True)
 
 

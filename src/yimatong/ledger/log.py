@@ -1,4 +1,6 @@
-"""Append to the hash-chained ledger (inside the caller's transaction) and verify it."""
+"""Appending to the hash-chained ledger: writers queue their events (`record`), whoever holds the ledger's
+order — SQLite's single writer, or the sequencer (`ledger.sequencer`) on PostgreSQL — integrates them
+(`integrate`: seq, prev_hash, hash, Merkle tree, outbox)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, now, rfc3339
@@ -16,11 +18,14 @@ from yimatong.errors import AppError
 from yimatong.ledger import merkle, outbox
 from yimatong.storage import ledger_meta
 from yimatong.storage.counters import next_counter
-from yimatong.storage.models import Event, Project, table
+from yimatong.storage.dialect import dialect_of
+from yimatong.storage.models import Counter, Event, PendingEvent, Project, table
 
 # Statements of the hot path built once (building them per call cost as much as running them).
 _HASH_AT = select(Event.hash).where(Event.seq == bindparam("seq"))
 _INSERT_EVENTS = insert(table(Event))
+_HEAD = (select(Counter.value, Event.hash).outerjoin(Event, Event.seq == Counter.value)
+         .where(Counter.scope == "ledger"))
 
 
 @dataclass(frozen=True)
@@ -32,37 +37,96 @@ class NewEvent:
     owner_role: str | None = None
 
 
+ORDER_LOCK_KEY = 7240530  # the sequencer's advisory lock: whoever holds it gives the ledger its order
+_PENDING = table(PendingEvent)
+_INSERT_PENDING = insert(_PENDING)
+_NEXT_PENDING = (select(_PENDING.c.id, _PENDING.c.type, _PENDING.c.code, _PENDING.c.actor, _PENDING.c.at,
+                        _PENDING.c.data, _PENDING.c.confidentiality, _PENDING.c.owner_role, _PENDING.c.division)
+                 .order_by(_PENDING.c.id).limit(bindparam("n")))
+
+
 def append(session: Session, type_: str, code: str | None, actor: Actor, data: dict[str, Any],
            confidentiality: str = "internal", owner_role: str | None = None) -> SimpleNamespace:
     return append_many(session, actor, [NewEvent(type_, code, data, confidentiality, owner_role)])[0]
 
 
 def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[SimpleNamespace]:
-    """Append events in the given order. The ledger counter row lock orders concurrent writers, so seq is
-    gap-free and commits in seq order: a feed reader never sees seq n+1 before n. A batch reserves its seqs
-    with one counter update and reads the previous hash once (imports append thousands per file)."""
+    """Append events to the ledger now, in the caller's transaction (scripts, tests, migrations): the
+    sequencer's lock is taken and held to commit, whatever is queued goes first, then these. Commands do not
+    call this: the unit of work queues their events (`record`)."""
     if not items:
         return []
-    last = next_counter(session, "ledger", len(items))
-    first = last - len(items) + 1
-    prev = GENESIS if first == 1 else _hash_at(session, first - 1)
+    dialect_of(session).lock_for_writers(session, ORDER_LOCK_KEY, 60_000)
+    while integrate_pending(session, 5000):
+        pass
+    return integrate(session, prepare(session, actor, items))
+
+
+def record(session: Session, actor: Actor, items: list[NewEvent]) -> list[SimpleNamespace]:
+    """The unit of work's append. With one writer at a time (SQLite) the events go into the ledger at once;
+    otherwise they are queued in the writer's transaction, without any lock, and the sequencer gives them
+    their seq once committed (records come back with seq None)."""
+    if not items:
+        return []
+    rows = prepare(session, actor, items)
+    if dialect_of(session).single_writer:
+        return integrate(session, rows)
+    return enqueue(session, rows)
+
+
+def prepare(session: Session, actor: Actor, items: list[NewEvent]) -> list[dict[str, Any]]:
+    """Everything of the events but seq, prev_hash and hash, fixed when the writer emits them: the time, the
+    canonical text of the data (hashed as stored), the project's division (district scope)."""
     at = rfc3339(now())
     divisions = divisions_of(session, {item.code for item in items if item.code})
+    return [{"type": item.type, "code": item.code, "actor": actor.name, "at": at,
+             "data": canonical(item.data).decode(), "confidentiality": item.confidentiality,
+             "owner_role": item.owner_role, "division": divisions.get(item.code or "")} for item in items]
+
+
+def enqueue(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamespace]:
+    """Queue prepared events in `pending_events`, ids ascending in emit order (the sequencer keeps it)."""
+    _check_head(session)
+    ids = dialect_of(session).reserve_ids(session, "pending_events_id_seq", len(rows))
+    t = now()
+    queued = [row | {"id": pid, "queued_at": t} for pid, row in zip(ids, rows, strict=True)]
+    session.execute(_INSERT_PENDING, queued)
+    return [SimpleNamespace(**row, seq=None) for row in queued]
+
+
+def integrate_pending(session: Session, limit: int) -> int:
+    """Sequence up to `limit` queued events, oldest id first, and drop them from the queue. The caller holds
+    the sequencer's lock (or is SQLite's writer). Returns how many were sequenced."""
+    rows = [dict(r._mapping) for r in session.execute(_NEXT_PENDING, {"n": limit})]
+    if not rows:
+        return 0
+    ids = [row.pop("id") for row in rows]
+    integrate(session, rows)
+    session.execute(delete(_PENDING).where(_PENDING.c.id.in_(ids)))
+    return len(rows)
+
+
+def integrate(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamespace]:
+    """Give prepared events the next seqs in the given order, chain and hash them (format 2 from the recorded
+    seq on), insert them, add them to the Merkle tree and fan them out to the outbox. The caller holds the
+    ledger's order (SQLite's writer, or the sequencer's lock): the ledger counter it advances is then taken by
+    nobody else, seq is gap-free and events commit in seq order, so a feed reader never sees seq n+1 before n.
+    A batch reserves its seqs with one counter update and reads the previous hash once."""
+    last = next_counter(session, "ledger", len(rows))
+    first = last - len(rows) + 1
+    prev = GENESIS if first == 1 else _hash_at(session, first - 1)
     alg, format_2 = ledger_meta.hash_alg(session), ledger_meta.format_2_from(session)
-    rows = []
-    for seq, item in enumerate(items, start=first):
-        data_text = canonical(item.data).decode()
-        stored = json.loads(data_text)  # hash what the database will give back, not the Python objects
-        seen_by = (item.confidentiality, item.owner_role) if seq >= format_2 else None
-        h = event_hash(seq, item.type, item.code, actor.name, at, stored, prev, alg, seen_by)
-        rows.append({"seq": seq, "type": item.type, "code": item.code, "actor": actor.name, "at": at,
-                     "data": data_text, "prev_hash": prev, "hash": h, "confidentiality": item.confidentiality,
-                     "owner_role": item.owner_role, "division": divisions.get(item.code or "")})
+    out = []
+    for seq, row in enumerate(rows, start=first):
+        stored = json.loads(row["data"])  # hash what the database will give back, not the Python objects
+        seen_by = (row["confidentiality"], row["owner_role"]) if seq >= format_2 else None
+        h = event_hash(seq, row["type"], row["code"], row["actor"], row["at"], stored, prev, alg, seen_by)
+        out.append(row | {"seq": seq, "prev_hash": prev, "hash": h})
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
-    session.execute(_INSERT_EVENTS, rows)
-    merkle.append_leaves(session, first, [str(row["hash"]) for row in rows])  # the verifiable log (RFC 9162)
-    events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
+    session.execute(_INSERT_EVENTS, out)
+    merkle.append_leaves(session, first, [str(row["hash"]) for row in out])  # the verifiable log (RFC 9162)
+    events = [SimpleNamespace(**row) for row in out]  # plain records: no ORM state to build per event
     outbox.enqueue_many(session, events)
     return events
 
@@ -88,6 +152,14 @@ class LedgerBroken(AppError):
 
     status = 503
     title = "台账已损坏"
+
+
+def _check_head(session: Session) -> None:
+    """Refuse to queue on a broken chain (the newest events deleted behind the counter): the sequencer could not
+    integrate them. One primary-key read, no lock: the counter and its event commit together."""
+    head = session.execute(_HEAD).first()
+    if head is not None and head.value > 0 and head.hash is None:
+        _hash_at(session, int(head.value))  # raises LedgerBroken naming the missing seq
 
 
 def _hash_at(session: Session, seq: int) -> str:

@@ -4,6 +4,7 @@
    recorded algorithm (format-2 events hash their confidentiality and owner role too; format-1 events must carry
    the confidentiality their data implies).
 2. The counter `counters.ledger` equals the last seq (deleting the newest events is found).
+   And no committed event has waited for the sequencer longer than `ledger_pending_alert_seconds`.
 3. The Merkle tree: every stored node recomputes from the events' hashes.
 4. The current state the ledger implies, replayed per project and compared (`COVERAGE` lists the columns).
 5. Every file the ledger recorded: its blob row (size) and its bytes hash to its address.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from yimatong.core.context import App, aware, now, rfc3339
 from yimatong.domain import merkle as tree
 from yimatong.domain.ledger import GENESIS, event_hash
-from yimatong.ledger import audit, merkle
+from yimatong.ledger import audit, merkle, sequencer
 from yimatong.storage import ledger_meta
 from yimatong.storage.models import (
     Blob,
@@ -100,13 +101,16 @@ class VerifyReport:
 
 
 def verify(session: Session, blobs: Any = None, remembered: dict[str, str] | None = None,
-           batch: int = 5000) -> VerifyReport:
+           batch: int = 5000, pending_after: float | None = None) -> VerifyReport:
     """Every check above. `remembered` (address → fingerprint of its last good check) lets unchanged files skip
-    re-hashing; None re-hashes every file."""
+    re-hashing; None re-hashes every file. `pending_after`: events committed and still waiting for the
+    sequencer longer than this many seconds are reported (the sequencer is not running)."""
     alg = ledger_meta.hash_alg(session)
     report = VerifyReport(True, 0, None, None, hash_alg=alg)
     chain_ok = _chain(session, alg, report, batch)
     _counter(session, report)
+    if pending_after is not None:
+        _pending(session, report, pending_after)
     if chain_ok:
         _tree(session, report)
     files = _state(session, report)
@@ -212,6 +216,13 @@ def _counter(session: Session, report: VerifyReport) -> None:
         report.add("counter", last + 1, f"台账末尾缺少第 {last + 1}–{value} 条事件（计数器为 {value}，末条为 {last}）：最新的事件被删除")
     elif value < last:
         report.add("counter", value + 1, f"台账计数器 {value} 小于末条事件序号 {last}（计数器被改动）")
+
+
+def _pending(session: Session, report: VerifyReport, older_than: float) -> None:
+    count, age = sequencer.pending(session, older_than)
+    if count:
+        report.add("pending", None, f"有 {count} 条已提交的事件排队超过 {older_than:g} 秒仍未记入台账（最久 {age} 秒）："
+                                    "台账排序进程没有运行；请运行 ymt ledger sequence，或启动 ymt serve / ymt worker")
 
 
 # --- 3. the Merkle tree -------------------------------------------------------------------------------------------
@@ -476,7 +487,7 @@ def cached_or_run(app: App) -> dict[str, Any]:
     try:
         with app.db.read() as session:
             remembered = dict(session.execute(select(BlobCheck.sha256, BlobCheck.fingerprint)).all())
-            report = verify(session, app.blobs, remembered)
+            report = verify(session, app.blobs, remembered, pending_after=app.settings.ledger_pending_alert_seconds)
         body = report.as_dict() | {"checked_at": rfc3339(now()), "_counter": head[2]}
         _finish(app, head, body, report.blob_checks)
     except BaseException:

@@ -132,7 +132,9 @@ def _reserve_serials(session: Session, app: Any, attrs_list: list[dict[str, str]
     wanted: dict[str, int] = {}
     for key in keys:
         wanted[key] = wanted.get(key, 0) + 1
-    nxt = {key: next_counter(session, "serial:" + key, n) - n + 1 for key, n in wanted.items()}
+    # the counter rows locked in key order: two batches over the same scopes cannot deadlock (no writer-wide
+    # lock orders them any more)
+    nxt = {key: next_counter(session, "serial:" + key, wanted[key]) - wanted[key] + 1 for key in sorted(wanted)}
     serials = []
     for key in keys:
         serials.append(nxt[key])

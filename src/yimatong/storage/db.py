@@ -100,18 +100,20 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def write(self, exclusive: bool = True) -> Iterator[Session]:
+    def write(self, exclusive: bool = False) -> Iterator[Session]:
         """A read-write transaction, committed on success, rolled back on any exception.
 
-        Writers run one at a time on both databases. SQLite does so by BEGIN IMMEDIATE; on PostgreSQL a
-        transaction-level advisory lock taken first does it. Without it writers took their row locks (serial
-        counters, project rows, the ledger head) in different orders — an import holds the ledger for its
-        whole file — and deadlocked. `exclusive=False` is for bookkeeping that takes none of those locks
-        (webhook deliveries): on PostgreSQL it is not held up behind a long import; on SQLite every writer
-        still waits for the file's write lock (up to write_wait_seconds, after which the delivery loop retries)."""
+        Writers do not queue behind each other on PostgreSQL: what must be ordered is ordered by the rows it
+        shares — a project's row lock (`uow.project`), a serial scope's counter row, a unique key — and the
+        ledger by its sequencer (`ledger.sequencer`), not inside the writers' transactions. SQLite has one
+        writer at a time anyway (BEGIN IMMEDIATE, waiting up to write_wait_seconds).
+
+        `exclusive=True` takes the library-wide writers' lock (released at commit, waited for at most
+        write_wait_seconds, then a 503): it serialises only the operations that take it — the administrative
+        ones that must not run twice at once (signing-key rotation, `ymt init`'s hash choice) — never the
+        ordinary writers."""
         with self._factory() as session, session.begin():
             if exclusive:
-                # wait for the writer before us at most write_wait_seconds, then fail (a 503, "try again")
                 self.sql.lock_for_writers(session, WRITER_LOCK_KEY, self.write_wait_ms)
             yield session
 

@@ -150,6 +150,19 @@ class Dialect:
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         """Serialise the writers that take `key` (released at commit); give up after wait_ms."""
 
+    def try_lock(self, session: Session, key: int) -> bool:  # noqa: ARG002 - PostgreSQL's uses them
+        """Take the lock `key` until commit if no other transaction holds it; False (at once) if one does.
+        SQLite's writer has the whole database already."""
+        return True
+
+    #: True where one writer at a time is the database's own rule (SQLite): the ledger is appended inside the
+    #: writer's transaction; elsewhere writers queue their events for the sequencer (`ledger.sequencer`)
+    single_writer: ClassVar[bool] = False
+
+    def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
+        """n fresh values of `sequence`, ascending (the caller assigns them in its own order)."""
+        raise NotImplementedError
+
     # --- OGC filters and vector tiles ----------------------------------------------------------------------
     def on_connect(self, dbapi_conn: Any) -> None:
         """Set up a new DBAPI connection (SQL functions the other methods rely on)."""
@@ -194,6 +207,7 @@ class Dialect:
 class SQLiteDialect(Dialect):
     name = "sqlite"
     exact_spatial = False
+    single_writer = True
     _insert = staticmethod(sqlite.insert)
 
     @override
@@ -220,6 +234,14 @@ class SQLiteDialect(Dialect):
         minx, miny, maxx, maxy = bbox
         return text("control_features.id IN (SELECT id FROM control_features_rtree WHERE maxx >= :a AND "
                     "minx <= :c AND maxy >= :b AND miny <= :d)").bindparams(a=minx, b=miny, c=maxx, d=maxy)
+
+    @override
+    def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
+        # no sequences in SQLite; its single writer owns the table while it reserves
+        if sequence != "pending_events_id_seq":
+            raise ValueError(f"not a sequence of ours: {sequence}")
+        last = session.execute(text("SELECT COALESCE(MAX(id), 0) FROM pending_events")).scalar_one()
+        return list(range(int(last) + 1, int(last) + n + 1))
 
     @override
     def on_connect(self, dbapi_conn: Any) -> None:
@@ -269,6 +291,8 @@ class SQLiteDialect(Dialect):
 
 # pg_advisory_xact_lock(key): released at commit or rollback.
 _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
+_SEQUENCES = frozenset({"pending_events_id_seq"})
+_TRY_ADVISORY = text("SELECT pg_try_advisory_xact_lock(:key)")
 _NO_BITMAP = text("SET LOCAL enable_bitmapscan = off")
 _NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
 
@@ -349,6 +373,17 @@ class PostgresDialect(Dialect):
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
         session.execute(_ADVISORY, {"key": key})
+
+    @override
+    def try_lock(self, session: Session, key: int) -> bool:
+        return bool(session.execute(_TRY_ADVISORY, {"key": key}).scalar())
+
+    @override
+    def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
+        if sequence not in _SEQUENCES:  # put into SQL text: only ours
+            raise ValueError(f"not a sequence of ours: {sequence}")
+        rows = session.execute(text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": n})
+        return sorted(int(v) for (v,) in rows)
 
 
 def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Sequence,
     String,
     Table,
     Text,
@@ -174,6 +175,24 @@ class Event(Base):
     # The project's division when the event was appended (district scope of feeds and webhooks); not hashed.
     division: Mapped[str | None] = mapped_column(String(12))
     __table_args__ = (Index("ix_events_code", "code", "seq"),)
+
+
+class PendingEvent(Base):
+    """An event its writer committed and the sequencer has not yet put into the ledger (PostgreSQL; see
+    `ledger.sequencer`). Every column of the event but seq, prev_hash and hash; `data` is already canonical text.
+    Readers never read it: what is here is not in the ledger yet."""
+
+    __tablename__ = "pending_events"
+    id: Mapped[int] = mapped_column(BigId, Sequence("pending_events_id_seq"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    code: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100), nullable=False)
+    at: Mapped[str] = mapped_column(String(40), nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    confidentiality: Mapped[str] = mapped_column(String(16), nullable=False)
+    owner_role: Mapped[str | None] = mapped_column(String(40))
+    division: Mapped[str | None] = mapped_column(String(12))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Blob(Base):
