@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from yimatong.web.forms import projects
+from yimatong.web.forms import projects, results, stages
 
 router = APIRouter(include_in_schema=False)
-for _module in (projects,):
+for _module in (projects, stages, results):
     router.include_router(_module.router)

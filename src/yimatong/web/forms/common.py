@@ -34,6 +34,7 @@ T = TypeVar("T")
 EXPIRED = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交"
 Handler = Callable[..., Awaitable[Response]]
 API_NAME = re.compile(r"（[a-z_.0-9]+）")
+LEADING_NAME = re.compile(r"^[a-z_.0-9]+ (?=[^\x00-\x7f])")
 
 
 class LoginRequired(Exception):
@@ -135,8 +136,12 @@ class FieldErrors:
         return bool(self.fields or self.general)
 
     def add(self, name: str, message: str, labels: Mapping[str, str]) -> None:
-        message = API_NAME.sub("", message)  # “出让用途（land_use）…”: people read the label, not the API name
+        # “出让用途（land_use）…”, “finished_at 应为…”: people read the label, not the API name
+        message = LEADING_NAME.sub("", API_NAME.sub("", message))
         label = labels.get(name)
+        if label is None and "." in name:  # `files.2`: the file input
+            name = name.split(".")[0]
+            label = labels.get(name)
         if label is None:
             self.general.append(message)
         elif name not in self.fields:

@@ -100,6 +100,14 @@
     $$("button[type=submit]", f).forEach(b => { b.disabled = true; b.dataset.busyText = b.textContent; b.textContent = "正在提交…"; });
   }));
 
+  // --- choosing another stage shows that stage's current values -----------------------------------------
+  $$("select[data-reload]").forEach(s => s.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.set(s.dataset.reload, s.value);
+    url.searchParams.delete("done");
+    window.location.assign(url.toString());
+  }));
+
   // --- a secret shown once: copy it --------------------------------------------------------------------
   $$("button[data-copy]").forEach(b => b.addEventListener("click", async () => {
     const t = document.getElementById(b.dataset.copy);
