@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = 0.5               # how often an idle worker looks for due deliveries
     webhook_batch: int = 50                         # deliveries claimed at once
     webhook_concurrency: int = 8                    # parallel POSTs per worker
+    webhook_allow: str = ""                         # CIDRs or host names permitted as targets despite the rules
+    webhook_max_subscriptions: int = 50             # live subscriptions one token (or user) may hold
+    webhook_purge_batch: int = 1000                 # deliveries dropped per transaction by a purge
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
     write_wait_seconds: float = 30.0                # a write waits this long for another (an import), then 503
     # Geometries from outside (files, GeoJSON, results' meta.parcels): bounded before any quadratic work, then

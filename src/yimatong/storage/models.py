@@ -171,6 +171,8 @@ class Event(Base):
     # Who may see it: public/internal for everyone with a token; restricted only admin/registrar/owner_role.
     confidentiality: Mapped[str] = mapped_column(String(16), nullable=False, default="internal")
     owner_role: Mapped[str | None] = mapped_column(String(40))
+    # The project's division when the event was appended (district scope of feeds and webhooks); not hashed.
+    division: Mapped[str | None] = mapped_column(String(12))
     __table_args__ = (Index("ix_events_code", "code", "seq"),)
 
 
@@ -380,16 +382,27 @@ class IdempotencyRecord(Base):
 
 
 class Subscription(Base):
+    """Who gets which events. It sees exactly what its creator may see: the creator's role, sections and
+    divisions are stored with it (an admin may narrow them). `active` False = deleted; `paused` = stopped by
+    hand (events still queue); `parked` = stopped after a delivery ran out of retries."""
+
     __tablename__ = "subscriptions"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(String(500), nullable=False)
     types: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     secret: Mapped[str] = mapped_column(String(200), nullable=False)
+    # during a rotation's overlap window deliveries are signed with the previous secret too
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     role: Mapped[str] = mapped_column(String(40), nullable=False, default="viewer")
+    sections: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    divisions: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # empty: the whole city
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    paused: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     parked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_by: Mapped[str] = mapped_column(String(100), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_subscriptions_ready", "active", "paused", "parked", "id"),)
 
 
 class Delivery(Base):
@@ -410,8 +423,30 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (
         UniqueConstraint("subscription_id", "seq", name="uq_deliveries_sub_seq"),
-        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        # the next delivery of an ordering key after its head: one index step
         Index("ix_deliveries_sub_code", "subscription_id", "code", "seq"),
+        # a subscription's pending/parked deliveries (purge, list by state, queue metrics)
+        Index("ix_deliveries_sub_state", "subscription_id", "state", "seq"),
+    )
+
+
+class DeliveryHead(Base):
+    """The next due delivery of one ordering key of one subscription: the key is the project code ('' for
+    events without one). It points at the oldest undelivered delivery of that key, so only heads are ever
+    claimable and per-project order holds; a claim reads due heads through `ix_delivery_heads_due`, whatever
+    the backlog behind them. The row exists while the key has undelivered deliveries. While a worker holds it,
+    `next_attempt_at` is the lease's end."""
+
+    __tablename__ = "delivery_heads"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(40), nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "key", name="uq_delivery_heads_key"),
+        Index("ix_delivery_heads_due", "subscription_id", "next_attempt_at"),
     )
 
 
