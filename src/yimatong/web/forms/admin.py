@@ -7,7 +7,10 @@ and a confirmation, and the reason goes into the access audit (访问审计) wit
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,10 +22,14 @@ from starlette.datastructures import FormData
 import yimatong.web.forms.common as common
 from yimatong.accounts import tokens, users
 from yimatong.accounts.passwords import PasswordPolicy
+from yimatong.api.routes import subscriptions
 from yimatong.core.context import ROLES, App
+from yimatong.delivery import worker
+from yimatong.delivery.queue import Job
 from yimatong.domain.enums import Role
+from yimatong.domain.events import EVENT_LABELS
 from yimatong.domain.policy import ACTION_LABELS, Action
-from yimatong.errors import AppError, invalid
+from yimatong.errors import AppError, NotFound, invalid
 from yimatong.ledger import audit
 from yimatong.uow import UnitOfWork, run
 from yimatong.web import auth
@@ -349,3 +356,164 @@ def _shown_settings(app: App) -> list[tuple[str, Any]]:
             ("管理员两步验证", "必须" if s.admin_totp == "required" else "可选"),
             ("密码最短长度", s.password_min_length), ("推送 webhook", "是" if s.deliver_webhooks else "否")]
 
+
+
+# --- webhook subscriptions and their deliveries ---------------------------------------------------------------
+# The pages call the subscription endpoints' own functions (api/routes/subscriptions.py: scope, target check,
+# limits, the queue's redeliver and purge) with the logged-in person as the actor: one implementation.
+
+SUB_LABELS = {"url": "接收地址", "types": "事件类型", "secret": "签名密钥", "role": "按角色过滤", "divisions": "区县范围",
+              "reason": "原因", "id": "订阅"}
+STATE_TEXT = {"active": "正常", "paused": "已暂停", "parked": "已挂起（多次失败）", "deleted": "已删除"}
+DELIVERY_TEXT = {"pending": "待投递", "done": "已送达", "parked": "已挂起"}
+
+
+def _subs_page(request: Request, status: int = 200, errors: FieldErrors | None = None,
+               values: dict[str, Any] | None = None, **ctx: Any) -> Response:
+    actor, app = common.actor_of(request), common.ymt(request)
+    refusal = _refusal(request, Action.SUBSCRIPTION_MANAGE)
+    rows = [] if refusal else subscriptions.list_subs(app=app, actor=actor)["items"]
+    values = values or {"role": "viewer", "secret": secrets.token_urlsafe(32)}
+    return admin_render(request, "admin/subscriptions.html", "/admin/subscriptions", 403 if refusal else status,
+                        rows=rows, refusal=refusal, errors=errors or FieldErrors(), values=values, roles=roles(),
+                        types=[(t, EVENT_LABELS.get(t, t)) for t in subscriptions.EVENT_TYPES],
+                        divisions=[(e.value, e.label) for e in app.profile.issuable("division")],
+                        state_text=STATE_TEXT, done=request.query_params.get("done"), **ctx)
+
+
+@router.get("/admin/subscriptions")
+@form_route(Action.SUBSCRIPTION_MANAGE)
+async def subs_page(request: Request) -> Response:
+    common.actor_of(request)
+    return _subs_page(request)
+
+
+@router.post("/admin/subscriptions")
+@form_route(Action.SUBSCRIPTION_MANAGE)
+async def sub_create(request: Request) -> Response:
+    try:
+        form = await _admin_form(request)
+    except CsrfRefused as exc:
+        return common.refused_page(request, exc, "/admin/subscriptions")
+    actor, app = common.actor_of(request), common.ymt(request)
+    values: dict[str, Any] = {k: text(form, k) for k in ("url", "secret", "role")}
+    values["types"] = [str(t) for t in form.getlist("types")]
+    values["divisions"] = [str(d) for d in form.getlist("divisions")]
+    body = {"url": values["url"] or "", "secret": values["secret"] or "", "types": values["types"],
+            "role": values["role"], "divisions": values["divisions"] or None}
+    model, errors = common.validate(subscriptions.SubscriptionIn, body, SUB_LABELS)
+    if model is None:
+        return _subs_page(request, 422, errors, values)
+    try:
+        app.profile.policy.check(actor, Action.SUBSCRIPTION_MANAGE)
+        created = await common.run(lambda: subscriptions.create(model, app=app, actor=actor))
+    except AppError as exc:
+        errors = FieldErrors.of(exc, SUB_LABELS)
+        return _subs_page(request, errors.status, errors, values)
+    sid = json.loads(bytes(created.body))["id"]
+    return RedirectResponse(f"/admin/subscriptions?done=created:{sid}", status_code=303)
+
+
+def ping(app: App, sub: Any) -> tuple[int | None, str | None, float]:
+    """A signed test event (`ping`, X-Ymt-Event-Id 0) posted as the worker posts deliveries: target checked
+    again, no redirects. Nothing is queued or recorded."""
+    body = json.dumps({"type": "ping", "subscription": sub.id, "message": "一码通推送测试"}, ensure_ascii=False).encode()
+    job = Job(subscription_id=sub.id, key="ping", seq=0, delivery_id=0, url=sub.url, secret=sub.secret,
+              previous_secret=None, body=body, type="ping", attempt=1, worker="admin-test",
+              deadline=time.monotonic() + app.settings.webhook_timeout_seconds)
+    clients = worker.Clients()
+    try:
+        return worker.post(app, clients, job)
+    finally:
+        clients.close()
+
+
+async def _sub_test(request: Request, sid: int, _form: FormData) -> Response:
+    actor, app = common.actor_of(request), common.ymt(request)
+    app.profile.policy.check(actor, Action.SUBSCRIPTION_MANAGE)
+    with app.db.read() as session:
+        sub = subscriptions._live(session, app, sid, actor)
+        session.expunge(sub)
+    status, error, ms = await common.run(lambda: ping(app, sub))
+    ok = error is None
+    text_ = f"测试推送成功：HTTP {status}，{ms:.0f} 毫秒" if ok else f"测试推送失败：{ERROR_TEXT.get(error or '', error)}"
+    return _subs_page(request, tested=sid, test_ok=ok, test_text=text_)
+
+
+ERROR_TEXT = {"connect_error": "无法连接", "timeout": "超时", "tls_error": "TLS 证书或握手失败", "dns_error": "域名无法解析",
+              "blocked_target": "目标地址不允许（回环、内网或本服务自身）", "protocol_error": "对方应答不是合法的 HTTP"}
+
+
+async def _sub_simple(request: Request, sid: int, kind: str) -> Response:
+    actor, app = common.actor_of(request), common.ymt(request)
+    app.profile.policy.check(actor, Action.SUBSCRIPTION_MANAGE)
+    fn = {"pause": subscriptions.pause, "resume": subscriptions.resume, "redeliver": subscriptions.redeliver}[kind]
+    await common.run(lambda: fn(sid, app=app, actor=actor))
+    back = request.query_params.get("back")
+    target = f"/admin/subscriptions/{sid}/deliveries" if back == "deliveries" else "/admin/subscriptions"
+    return RedirectResponse(f"{target}?done={kind}:{sid}", status_code=303)
+
+
+async def _sub_final(request: Request, sid: int, form: FormData, kind: str) -> Response:
+    """Delete or purge: a reason, a confirmation, the reason in the access audit."""
+    actor, app = common.actor_of(request), common.ymt(request)
+    app.profile.policy.check(actor, Action.SUBSCRIPTION_MANAGE)
+    reason = text(form, "reason")
+    title, consequence, button = {
+        "delete": (f"删除订阅 {sid}", "删除后不再为该订阅排队和推送事件；未送达的投递保留，可再清除。此操作不可撤销。", "确认删除"),
+        "purge": (f"清除订阅 {sid} 未送达的投递", "丢弃该订阅全部待投递与已挂起的事件，对方将收不到这些事件。此操作不可撤销。", "确认清除"),
+    }[kind]
+    if not reason or form.get("confirmed") != "yes":
+        errors = FieldErrors()
+        if "reason" in form and not reason:
+            errors.add("reason", "必填：请写明原因", SUB_LABELS)
+        return admin_render(request, "admin/confirm.html", "/admin/subscriptions", 422 if errors else 200,
+                            title=title, errors=errors, values={"reason": reason}, consequence=consequence,
+                            action=f"/admin/subscriptions/{sid}/{kind}", ready=bool(reason) and not errors,
+                            button=button)
+    if kind == "delete":
+        await common.run(lambda: subscriptions.delete_sub(sid, app=app, actor=actor))
+        out = ""
+    else:
+        out = str((await common.run(lambda: subscriptions.purge(sid, app=app, actor=actor)))["purged"])
+    await common.run(lambda: audit.record(app, actor, f"admin.subscription.{kind}", f"subscription:{sid}；原因：{reason}",
+                                          "web", _address(request)))
+    return RedirectResponse(f"/admin/subscriptions?done={kind}:{sid}:{out}", status_code=303)
+
+
+@router.post("/admin/subscriptions/{sid}/{kind}")
+@form_route(Action.SUBSCRIPTION_MANAGE)
+async def sub_action(request: Request, sid: int, kind: str) -> Response:
+    try:
+        form = await _admin_form(request)
+    except CsrfRefused as exc:
+        return common.refused_page(request, exc, "/admin/subscriptions")
+    try:
+        if kind == "test":
+            return await _sub_test(request, sid, form)
+        if kind in ("pause", "resume", "redeliver"):
+            return await _sub_simple(request, sid, kind)
+        if kind in ("delete", "purge"):
+            return await _sub_final(request, sid, form, kind)
+        raise NotFound("没有这项操作", [("kind", "未知操作")])
+    except AppError as exc:
+        errors = FieldErrors.of(exc, SUB_LABELS)
+        return _subs_page(request, errors.status, errors)
+
+
+@router.get("/admin/subscriptions/{sid}/deliveries")
+@form_route(Action.SUBSCRIPTION_MANAGE)
+async def sub_deliveries(request: Request, sid: int, state: str | None = None, cursor: str | None = None) -> Response:
+    actor, app = common.actor_of(request), common.ymt(request)
+    refusal = _refusal(request, Action.SUBSCRIPTION_MANAGE)
+    if refusal:
+        return admin_render(request, "admin/deliveries.html", "/admin/subscriptions", 403, refusal=refusal)
+    state = state if state in DELIVERY_TEXT else None
+    try:
+        sub = subscriptions.get_sub(sid, app=app, actor=actor)
+        page = subscriptions.deliveries(sid, state=state, limit=50, cursor=cursor or None, app=app, actor=actor)
+    except AppError as exc:
+        return common.refused_page(request, exc, "/admin/subscriptions")
+    return admin_render(request, "admin/deliveries.html", "/admin/subscriptions", sub=sub, page=page, state=state,
+                        state_text=STATE_TEXT, delivery_text=DELIVERY_TEXT, error_text=ERROR_TEXT,
+                        done=request.query_params.get("done"))
