@@ -128,7 +128,7 @@ async def user_create(request: Request) -> Response:
     except CsrfRefused as exc:
         return common.refused_page(request, exc, "/admin/users")
     actor, app = common.actor_of(request), common.ymt(request)
-    values = {k: text(form, k) for k in ("username", "display_name", "role", "sections")}
+    values: dict[str, Any] = {k: text(form, k) for k in ("username", "display_name", "role", "sections")}
     values["divisions"] = [str(v) for v in form.getlist("divisions")]
     password = str(form.get("password") or "")
     divisions, sections = _scope(form)
@@ -261,7 +261,7 @@ async def token_create(request: Request) -> Response:
     except CsrfRefused as exc:
         return common.refused_page(request, exc, "/admin/tokens")
     actor, app = common.actor_of(request), common.ymt(request)
-    values = {k: text(form, k) for k in ("name", "role", "expires_in", "sections")}
+    values: dict[str, Any] = {k: text(form, k) for k in ("name", "role", "expires_in", "sections")}
     values["divisions"] = [str(v) for v in form.getlist("divisions")]
     divisions, sections = _scope(form)
     limits = tokens.TokenLimits.of_app(app)

@@ -31,6 +31,7 @@ from yimatong.web import auth
 from yimatong.web.templating import TEMPLATES
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 EXPIRED = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重新提交"
 Handler = Callable[..., Awaitable[Response]]
 API_NAME = re.compile(r"（[a-z_.0-9]+）")
@@ -179,8 +180,8 @@ def form_field(api_field: str, rename: Mapping[str, str]) -> str:
     return api_field
 
 
-def validate(model: type[BaseModel], data: dict[str, Any], labels: Mapping[str, str],
-             rename: Mapping[str, str] | None = None) -> tuple[BaseModel | None, FieldErrors]:
+def validate(model: type[M], data: dict[str, Any], labels: Mapping[str, str],
+             rename: Mapping[str, str] | None = None) -> tuple[M | None, FieldErrors]:
     """The API's own request model over the form's values: the same limits, the messages in Chinese."""
     try:
         return model.model_validate(data), FieldErrors()

@@ -107,7 +107,7 @@ async def register_project(request: Request) -> Response:
     values = project_values(form)
     model, errors = common.validate(ProjectIn, register_body(values), LABELS, RENAME)
     if model is not None:
-        body = ProjectIn.model_validate(model.model_dump())
+        body = model
         data = body.model_dump()
         data["year"] = data["year"] or local_today(app.profile).year
         idem = Idempotency(values.get("idem"), "projects.register", body.model_dump(mode="json"))
