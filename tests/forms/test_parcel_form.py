@@ -3,6 +3,7 @@ same file again attaches nothing (through the form, and through the API's same c
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,17 @@ def test_the_api_attaching_the_same_file_twice_does_not_duplicate_parcels(client
     assert second.json()["counts"]["unchanged"] == first.json()["counts"]["taken"]
     parcels = client.get("/api/v1/parcels", params={"code": code}, headers=registrar_headers).json()
     assert len(parcels["features"]) == first.json()["counts"]["taken"]
+
+
+def test_a_geojson_file_is_attached_the_same_way(client, ymt) -> None:
+    add_user(ymt, "lib", "registrar")
+    csrf = login(client, "lib")
+    code = post(client, "/projects/new", csrf, FORM).headers["location"].split("/")[2]
+    ring = [[111.690, 29.030], [111.692, 29.030], [111.692, 29.032], [111.690, 29.032], [111.690, 29.030]]
+    body = json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"地块编号": "DK-1"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
+    r = preview(client, code, csrf, body.encode(), "地块.geojson")
+    assert r.status_code == 200 and 'id="count-taken">1<' in r.text
+    upload = re.search(r'name="upload" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    assert post(client, f"/code/{code}/parcels", csrf, {"upload": upload}).status_code == 200
+    assert links(ymt) == 1

@@ -122,6 +122,8 @@ async def stage_save(request: Request, code: str) -> Response:
         await common.run(lambda: run(app, actor, command))
     except AppError as exc:
         errors = FieldErrors.of(exc, LABELS)
-        return _page(request, project, rows, key, values, errors, errors.status,
-                     broken=exc.extra.get("rule") if isinstance(exc.extra.get("rule"), str) else None)
+        broken = exc.extra.get("rule") if isinstance(exc.extra.get("rule"), str) else None
+        if broken:  # the rule is explained in words beside the form; its id is for the API's clients
+            errors.general = []
+        return _page(request, project, rows, key, values, errors, errors.status, broken=broken)
     return RedirectResponse(f"/code/{code}/stage?key={key}&done=1", status_code=303)
