@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from forms.helpers import add_user, field_error, login, post
@@ -90,3 +91,27 @@ def test_reference_pages_show_the_tables(client: httpx.Client, ymt) -> None:
     r = client.get("/admin/code-tables", params={"table": "land_use"})
     assert r.status_code == 200 and "0701" in r.text
     assert "土地供应须在农用地转用与土地征收审批办结" in client.get("/admin/profile").text
+
+
+def test_rotating_a_token_shows_the_new_secret_once_and_stops_the_old(client, ymt) -> None:
+    add_user(ymt, "boss", "admin")
+    csrf = login(client, "boss")
+    first = post(client, "/admin/tokens", csrf, {"name": "登记平台", "role": "registration_platform", "expires_in": "30"})
+    old = re.search(r'id="token-secret">([^<]+)<', first.text).group(1)  # type: ignore[union-attr]
+    r = post(client, "/admin/tokens/登记平台/rotate", csrf, {})
+    assert r.status_code == 201 and "已轮换令牌" in r.text
+    new = re.search(r'id="token-secret">([^<]+)<', r.text).group(1)  # type: ignore[union-attr]
+    assert new != old
+    assert client.get("/api/v1/code-tables", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    assert client.get("/api/v1/code-tables", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+
+
+def test_logging_a_user_out_everywhere_ends_their_sessions(client, ymt) -> None:
+    add_user(ymt, "boss", "admin")
+    add_user(ymt, "zhang", "viewer")
+    other = TestClient(client.app)  # a second browser of the same app
+    login(other, "zhang")
+    assert other.get("/projects", follow_redirects=False).status_code == 200
+    csrf = login(client, "boss")
+    assert post(client, "/admin/users/zhang/logout", csrf, {}).status_code == 303
+    assert other.get("/projects", follow_redirects=False).status_code == 303

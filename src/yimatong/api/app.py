@@ -35,8 +35,8 @@ DESCRIPTION = """
 # The areas of the contract, mounted in this order. Imported explicitly: a router that fails to import stops
 # the service at start (it used to be skipped, which could switch an interface off without a word).
 ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, ledger_routes,
-                                   audit_routes, subscriptions, imports, supervision_routes, ogc, public, pages,
-                                   audit_page, forms)
+                                   audit_routes, subscriptions, imports, supervision_routes, ogc, public, forms,
+                                   pages, audit_page)  # forms first: /projects/new before any /projects/{x} page
 
 
 def create_app(settings: Settings | None = None, ymt: App | None = None) -> FastAPI:

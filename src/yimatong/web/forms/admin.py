@@ -216,8 +216,23 @@ async def _disable(request: Request, username: str, form: FormData) -> Response:
     return RedirectResponse(f"/admin/users?done=disabled:{username}", status_code=303)
 
 
+async def _totp(request: Request, username: str, _form: FormData) -> Response:
+    """The person lost the authenticator: enrolled again at the next login; their sessions end."""
+    actor, app = common.actor_of(request), common.ymt(request)
+    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
+                                                     lambda s: users.reset_totp(s, actor.name, username))))
+    return RedirectResponse(f"/admin/users?done=totp:{username}", status_code=303)
+
+
+async def _logout(request: Request, username: str, _form: FormData) -> Response:
+    actor, app = common.actor_of(request), common.ymt(request)
+    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
+                                                     lambda s: users.logout_everywhere(s, actor.name, username))))
+    return RedirectResponse(f"/admin/users?done=logout:{username}", status_code=303)
+
+
 USER_ACTIONS = {"update": _update, "password": _password, "enable": _enable, "unlock": _unlock,
-                "disable": _disable}
+                "disable": _disable, "totp": _totp, "logout": _logout}
 for _kind in USER_ACTIONS:
     _user_action(_kind)
 
@@ -281,6 +296,29 @@ async def token_create(request: Request) -> Response:
         return _tokens_page(request, errors.status, errors, values)
     # the secret is on this answer only (pages are Cache-Control: no-store); only its hash is kept
     return _tokens_page(request, 201, secret=secret, created=values["name"])
+
+
+@router.post("/admin/tokens/{name}/rotate")
+@form_route(Action.ACCOUNT_MANAGE)
+async def token_rotate(request: Request, name: str) -> Response:
+    """A new secret under the same name, role and scope, shown once; the old one stops at once."""
+    try:
+        await _admin_form(request)
+    except CsrfRefused as exc:
+        return common.refused_page(request, exc, "/admin/tokens")
+    actor, app = common.actor_of(request), common.ymt(request)
+
+    def work(s: Session) -> str:
+        secret = tokens.rotate(s, name)
+        audit.record(s, actor, "admin.token.rotate", f"token:{name}", "web", _address(request))
+        return secret
+
+    try:
+        secret = await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE, work)))
+    except AppError as exc:
+        errors = FieldErrors.of(exc, TOKEN_LABELS)
+        return _tokens_page(request, errors.status, errors)
+    return _tokens_page(request, 201, secret=secret, created=name, rotated=True)
 
 
 @router.post("/admin/tokens/{name}/revoke")
