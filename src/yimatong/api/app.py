@@ -23,7 +23,7 @@ from yimatong.domain.profile import digits_only
 from yimatong.ledger import sequencer
 from yimatong.profiles.loader import load_profile
 from yimatong.supervision import service as supervision
-from yimatong.web import audit_page, pages, public
+from yimatong.web import audit_page, forms, pages, public
 
 DESCRIPTION = """
 **一码通 yimatong**：市自然资源和规划局项目库与“一码通”枢纽。每个用地项目在入库时获得一个 28 位项目码，
@@ -36,8 +36,8 @@ DESCRIPTION = """
 # The areas of the contract, mounted in this order. Imported explicitly: a router that fails to import stops
 # the service at start (it used to be skipped, which could switch an interface off without a word).
 ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, ledger_routes,
-                                   audit_routes, subscriptions, imports, supervision_routes, ogc, public, pages,
-                                   audit_page)
+                                   audit_routes, subscriptions, imports, supervision_routes, ogc, public, forms,
+                                   pages, audit_page)  # forms first: /projects/new before any /projects/{x} page
 
 
 def create_app(settings: Settings | None = None, ymt: App | None = None) -> FastAPI:

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import shapely
 from shapely import wkb
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -57,7 +59,7 @@ def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, cr
     items = read_file(app, raw, filename, crs)
     report: dict[str, Any] = {"kind": "parcels", "filename": filename, "dry_run": dry_run, "partial": partial,
                               "strict": strict, "counts": {"rows": len(items), "taken": 0, "refused": 0},
-                              "taken": [], "refused": [], "warnings": []}
+                              "taken": [], "refused": [], "warnings": [], "unchanged": []}
     _file_warnings(items, report, strict)
 
     def work(uow: UnitOfWork) -> None:
@@ -69,6 +71,7 @@ def import_parcels(app: App, actor: Actor, data: bytes | Path, filename: str, cr
         uow_run(app, actor, work)
     report["counts"]["taken"] = len(report["taken"])
     report["counts"]["refused"] = len(report["refused"])
+    report["counts"]["unchanged"] = len(report["unchanged"])
     report["written"] = not dry_run and (partial or not report["refused"])
     return report
 
@@ -85,6 +88,7 @@ def _file_warnings(items: list[parcel_files.ParcelInput], report: dict[str, Any]
 def _attach_all(uow: UnitOfWork, items: list[parcel_files.ParcelInput], code: str | None,
                 report: dict[str, Any]) -> None:
     session = uow.session
+    known: dict[int, list[tuple[int, BaseGeometry]]] = {}  # project id → its parcels (id, normalised shape)
     for item in items:
         row = item.properties.get("_line", item.index + 1)
         if item.error or item.geometry is None:
@@ -100,12 +104,32 @@ def _attach_all(uow: UnitOfWork, items: list[parcel_files.ParcelInput], code: st
             report["refused"].append({"row": row, "column": "项目码", "reason": refused[1]})
             continue
         project = uow.project(project.code, Action.PARCEL_ATTACH)
+        same = _already_attached(uow, project, item.geometry, known)
+        if same is not None:  # the same file (or the same parcel) again: nothing new to attach
+            report["unchanged"].append({"row": row, "code": project.code, "parcel_id": same,
+                                                       **item.areas})
+            continue
         with uow.savepoint():
             warnings = spatial_checks.check_geometry(session, uow.app, project.division, item.geometry)
             props = {k: v for k, v in item.properties.items() if not k.startswith("_")}
             parcel = parcels.attach(uow, project, item.geometry, props)
+        known[project.id].append((parcel.id, shapely.normalize(item.geometry)))
         report["taken"].append({"row": row, "code": project.code, "parcel_id": parcel.id, **item.areas})
         report["warnings"] += [w | {"row": row} for w in warnings]
+
+
+def _already_attached(uow: UnitOfWork, project: Project, geom: BaseGeometry,
+                      known: dict[int, list[tuple[int, BaseGeometry]]]) -> int | None:
+    """The parcel of `project` with this very geometry (vertex order and ring start aside), if any: attaching
+    a file twice, or a file that lists a parcel twice, must not duplicate parcels."""
+    if project.id not in known:
+        known[project.id] = [(p.id, shapely.normalize(parcels.geometry_of(p)))
+                             for p in parcels.project_parcels(uow.session, uow.view, project)]
+    shape = shapely.normalize(geom)
+    for parcel_id, other in known[project.id]:
+        if other.bounds == shape.bounds and shape.equals_exact(other, 1e-9):
+            return parcel_id
+    return None
 
 
 def _target(session: Session, props: dict[str, Any], code: str | None) -> tuple[Project | None, str]:

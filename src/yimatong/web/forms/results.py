@@ -1,0 +1,123 @@
+"""上传成果: one result of a stage with several files, its kind, document number, date, issuer and
+confidentiality — the steps of `POST /api/v1/projects/{code}/results`: `results.check_meta`, the policy for the
+stage before any file is stored, `results.store_files`, and `results.add` in the idempotent unit of work (the
+form's one-time key: a second click of a slow upload records one result)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+import yimatong.web.forms.common as common
+from yimatong.core.context import App
+from yimatong.core.visibility import View
+from yimatong.domain.enums import Confidentiality
+from yimatong.domain.policy import Action
+from yimatong.errors import AppError, NotFound
+from yimatong.results import service as results
+from yimatong.uow import Idempotency, run_idempotent
+from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.stages import _load
+
+router = APIRouter(include_in_schema=False)
+META = ("stage", "kind", "doc_no", "issued_at", "issuer", "confidentiality")
+LABELS = {"stage": "阶段", "kind": "成果类型", "doc_no": "文号", "issued_at": "发证（印发）日期", "issuer": "发证（印发）机关",
+          "confidentiality": "密级", "files": "文件", "code": "项目码"}
+RENAME = {f"meta.{k}": k for k in META} | {"meta": "kind"}
+KINDS = ("建设项目用地预审与选址意见书", "农用地转用和土地征收批复", "国有建设用地使用权出让合同", "划拨决定书",
+         "建设用地规划许可证", "建设工程规划许可证", "施工许可证", "规划核实意见", "土地核验意见", "不动产权证书",
+         "勘测定界报告", "执法监察记录")
+
+
+def writable(app: App, actor: Any, project: dict[str, Any]) -> list[str]:
+    return [s.key for s in app.profile.stages
+            if app.profile.policy.may(actor, Action.RESULT_ADD, stage=s.key, division=project["division"])]
+
+
+def _page(request: Request, project: dict[str, Any], values: dict[str, Any], errors: FieldErrors,
+          status: int = 200) -> Response:
+    app = common.ymt(request)
+    actor = common.actor_of(request)
+    allowed = writable(app, actor, project)
+    refusal = None
+    if not allowed:
+        refused = app.profile.policy.refusal(actor, Action.RESULT_ADD, division=project["division"])
+        refusal = refused[1] if refused else "您的角色不能为本项目的任何阶段提交成果"
+    return common.render(request, "forms/result.html", status if allowed else 403, project=project, values=values,
+                         errors=errors, refusal=refusal, kinds=KINDS,
+                         stage_options=[(s.key, f"{s.group or '码'} · {s.name}") for s in app.profile.stages
+                                        if s.key in allowed],
+                         levels=list(Confidentiality.labels().items()))
+
+
+@router.get("/code/{code}/results/new")
+@form_route(Action.RESULT_ADD)
+async def result_form(request: Request, code: str, stage: str | None = None) -> Response:
+    app = common.ymt(request)
+    try:
+        project, _ = _load(app, common.actor_of(request), code)
+    except AppError as exc:
+        return common.refused_page(request, exc)
+    values = {"stage": stage, "confidentiality": "internal", "idem": secrets.token_urlsafe(18)}
+    return _page(request, project, values, FieldErrors())
+
+
+def uploads_of(form: FormData) -> list[UploadFile]:
+    """The files chosen (a file input left empty sends one part without a name)."""
+    return [f for f in form.getlist("files") if isinstance(f, UploadFile) and (f.filename or f.size)]
+
+
+@router.post("/code/{code}/results/new")
+@form_route(Action.RESULT_ADD)
+async def result_save(request: Request, code: str) -> Response:
+    actor = common.actor_of(request)
+    app = common.ymt(request)
+    try:
+        form = await common.read_form(request)
+        project, _ = _load(app, actor, code)
+    except CsrfRefused as exc:
+        return common.refused_page(request, exc, f"/code/{code}/results/new")
+    except AppError as exc:
+        return common.refused_page(request, exc)
+    values = {k: text(form, k) for k in (*META, "idem")}
+    meta = {k: values[k] for k in META if values[k] is not None}
+    meta.setdefault("kind", "")
+    files = uploads_of(form)
+    try:
+        checked = results.check_meta(app, meta)
+        app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"], division=project["division"])
+        stored = await common.run(lambda: results.store_files(
+            app, [results.Upload(f.filename or "", f.file) for f in files],
+            seal=checked["confidentiality"] == "restricted"))
+
+        def work(uow: Any) -> tuple[int, dict[str, Any]]:
+            result = results.add(uow, code, checked, stored, [])
+            return 201, {"id": result.id}
+
+        idem = Idempotency(values.get("idem"), f"results.add:{code}", {"meta": meta, "files": stored})
+        _, out = await common.run(lambda: run_idempotent(app, actor, idem, work))
+    except AppError as exc:
+        errors = FieldErrors.of(exc, LABELS, RENAME)
+        return _page(request, project, values, errors, errors.status)
+    return RedirectResponse(f"/code/{code}/results/{out['id']}/added", status_code=303)
+
+
+@router.get("/code/{code}/results/{result_id}/added")
+@form_route(Action.READ)
+async def result_added(request: Request, code: str, result_id: int) -> Response:
+    app = common.ymt(request)
+    view = View.of(app, common.actor_of(request))
+    try:
+        with app.db.read() as session:
+            result, owner = results.get_visible(session, view, result_id)
+            if owner != code:
+                raise NotFound(f"项目 {code} 没有成果 {result_id}", [("result_id", "不存在")])
+            out = results.as_dicts(session, view, [result], {result.project_id: owner})[0]
+    except AppError as exc:
+        return common.refused_page(request, exc)
+    return common.render(request, "forms/result_added.html", result=out, code=owner,
+                         stage=app.profile.stage(out["stage"]))
