@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from yimatong.api.deps import declares
 from yimatong.domain.policy import Action
 from yimatong.ledger import audit
+from yimatong.web.errors import error_page
 from yimatong.web.pages import _actor, _ymt, page, render
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +60,7 @@ def audit_page(request: Request, actor: str | None = Query(None, max_length=100)
                until: str | None = Query(None, max_length=10), before: int | None = Query(None, ge=1, le=2**62)
                ) -> Response:
     if _admin(request) is None:
-        return HTMLResponse("访问审计仅管理员可见", status_code=403)
+        return error_page(request, 403, "访问审计仅管理员可见")
     with _ymt(request).db.read() as session:
         rows = audit.newest_first(session, _filter(actor, action, since, until), before, PAGE + 1)
     more, rows = len(rows) > PAGE, rows[:PAGE]
@@ -77,7 +78,7 @@ def audit_xlsx(request: Request, actor: str | None = Query(None, max_length=100)
                until: str | None = Query(None, max_length=10)) -> Response:
     admin = _admin(request)
     if admin is None:
-        return HTMLResponse("访问审计仅管理员可见", status_code=403)
+        return error_page(request, 403, "访问审计仅管理员可见")
     app = _ymt(request)
     with app.db.read() as session:
         rows = audit.newest_first(session, _filter(actor, action, since, until), None, EXPORT_MAX)
