@@ -42,7 +42,7 @@ from yimatong.projects import registry
 from yimatong.storage.models import ControlLayerFeature
 from yimatong.supervision import service as supervision
 from yimatong.uow import run as uow_run
-from yimatong.web import account_pages, auth, errors, listing
+from yimatong.web import account_pages, api_docs, auth, errors, listing
 from yimatong.web.errors import error_page
 from yimatong.web.templating import TEMPLATES
 
@@ -57,6 +57,7 @@ def install(app: FastAPI) -> None:
     ymt: App = app.state.ymt
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(account_pages.router)
+    app.include_router(api_docs.router)
     app.include_router(router)
     auth.install(app, ymt)
     errors.install(app)

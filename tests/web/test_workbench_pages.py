@@ -1,0 +1,89 @@
+"""The workbench at scale and in Chinese (issue 14 items 3, 5, 7): list pages with a total, previous/next, page
+size and sorting that keep the filters; error pages for browsers beside problem+json for API clients; Chinese
+validation messages; exports with a title row, a frozen header, an autofilter and typed cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import openpyxl
+
+from api.helpers import register
+from web.test_auth import login
+from web.test_standards_pages import staff
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_the_project_list_counts_pages_sorts_and_keeps_its_filters(client, ymt, registrar_headers) -> None:
+    for i in range(23):
+        register(client, registrar_headers, name=f"分页测试项目{i:02d}", area_m2=1000.0 + i)
+    register(client, registrar_headers, name="别的区县项目", division="430703")
+    login(client, *staff(ymt))
+    first = client.get("/projects", params={"division": "430702", "size": "20", "sort": "area"}).text
+    assert "共 23 条，第 1–20 条" in first and "第 1 / 2 页" in first and "别的区县项目" not in first
+    names = re.findall(r"分页测试项目(\d\d)", first)
+    assert names[:3] == ["00", "01", "02"]  # smallest area first
+    nxt = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "division=430702" in nxt and "sort=area" in nxt and "size=20" in nxt
+    second = client.get(nxt).text
+    assert "第 21–23 条" in second and 'rel="prev"' in second and "分页测试项目22" in second
+    desc = client.get("/projects", params={"division": "430702", "sort": "-area"}).text
+    assert re.findall(r"分页测试项目(\d\d)", desc)[0] == "22"
+    # a hand-edited URL shows a page, never an error
+    assert client.get("/projects", params={"page": "abc", "size": "7", "sort": "drop table"}).status_code == 200
+
+
+def test_a_browser_gets_a_chinese_error_page_and_an_api_client_problem_json(client, ymt, registrar_headers) -> None:
+    page = client.get("/no/such/page", headers=HTML)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "页面不存在" in page.text and "Not Found" not in page.text
+    for path in ("/api/v1/projects/NOPE", "/api/v1/no-such", "/ogc/collections/nope"):
+        r = client.get(path, headers=HTML | registrar_headers)  # every /api/ and /ogc/ path keeps problem+json, even for a browser
+        assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), path
+    api = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
+    assert api.json()["detail"] == "请求的资源不存在"
+    login(client, *staff(ymt))  # a registrar is no admin: the audit page is refused with a page, same status
+    refused = client.get("/audit", headers=HTML)
+    assert refused.status_code == 403 and "无权访问" in refused.text
+
+
+def test_validation_messages_are_chinese_with_the_field_named(client, registrar_headers) -> None:
+    body = {"name": "", "division": "430702", "year": "二〇二六", "area_m2": "lots"}
+    r = client.post("/api/v1/projects", json=body, headers=registrar_headers)
+    assert r.status_code == 422
+    errors = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert errors["year"] == "应为整数" and errors["area_m2"] == "应为数字"
+    for message in [*errors.values(), r.json()["detail"]]:
+        assert not re.search(r"Input should|Field required|String should", message), message
+    english = client.post("/api/v1/projects", json=body, headers=registrar_headers | {"Accept-Language": "en"})
+    assert any("should" in e["message"] or "required" in e["message"] for e in english.json()["errors"])
+    limit = client.get("/api/v1/projects", params={"limit": "x"}, headers=registrar_headers)
+    assert limit.json()["errors"][0] == {"field": "limit", "message": "应为整数"}
+
+
+def test_the_warnings_export_has_a_title_a_frozen_header_a_filter_and_typed_cells(client, ymt,
+                                                                                   registrar_headers) -> None:
+    code = register(client, registrar_headers, name="批而未供测试项目", area_m2=5000.0)["code"]
+    client.put(f"/api/v1/projects/{code}/stages/land_approval", json={"status": "done", "finished_at": "2023-01-05"},
+               headers=registrar_headers)
+    login(client, *staff(ymt))
+    page = client.get("/warnings").text
+    assert "批而未供测试项目" in page and "共 " in page
+    x = client.get("/warnings.xlsx", params={"q": "批而未供"})
+    assert x.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(x.content)).active
+    title = ws.cell(1, 1).value
+    assert "关键字=批而未供" in title and "导出时间：" in title and "北京时间" in title
+    assert ws.freeze_panes == "A3" and ws.auto_filter.ref and ws.auto_filter.ref.startswith("A2:")
+    row = [c.value for c in ws[3]]
+    assert row[2] == code and row[5] == dt.datetime(2023, 1, 5) and ws.cell(3, 6).is_date
+    assert row[6] == 5000.0 and isinstance(row[1], int | float)
+    projects = openpyxl.load_workbook(io.BytesIO(client.get("/projects.xlsx", params={"year": "2026"}).content)).active
+    assert "年度=2026" in projects.cell(1, 1).value and projects.freeze_panes == "A3"
+    head = [c.value for c in projects[2]]
+    updated = projects.cell(3, head.index("更新时间") + 1)
+    assert updated.is_date and isinstance(projects.cell(3, head.index("年度") + 1).value, int)
