@@ -34,7 +34,7 @@ from yimatong.formats import qr_images
 from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.ledger import audit, feed
-from yimatong.onecode import chain
+from yimatong.onecode import chain, search
 from yimatong.parcels import store as parcel_service
 from yimatong.projects import export as exports
 from yimatong.projects import listing as project_list
@@ -209,14 +209,24 @@ def code_search(request: Request, q: str = "") -> Response:
     try:
         parse_code(app.profile, text)
     except CodeError as exc:
-        with app.db.read() as session:  # not a code: perhaps a 电子监管号, 不动产单元号 or other reference
-            found = [p.code for p in registry.find_by_ref(session, View.of(app, actor), q)]
-        if len(found) == 1:
-            return RedirectResponse(f"/code/{found[0]}", status_code=303)
+        with app.db.read() as session:  # not a code: a name, a 电子监管号, 不动产单元号 or other reference
+            view = View.of(app, actor)
+            found = [p.code for p in registry.find_by_ref(session, view, q)]
+            matches = [] if found else search.projects(session, view, q.strip()[:100], limit=MATCHES)
+        if len(found) == 1 or len(matches) == 1:
+            return RedirectResponse(f"/code/{(found or [m['code'] for m in matches])[0]}", status_code=303)
         if found:
             return RedirectResponse(f"/projects?q={quote(q.strip())}", status_code=303)
-        return render(request, "code_search.html", "code", error=f"项目码格式有误：{exc.message}", q=q)
+        if matches:
+            return render(request, "code_search.html", "code", error=None, q=q, matches=matches,
+                          more=len(matches) >= MATCHES)
+        looks_like_code = text.isascii() and text.isalnum() and len(text) >= 18
+        error = f"项目码格式有误：{exc.message}" if looks_like_code else f"没有找到与“{q.strip()}”相符的项目"
+        return render(request, "code_search.html", "code", error=error, q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
+
+
+MATCHES = 20
 
 
 def _year(text: str | None) -> int | None:
@@ -271,8 +281,20 @@ def one_code(request: Request, code: str) -> Response:
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for r in data["results"]:
         by_stage.setdefault(r["stage"], []).append(r)
+    with app.db.read() as session:  # the project's warnings, spatial ones (永久基本农田 …) first, as at hand now
+        warns, _ = supervision.ready_warnings(session, app, wait=1.0)
+    mine = sorted((w for w in warns or [] if w.code == code), key=lambda w: (w.kind != "spatial_conflict", -w.level))
+    parcel_m2 = sum(float(f["properties"].get("area_m2") or 0) for f in data["parcels"]["features"])
     return render(request, "one_code.html", "code", data=data, segments=segments, results_by_stage=by_stage,
-                  groups=GROUPS, ref_labels=refs.LABELS | {"supervision_no": "电子监管号"})
+                  groups=GROUPS, ref_labels=refs.LABELS | {"supervision_no": "电子监管号"},
+                  parcel_area=areas(parcel_m2) if data["parcels"]["features"] else None,
+                  declared_area=areas(data["project"]["area_m2"]) if data["project"].get("area_m2") else None,
+                  warnings=mine, warnings_pending=warns is None, kind_labels=rules.KIND_LABELS)
+
+
+def areas(m2: float) -> dict[str, float]:
+    """An area in the units the bureau reads: m², 亩 (1 亩 = 10 000/15 m²) and 公顷 (10 000 m²)."""
+    return {"m2": m2, "mu": m2 * 15 / 10_000, "ha": m2 / 10_000}
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -280,7 +302,7 @@ def one_code(request: Request, code: str) -> Response:
 def map_page(request: Request) -> Response:
     _actor(request)
     stages = [{"key": s.key, "name": s.name} for s in _ymt(request).profile.stages]
-    return render(request, "map.html", "map", stages=stages)
+    return render(request, "map.html", "map", stages=stages, polygon_zoom=_ymt(request).settings.tile_polygon_zoom)
 
 
 @router.get("/imports", response_class=HTMLResponse)
@@ -537,6 +559,19 @@ def map_parcels(request: Request, bbox: str = Query(...), limit: int = Query(200
                                                        limit, tolerance)
     body = {"type": "FeatureCollection", "features": feats, "truncated": truncated}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/web/map-search")
+@declares(Action.READ)
+def map_search(request: Request, q: str = Query("", max_length=100)) -> Response:
+    """The map's search box: projects by code, name or reference and parcels by number, each with its box."""
+    actor = auth.current_actor(request)
+    if actor is None:
+        return Response(status_code=401)
+    app = _ymt(request)
+    with app.db.read() as session:
+        hits = search.anything(session, View.of(app, actor), q)
+    return JSONResponse({"items": hits})
 
 
 @router.get("/web/control-layers")
