@@ -74,7 +74,7 @@ def no_english(page: Page) -> None:
 
 
 def seed(server: Any, n: int) -> list[str]:
-    h = {"Authorization": f"Bearer {server.token('registrar')}"}
+    h = {"Authorization": f"Bearer {server.token('registrar', '项目库窗口')}"}  # its name shows as the actor
     codes = []
     with httpx.Client(base_url=server.url, headers=h, timeout=60) as c:
         for i in range(n):
@@ -128,3 +128,67 @@ def test_a_supervisor_pages_through_warnings_and_exports_them(live_server, brows
     assert ws.max_row == 2 + 25 and ws.cell(3, 6).is_date and isinstance(ws.cell(3, 7).value, float | int)
     stayed_local(page)
     assert not page.errors, page.errors
+
+
+def test_the_map_finds_a_parcel_and_measures_on_the_ellipsoid(live_server, browser) -> None:
+    from pyproj import Geod
+
+    codes = seed(live_server, 2)
+    page = new_page(browser)
+    log_in(page, live_server, "zhangsan", "viewer")
+    page.goto(live_server.url + "/map")
+    wait_js(page, "document.getElementById('map').dataset.ready === '1'")
+    page.fill("#map-q", "DK-2026-777")
+    page.press("#map-q", "Enter")
+    wait_js(page, "window.ymtMap.getZoom() > 14")  # flew to the parcel's box
+    wait_js(page, "document.getElementById('box').textContent.includes('DK-2026-777')")
+    page.fill("#map-q", "批而未供项目")
+    page.press("#map-q", "Enter")
+    page.wait_for_selector("#map-hits li button")
+    assert codes[0] in page.inner_text("#map-hits")
+    page.fill("#map-q", "29.05, 111.70")  # latitude first: still understood
+    page.press("#map-q", "Enter")
+    wait_js(page, "Math.abs(window.ymtMap.getCenter().lng - 111.70) < 0.01 && window.ymtMap.getZoom() > 15")
+    assert page.locator(".maplibregl-ctrl-scale").count() == 1
+    # measuring: two clicks make a distance, three an area, on the CGCS2000 ellipsoid
+    page.click("#measure-line")
+    box = page.locator("#map canvas").bounding_box()
+    for dx in (500, 700):
+        page.mouse.click(box["x"] + dx, box["y"] + box["height"] / 2)
+    wait_js(page, "document.getElementById('measure-out').textContent.startsWith('距离')")
+    page.click("#measure-area")
+    for dx, dy in ((500, 300), (700, 300), (700, 450)):  # clear of the search and measuring tools
+        page.mouse.click(box["x"] + dx, box["y"] + dy)
+    wait_js(page, "document.getElementById('measure-out').textContent.includes('亩')")
+    geod = Geod(a=6378137, f=1 / 298.257222101)
+    square_pts = [[111.7, 29.0], [111.71, 29.0], [111.71, 29.01], [111.7, 29.01]]
+    got = page.evaluate(f"window.ymtMeasure({square_pts}, true)")
+    area, perimeter = geod.polygon_area_perimeter([p[0] for p in square_pts], [p[1] for p in square_pts])
+    assert abs(got["area"] - abs(area)) < 0.01 and abs(got["length"] - perimeter) < 0.001
+    _, _, dist = geod.inv(111.7, 29.0, 112.5, 29.8)
+    assert abs(page.evaluate("window.ymtMeasure([[111.7, 29.0], [112.5, 29.8]], false).length") - dist) < 0.001
+    no_english(page)
+    stayed_local(page)
+    assert not page.errors, page.errors
+
+
+def test_every_page_fits_a_phone_and_a_clerk_looks_up_a_code(live_server, browser) -> None:
+    codes = seed(live_server, 3)
+    page = new_page(browser, 390, 844)
+    log_in(page, live_server, "kezhang", "admin")
+    for path in ("/", "/projects", "/code", f"/code/{codes[0]}", "/map", "/imports", "/reviews", "/warnings",
+                 "/account", "/audit", "/no/such/page", "/docs"):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+        if path != "/docs":
+            no_english(page)
+    # the clerk's lookup: type a code on the phone, see its chain
+    page.goto(live_server.url + "/code")
+    page.fill("input[name=q]", codes[1].lower())
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(f"**/code/{codes[1]}")
+    assert codes[1] in page.inner_text("#project-code")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    stayed_local(page)

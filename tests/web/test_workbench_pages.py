@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
+import subprocess
 
 import openpyxl
 
 from api.helpers import register
+from conftest import YMT
 from web.test_auth import login
 from web.test_standards_pages import staff
 
@@ -87,3 +90,44 @@ def test_the_warnings_export_has_a_title_a_frozen_header_a_filter_and_typed_cell
     head = [c.value for c in projects[2]]
     updated = projects.cell(3, head.index("更新时间") + 1)
     assert updated.is_date and isinstance(projects.cell(3, head.index("年度") + 1).value, int)
+
+
+def test_the_project_page_shows_the_parcels_total_area_and_its_farmland_conflict(client, ymt, registrar_headers,
+                                                                                  db_url, tmp_path) -> None:
+    from shapely.geometry import box
+
+    from spatial.spatial_helpers import WULING, square
+    from spatial.test_control_layers import layer
+
+    x, y = WULING
+    farmland = layer(tmp_path / "jbnt.geojson", [box(x, y - 0.002, x + 0.002, y + 0.002)], "基本农田图斑")
+    env = {**os.environ, "YMT_DATABASE_URL": db_url, "YMT_DATA_DIR": str(tmp_path / "d")}
+    out = subprocess.run([YMT, "import", "control_layer", str(farmland), "--kind", "basic_farmland"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    code = register(client, registrar_headers, name="五地块项目", area_m2=None)["code"]
+    total = 0.0
+    for i in range(5):
+        r = client.post(f"/api/v1/projects/{code}/parcels", json=square((x + 0.004 * i, y), 0.0005),
+                        headers=registrar_headers)
+        total += r.json()["features"][0]["properties"]["area_m2"]
+    login(client, *staff(ymt))
+    page = client.get(f"/code/{code}").text
+    shown = re.search(r'id="parcel-area">([^<]+)<', page).group(1)
+    assert f"{total:,.2f} 平方米" in shown and f"{total * 15 / 10000:.2f} 亩" in shown
+    assert f"{total / 10000:.4f} 公顷" in shown and "5 个地块" in shown
+    warnings = re.search(r'id="project-warnings">(.*?)</section>', page, re.S).group(1)
+    assert "空间冲突" in warnings and "永久基本农田" in warnings
+
+
+def test_one_code_lookup_takes_a_name_and_lists_the_matches(client, ymt, registrar_headers) -> None:
+    one = register(client, registrar_headers, name="桃花源旅游集散中心")["code"]
+    register(client, registrar_headers, name="柳叶湖安置小区一期")
+    register(client, registrar_headers, name="柳叶湖安置小区二期")
+    login(client, *staff(ymt))
+    r = client.get("/code", params={"q": "桃花源旅游"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/code/{one}"
+    many = client.get("/code", params={"q": "柳叶湖安置"}).text
+    assert "柳叶湖安置小区一期" in many and "柳叶湖安置小区二期" in many and "格式有误" not in many
+    none = client.get("/code", params={"q": "不存在的项目"}).text
+    assert "没有找到与“不存在的项目”相符的项目" in none and "格式有误" not in none
