@@ -131,3 +131,12 @@ def test_one_code_lookup_takes_a_name_and_lists_the_matches(client, ymt, registr
     assert "柳叶湖安置小区一期" in many and "柳叶湖安置小区二期" in many and "格式有误" not in many
     none = client.get("/code", params={"q": "不存在的项目"}).text
     assert "没有找到与“不存在的项目”相符的项目" in none and "格式有误" not in none
+
+
+def test_a_broken_workbook_is_refused_in_words_a_clerk_can_act_on(client, registrar_headers) -> None:
+    for name, body in (("储备计划.xlsx", b"PK\x03\x04 not really a zip"), ("储备计划.xls", b"\xd0\xcf\x11\xe0 junk")):
+        r = client.post("/api/v1/imports/reserve_plan", params={"dry_run": "true"},
+                        files={"file": (name, body, "application/octet-stream")}, headers=registrar_headers)
+        assert r.status_code in (400, 422), r.text
+        detail = r.json()["detail"]
+        assert "另存为 .xlsx" in detail and not re.search(r"[A-Za-z]{4,}Error|BadZip|File is not", detail), detail
