@@ -140,3 +140,36 @@ def test_a_broken_workbook_is_refused_in_words_a_clerk_can_act_on(client, regist
         assert r.status_code in (400, 422), r.text
         detail = r.json()["detail"]
         assert "另存为 .xlsx" in detail and not re.search(r"[A-Za-z]{4,}Error|BadZip|File is not", detail), detail
+
+
+def test_bulk_review_decisions_preview_each_item_then_run_on_confirmation(client, ymt, registrar_headers) -> None:
+    from web.test_auth import csrf_of
+
+    base = "项目名称,行政区划,年度\n" + "".join(f"武陵区丹阳路以北{i}号地块住宅项目,武陵区,2026\n" for i in range(3))
+    near = "项目名称,行政区划,年度\n" + "".join(f"武陵区丹阳路以北{i}号地块二期住宅项目,武陵区,2026\n" for i in range(3))
+    for name, body in (("a.csv", base), ("b.csv", near)):
+        r = client.post("/api/v1/imports/reserve_plan", files={"file": (name, body.encode(), "text/csv")},
+                        headers=registrar_headers)
+        assert r.status_code == 200, r.text
+    assert r.json()["counts"]["review"] == 3
+    login(client, *staff(ymt))
+    page = client.get("/reviews", params={"q": "丹阳路", "size": "20"}).text
+    ids = re.findall(r'name="id" value="(\d+)" form="bulk-form"', page)
+    assert len(ids) >= 3 and f"共 {len(ids)} 条" in page  # a row may look like more than one project
+    preview = client.post("/reviews/bulk", data={"id": ids[:2], "decision": "keep_separate",
+                                                 "csrf": csrf_of(page)})
+    assert preview.status_code == 200 and preview.text.count("登记为新项目，签发新的项目码") == 2
+    assert "确认另立为新项目 2 项" in preview.text
+    with ymt.db.read() as session:  # the preview wrote nothing
+        from yimatong.storage.models import Review
+        assert {r.state for r in session.query(Review)} == {"open"}
+    stale = client.post("/reviews/bulk/confirm", data={"id": ids[:2], "decision": "keep_separate", "csrf": "x"})
+    assert stale.status_code == 403
+    done = client.post("/reviews/bulk/confirm", data={"id": ids[:2], "decision": "keep_separate",
+                                                      "reason": "不同地块", "csrf": csrf_of(preview.text)},
+                       follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/reviews?bulk=2:0:keep_separate"
+    left = client.get("/reviews").text
+    assert f"共 {len(ids) - 2} 条" in left and "已批量另立为新项目 2 项" in client.get(done.headers["location"]).text
+    kept = client.get("/reviews", params={"state": "kept"}).text
+    assert "共 2 条" in kept
