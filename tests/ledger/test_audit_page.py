@@ -30,8 +30,10 @@ def test_web_export_is_audited_and_the_admin_page_lists_filters_and_exports(clie
     assert x.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(x.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:4] == ("序号", "时间（北京时间）", "操作者", "动作")
-    assert rows[1][3] == "导出项目库" and rows[1][5] == "网页" and len(rows) == 2
+    assert "访问审计" in rows[0][0] and "动作=导出项目库" in rows[0][0]  # the title row: what, which filter, when
+    assert rows[1][:4] == ("序号", "时间（北京时间）", "操作者", "动作")
+    assert rows[2][3] == "导出项目库" and rows[2][5] == "网页" and len(rows) == 3
+    assert sheet.freeze_panes == "A3" and sheet.cell(3, 2).is_date
     with ymt.db.read() as session:
         from yimatong.ledger import audit
 

@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
                 await stop()
             ymt.close()
 
-    app = FastAPI(title="一码通 yimatong API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is web/api_docs.py (Swagger UI vendored, no CDN); ReDoc would need a CDN and is not offered
+    app = FastAPI(title="一码通 yimatong API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.ymt = ymt
     problems.install(app)
     # inside the size check and metrics installed next (middleware added later wraps what came before)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
@@ -43,6 +43,34 @@ def page(session: Session, state: str | None, limit: int, cursor: str | None) ->
     rows = list(session.execute(stmt.order_by(Review.id).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
     return {"items": [review_dict(r) for r in rows], "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
+def filtered(state: str | None, q: str | None = None, min_score: float | None = None,
+             max_score: float | None = None) -> Select[tuple[Review]]:
+    """The review items of a state, a candidate code or imported name containing `q`, within a score range
+    (the web queue's filters; its total and pages are counted over this)."""
+    stmt = select(Review)
+    if state:
+        stmt = stmt.where(Review.state == state)
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Review.candidate_code.like(like, escape="\\"), Review.reason.like(like, escape="\\"),
+                              Review.project_code.like(like, escape="\\")))
+    if min_score is not None:
+        stmt = stmt.where(Review.score >= min_score)
+    if max_score is not None:
+        stmt = stmt.where(Review.score <= max_score)
+    return stmt
+
+
+SORTS: dict[str, tuple[Any, ...]] = {"id": (Review.id,), "score": (Review.score, Review.id),
+                                     "candidate": (Review.candidate_code, Review.id)}
+
+
+def by_ids(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+    """Review items by id, in the order given (the bulk decision's preview)."""
+    rows = {r.id: r for r in session.execute(select(Review).where(Review.id.in_(ids))).scalars()}
+    return [review_dict(rows[i]) for i in ids if i in rows]
 
 
 def candidate_names(session: Session, items: list[dict[str, Any]]) -> dict[str, str]:

@@ -6,7 +6,6 @@ import contextlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import shapely
 from shapely import wkb
@@ -216,8 +215,8 @@ def export_parcels(app: App, actor: Actor, path: Path, fmt: str | None = None, c
 
 def _typed(app: App, parcel: Parcel, props: dict[str, Any]) -> dict[str, Any]:
     m2 = float(parcel.area_m2)
-    # the local date people know the parcel by; the profile will carry its time zone (issue 11), Changde's until then
-    zone = ZoneInfo(getattr(app.profile, "timezone", None) or "Asia/Shanghai")
+    # the local date people know the parcel by, in the profile's time zone
+    zone = app.profile.tz
     return props | {"codes": ",".join(props["codes"]), "area_m2": round(m2, 2), "area_mu": round(geo.m2_to_mu(m2), 4),
                     "area_ha": round(geo.m2_to_ha(m2), 4), "created": aware(parcel.created_at).astimezone(zone).date()}
 

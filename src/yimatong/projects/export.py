@@ -1,49 +1,49 @@
-"""The project library to Excel, streamed row by row (xlsxwriter's constant-memory mode, keyset batches from the
-database)."""
+"""The project library to Excel, streamed row by row (formats.xlsx_out: title row with the filter and the export
+time, frozen header, autofilter, typed cells; keyset batches from the database)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-
 from yimatong.core.context import App
 from yimatong.core.visibility import View
-from yimatong.domain import codes, localtime
+from yimatong.domain import codes
 from yimatong.domain.enums import ProjectStatus
+from yimatong.formats.xlsx_out import Column, Table, filter_text
 from yimatong.projects import listing as project_list
 from yimatong.storage.models import Project
 
 BATCH = 2000
-PROJECT_COLUMNS = [("项目码", 30), ("项目名称", 36), ("状态", 8), ("行政区划", 12), ("功能区", 18), ("年度", 7),
-                   ("批准类型", 10), ("项目类型", 16), ("供地类型", 12), ("出让用途", 20), ("建设单位", 24),
-                   ("投资项目代码", 26), ("用地面积（平方米）", 14), ("当前阶段", 14), ("码段过期", 8), ("来源", 20),
-                   ("更新时间", 20)]
+PROJECT_COLUMNS = [Column("项目码", 30), Column("项目名称", 36), Column("状态", 8), Column("行政区划", 12),
+                   Column("功能区", 18), Column("年度", 7, "int"), Column("批准类型", 10), Column("项目类型", 16),
+                   Column("供地类型", 12), Column("出让用途", 20), Column("建设单位", 24), Column("投资项目代码", 26),
+                   Column("用地面积（平方米）", 14, "real"), Column("用地面积（亩）", 12, "real"),
+                   Column("当前阶段", 14), Column("码段过期", 8), Column("来源", 20),
+                   Column("登记时间", 20, "datetime"), Column("更新时间", 20, "datetime")]
+FILTER_LABELS = {"q": "关键字", "division": "行政区划", "zone": "功能区", "year": "年度", "stage": "当前阶段",
+                 "status": "状态", "source": "来源"}
+M2_PER_MU = 10_000 / 15  # 1 亩 = 1/15 公顷
 
 
-def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
-    """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter."""
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    ws = wb.add_worksheet("项目库")
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    for col, (name, width) in enumerate(PROJECT_COLUMNS):
-        ws.write(0, col, name, head)
-        ws.set_column(col, col, width)
-    written, last = 0, 0
+def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None,
+                    shown_filters: dict[str, str] | None = None) -> int:
+    """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter. `shown_filters` is
+    the filter as people chose it (labels, not codes) for the title row."""
+    table = Table(str(path), "项目库", f"{app.profile.city}项目库", filter_text(shown_filters or {}, FILTER_LABELS),
+                  PROJECT_COLUMNS, app.profile.tz)
+    last = 0
     while True:
         with app.db.read() as session:
             stmt = project_list.filtered(session, view, filters or project_list.ProjectFilter())
             rows = list(session.execute(stmt.where(Project.id > last).order_by(Project.id).limit(BATCH)).scalars())
             sources = project_list.sources_of(session, [p.id for p in rows])
         for p in rows:
-            written += 1
-            ws.write_row(written, 0, _project_row(app, p, sources.get(p.id, [])))
+            table.row(_project_row(app, p, sources.get(p.id, [])))
         if len(rows) < BATCH:
             break
         last = rows[-1].id
-    wb.close()
-    return written
+    return table.close()
 
 
 def _project_row(app: App, p: Project, sources: list[Any]) -> list[Any]:
@@ -58,6 +58,7 @@ def _project_row(app: App, p: Project, sources: list[Any]) -> list[Any]:
             zone.label if zone else "",
             p.year, lab("approval_type", p.approval_type), lab("project_type", p.project_type),
             lab("supply_type", p.supply_type), codes.attribute_text(prof, "land_use", p.land_use, p.code, p.edition),
-            p.builder or "", p.investment_code or "", p.area_m2 if p.area_m2 is not None else "",
+            p.builder or "", p.investment_code or "", p.area_m2,
+            round(p.area_m2 / M2_PER_MU, 4) if p.area_m2 is not None else None,
             stage.name if stage else p.current_stage, "是" if p.code_outdated else "否",
-            "、".join(sorted({s.kind for s in sources})), localtime.format_local(p.updated_at, prof.tz, seconds=True)]
+            "、".join(sorted({s.kind for s in sources})), p.created_at, p.updated_at]

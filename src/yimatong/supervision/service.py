@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +16,7 @@ from yimatong.core.context import App, local_today
 from yimatong.domain import localtime
 from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
+from yimatong.formats.xlsx_out import Column, Table, filter_text
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.storage.models import ControlLayerFeature, Event, Project, Result, Stage
 
@@ -256,21 +256,24 @@ def _label(app: App, group_by: str, key: Any) -> str:
     return f"{key}年"
 
 
-def export_warnings(app: App, path: Path, kind: str | None = None, division: str | None = None) -> int:
-    with app.db.read() as session:
-        items = all_warnings(session, app, kind, division)
-    wb = xlsxwriter.Workbook(str(path))
-    ws = wb.add_worksheet("预警清单")
-    head = wb.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1})
-    cols = [("预警类型", 12), ("级别", 6), ("项目码", 30), ("项目名称", 36), ("行政区划", 12), ("起算日期", 12),
-            ("面积（平方米）", 14), ("说明", 60)]
-    for c, (name, width) in enumerate(cols):
-        ws.write(0, c, name, head)
-        ws.set_column(c, c, width)
-    for r, w in enumerate(items, start=1):
-        ws.write_row(r, 0, [rules.KIND_LABELS[w.kind], w.level, w.code, w.name,
-                            app.profile.label("division", w.division) or w.division,
-                            w.since.isoformat() if w.since else "", w.area_m2 if w.area_m2 is not None else "",
-                            w.detail])
-    wb.close()
-    return len(items)
+WARNING_COLUMNS = [Column("预警类型", 14), Column("级别", 6, "int"), Column("项目码", 30), Column("项目名称", 36),
+                   Column("行政区划", 12), Column("起算日期", 12, "date"), Column("面积（平方米）", 14, "real"),
+                   Column("面积（亩）", 12, "real"), Column("说明", 60)]
+
+
+def export_warnings(app: App, path: Path, kind: str | None = None, division: str | None = None,
+                    items: list[rules.Warning] | None = None, shown_filters: dict[str, str] | None = None) -> int:
+    """The warnings (all, or those given — the web page's filtered list) into xlsx with a title row naming the
+    filter and the local export time, a frozen header, an autofilter, dates and areas typed."""
+    if items is None:
+        with app.db.read() as session:
+            items = all_warnings(session, app, kind, division)
+        shown_filters = shown_filters or {"预警类型": rules.KIND_LABELS.get(kind or "", ""),
+                                          "行政区划": app.profile.label("division", division or "") or (division or "")}
+    table = Table(str(path), "预警清单", f"{app.profile.city}预警清单", filter_text(shown_filters or {}, {}),
+                  WARNING_COLUMNS, app.profile.tz, header_color="#FCE4D6")
+    for w in items:
+        table.row([rules.KIND_LABELS[w.kind], w.level, w.code, w.name,
+                   app.profile.label("division", w.division) or w.division, w.since, w.area_m2,
+                   round(w.area_m2 * 15 / 10_000, 4) if w.area_m2 is not None else None, w.detail])
+    return table.close()

@@ -11,6 +11,8 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 
 from yimatong.domain import localtime
+from yimatong.domain.enums import Role
+from yimatong.domain.events import EVENT_LABELS
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -25,3 +27,6 @@ def _local_day(value: Any, profile: Any) -> str:
 
 TEMPLATES.env.filters["local_time"] = _local_time
 TEMPLATES.env.filters["local_day"] = _local_day
+# Codes people should never read as such: an event type or a role is shown by its Chinese label.
+TEMPLATES.env.globals["event_labels"] = EVENT_LABELS
+TEMPLATES.env.globals["role_labels"] = Role.labels()

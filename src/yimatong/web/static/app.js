@@ -23,3 +23,11 @@ window.ymt = {
 
 // A file input marked data-autosubmit sends its form as soon as a file is chosen (拍照扫码).
 document.querySelectorAll("input[data-autosubmit]").forEach(i => i.addEventListener("change", () => { if (i.files.length) i.form.submit(); }));
+
+// A select marked data-autosubmit (每页条数) sends its form when changed; the button beside it stays for no-JS use.
+document.querySelectorAll("select[data-autosubmit]").forEach(s => s.addEventListener("change", () => s.form.submit()));
+
+// Forms marked data-confirm ask once more before an irreversible step.
+document.querySelectorAll("form[data-confirm]").forEach(f => f.addEventListener("submit", e => {
+  if (!window.confirm(f.dataset.confirm)) e.preventDefault();
+}));

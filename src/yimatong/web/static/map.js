@@ -21,7 +21,7 @@ const sources = {
   divisions: { type: "geojson", data: `${origin}/web/divisions.geojson` },
   parcels: { type: "vector", tiles: tiles("parcels"), minzoom: 0, maxzoom: 16 },
   control: { type: "vector", tiles: tiles("control_layers"), minzoom: 0, maxzoom: 16 },
-  warnings: { type: "geojson", data: `${origin}/ogc/collections/warnings/items?limit=10000` },
+  warnings: { type: "geojson", data: { type: "FeatureCollection", features: [] } },  // filled on load (below)
 };
 const layers = [{ id: "background", type: "background", paint: { "background-color": "#e9eef2" } }];
 if (el.dataset.tileUrl) {
@@ -56,6 +56,7 @@ const map = new maplibregl.Map({
 });
 window.ymtMap = map;
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+map.addControl(new maplibregl.ScaleControl({ maxWidth: 120, unit: "metric" }), "bottom-left");
 
 // --- layer switches and legend, built with DOM nodes ---
 function toggle(label, ids, on) {
@@ -83,6 +84,7 @@ for (const s of stages) {
 // --- clicks: a dot zooms in, a parcel opens its project box, a warning says what it is ---
 map.on("click", e => {
   const hit = map.queryRenderedFeatures(e.point, { layers: ["warnings", "parcels-fill", "parcels-dots"] });
+  if (measuring) return;  // a click while measuring adds a vertex (below), it opens nothing
   if (!hit.length) return;
   const f = hit[0];
   if (f.layer.id === "parcels-dots") map.easeTo({ center: e.lngLat, zoom: Math.min(map.getZoom() + 3, 17) });
@@ -129,3 +131,137 @@ async function openBox(id) {
   }
   panel.replaceChildren(...out);
 }
+
+// --- density: say what the view shows instead of capping silently ---
+const polygonZoom = Number(el.dataset.polygonZoom || 13);
+const statusBar = document.getElementById("map-status");
+let warningNote = "";
+function showStatus() {
+  const notes = [];
+  if (map.getZoom() < polygonZoom) notes.push(`当前比例尺下地块按格网合并为圆点（圆点越大地块越多）；放大到第 ${polygonZoom} 级显示每个地块的轮廓。`);
+  if (warningNote) notes.push(warningNote);
+  statusBar.textContent = notes.join(" ");
+  statusBar.hidden = !notes.length;
+}
+map.on("zoomend", showStatus);
+map.on("load", showStatus);
+const WARNINGS_MAX = 10000;
+map.on("load", async () => {
+  const r = await window.ymt.api("GET", `/ogc/collections/warnings/items?limit=${WARNINGS_MAX}`);
+  if (!r.ok || !r.data) return;
+  map.getSource("warnings").setData(r.data);
+  const shown = r.data.features.length, total = r.data.numberMatched;
+  warningNote = typeof total === "number" && total > shown
+    ? `预警点过多：地图上仅显示 ${shown} / ${total} 个，完整清单请到“预警监管”页查看或导出。` : "";
+  showStatus();
+});
+
+// --- search: a code, name or parcel number asks the service; coordinates fly there directly ---
+const hitsList = document.getElementById("map-hits");
+let marker = null;
+function flyToBox(b) {
+  if (!b) return false;
+  if (b[0] === b[2] && b[1] === b[3]) map.flyTo({ center: [b[0], b[1]], zoom: 17 });
+  else map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, maxZoom: 18 });
+  return true;
+}
+function pin(lon, lat) {
+  if (marker) marker.remove();
+  marker = new maplibregl.Marker({ color: "#c0392b" }).setLngLat([lon, lat]).addTo(map);
+}
+// "111.69,29.03", "29.03 111.69" or with °: longitude and latitude in either order (China: lon 73–136, lat 3–54)
+function coordinates(text) {
+  const m = text.trim().match(/^(-?\d+(?:\.\d+)?)\s*°?\s*[,，\s]\s*(-?\d+(?:\.\d+)?)\s*°?$/);
+  if (!m) return null;
+  let [a, b] = [Number(m[1]), Number(m[2])];
+  if (a < 60 && b > 60) [a, b] = [b, a];
+  return a >= -180 && a <= 180 && b >= -90 && b <= 90 ? [a, b] : null;
+}
+function hitLabel(h) {
+  if (h.kind === "parcel") return `地块 ${h.parcel_no}（${(h.area_m2 * 15 / 10000).toFixed(2)} 亩）${h.codes.length ? " · " + h.codes[0] : ""}`;
+  return `${h.name} · ${h.code}`;
+}
+function showHits(items, text) {
+  hitsList.replaceChildren();
+  if (!items.length) { hitsList.append(node("li", `没有找到“${text}”相符的项目或地块`, "muted")); hitsList.hidden = false; return; }
+  for (const h of items) {
+    const li = node("li");
+    const b = node("button", hitLabel(h), "link");
+    b.type = "button";
+    b.addEventListener("click", () => {
+      hitsList.hidden = true;
+      if (!flyToBox(h.bbox)) { panel.replaceChildren(node("h2", "项目盒"), node("p", `${h.name}（${h.code}）尚未挂接地块`, "muted")); return; }
+      if (h.kind === "parcel") openBox(h.id);
+    });
+    li.append(b);
+    if (!h.bbox) li.append(node("span", "（无地块）", "muted"));
+    hitsList.append(li);
+  }
+  hitsList.hidden = false;
+}
+document.getElementById("map-search").addEventListener("submit", async e => {
+  e.preventDefault();
+  const text = document.getElementById("map-q").value.trim();
+  if (!text) return;
+  const at = coordinates(text);
+  if (at) { hitsList.hidden = true; pin(at[0], at[1]); map.flyTo({ center: at, zoom: 16 }); return; }
+  const r = await window.ymt.api("GET", `/web/map-search?q=${encodeURIComponent(text)}`);
+  if (!r.ok) { showHits([], text); return; }
+  const items = r.data.items;
+  if (items.length === 1 && items[0].bbox) { hitsList.hidden = true; flyToBox(items[0].bbox); if (items[0].kind === "parcel") openBox(items[0].id); return; }
+  showHits(items, text);
+});
+
+// --- measuring: distances and areas on the CGCS2000 ellipsoid (GeographicLib's geodesics, vendored from npm:
+// the inverse problem for each leg, a geodesic polygon for the area — not a planar approximation) ---
+const CGCS2000 = new window.geodesic.Geodesic.Geodesic(6378137, 1 / 298.257222101);
+let measuring = null, vertices = [];
+const out = document.getElementById("measure-out");
+const lineBtn = document.getElementById("measure-line"), areaBtn = document.getElementById("measure-area");
+function fmtLength(m) { return m >= 1000 ? `${(m / 1000).toFixed(3)} 千米` : `${m.toFixed(2)} 米`; }
+function fmtArea(m2) { return `${m2.toFixed(2)} 平方米 · ${(m2 * 15 / 10000).toFixed(4)} 亩 · ${(m2 / 10000).toFixed(4)} 公顷`; }
+export function measure(points, closed) {
+  const poly = CGCS2000.Polygon(!closed);
+  for (const [lon, lat] of points) poly.AddPoint(lat, lon);
+  const r = poly.Compute(false, true);
+  return { length: r.perimeter, area: closed && points.length >= 3 ? Math.abs(r.area) : 0 };
+}
+window.ymtMeasure = measure;
+function drawMeasure() {
+  const closed = measuring === "area";
+  const ring = closed && vertices.length >= 3 ? [...vertices, vertices[0]] : vertices;
+  const data = { type: "FeatureCollection", features: [
+    ...vertices.map(v => ({ type: "Feature", geometry: { type: "Point", coordinates: v }, properties: {} })),
+    ...(ring.length >= 2 ? [{ type: "Feature", geometry: { type: "LineString", coordinates: ring }, properties: {} }] : []),
+    ...(closed && vertices.length >= 3 ? [{ type: "Feature", geometry: { type: "Polygon", coordinates: [ring] }, properties: {} }] : []),
+  ] };
+  map.getSource("measure").setData(data);
+  if (!vertices.length) { out.textContent = closed ? "在地图上依次点击面的各个顶点" : "在地图上依次点击线的各个点"; out.hidden = false; return; }
+  const m = measure(vertices, closed);
+  out.textContent = closed ? (vertices.length >= 3 ? `面积 ${fmtArea(m.area)}；周长 ${fmtLength(m.length)}` : "再点击至少 " + (3 - vertices.length) + " 个顶点")
+    : `距离 ${fmtLength(m.length)}（${vertices.length} 个点）`;
+  out.hidden = false;
+}
+function setMode(mode) {
+  measuring = measuring === mode ? null : mode;
+  vertices = [];
+  lineBtn.setAttribute("aria-pressed", String(measuring === "line"));
+  areaBtn.setAttribute("aria-pressed", String(measuring === "area"));
+  map.getCanvas().style.cursor = measuring ? "crosshair" : "";
+  if (measuring) drawMeasure(); else { map.getSource("measure").setData({ type: "FeatureCollection", features: [] }); out.hidden = true; }
+}
+map.on("load", () => {
+  map.addSource("measure", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+  map.addLayer({ id: "measure-fill", type: "fill", source: "measure", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": "#1d5fa8", "fill-opacity": 0.15 } });
+  map.addLayer({ id: "measure-line", type: "line", source: "measure", filter: ["==", ["geometry-type"], "LineString"], paint: { "line-color": "#1d5fa8", "line-width": 2, "line-dasharray": [2, 1] } });
+  map.addLayer({ id: "measure-pts", type: "circle", source: "measure", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 4, "circle-color": "#fff", "circle-stroke-color": "#1d5fa8", "circle-stroke-width": 2 } });
+  lineBtn.addEventListener("click", () => setMode("line"));
+  areaBtn.addEventListener("click", () => setMode("area"));
+  document.getElementById("measure-clear").addEventListener("click", () => { if (measuring) { vertices = []; drawMeasure(); } else setMode(null); });
+  el.dataset.ready = "1";
+});
+map.on("click", e => {
+  if (!measuring) return;
+  vertices.push([e.lngLat.lng, e.lngLat.lat]);
+  drawMeasure();
+});
