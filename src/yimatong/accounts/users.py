@@ -45,4 +45,4 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(f"user:{user.username}", user.role)
+    return Actor(f"user:{user.username}", user.role, frozenset(user.sections or []))

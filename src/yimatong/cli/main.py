@@ -67,12 +67,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
 
 @token_app.command("create")
 def token_create(name: str = typer.Option(..., "--name", help="接入系统或使用者名称"),
-                 role: str = typer.Option(..., "--role", help="角色")) -> None:
+                 role: str = typer.Option(..., "--role", help="角色"),
+                 section: list[str] = typer.Option([], "--section", help="代表的科室（联合审查签署意见），可多次给出")
+                 ) -> None:
     """创建令牌；令牌单独打印在最后一行（只显示一次，库中只存哈希）。"""
     from yimatong.accounts import tokens
 
     with service(migrate=True) as ymt, ymt.db.write() as session:
-        token = tokens.create(session, name, role)
+        token = tokens.create(session, name, role, section, [s.value for s in ymt.profile.sections])
     typer.echo(f"已为 {name}（{role}）创建令牌：", err=True)
     typer.echo(token)
 

@@ -18,6 +18,7 @@ from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
 from yimatong.formats import geometry_check
+from yimatong.joint import readiness
 from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
@@ -46,6 +47,7 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
 
     def work(uow: Any) -> tuple[int, dict[str, Any]]:
         result = results.add(uow, code, checked, stored, geoms)
+        readiness.after_result(uow, code)  # [joint] registration.ready when this result completes the facts
         return 201, results.as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
 
     idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})

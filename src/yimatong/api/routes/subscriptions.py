@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/v1", tags=["订阅 Webhooks"])
 admin = requires(Action.SUBSCRIPTION_MANAGE)
 EVENT_TYPES = ("project.registered", "project.updated", "project.voided", "project.merged", "project.split",
                "stage.changed", "result.added", "parcel.attached", "review.opened", "review.resolved",
-               "import.completed")
+               "import.completed", "joint_review.opened", "joint_review.opinion", "joint_review.closed",
+               "registration.ready", "stage.suspended")
 
 
 class SubscriptionIn(BaseModel):
