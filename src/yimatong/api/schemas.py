@@ -318,3 +318,5 @@ class ChainOut(BaseModel):
     parcels: dict[str, Any]
     refs: list[dict[str, str]] = Field(default_factory=list,
                                        description="交叉引用：投资项目代码、电子监管号、不动产单元号、证书号、案卷号")
+    joint_reviews: list[dict[str, Any]] = Field(default_factory=list,
+                                                description="联合审查（会签）：逐科室意见、期限与要件")

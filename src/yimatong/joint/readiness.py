@@ -5,6 +5,7 @@ typed results under the code (registration.json in the registration package), wh
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -112,6 +113,11 @@ def _missing(session: Session, app: App, view: View, project: Project, doc: dict
     if not doc["payments"]["deed_tax_paid"] and not any(m["kind"] in spec.deed_tax_kinds for m in out):
         need("契税完税", "没有契税完税凭证成果", spec.deed_tax_kinds[0], spec.stage)
     return out
+
+
+def package_documents(app: App) -> Callable[[Session, View, Project], dict[str, Any]]:
+    """The registration package's extra document: registration.json, as the package's reader may see it."""
+    return lambda session, view, project: {"registration.json": facts(session, app, view, project)}
 
 
 def readiness(session: Session, app: App, view: View, project: Project) -> dict[str, Any]:

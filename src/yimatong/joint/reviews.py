@@ -189,7 +189,8 @@ def review_due(app: App, review: JointReview) -> dict[str, Any]:
     return limits.deadline(opened.astimezone(app.profile.tz).date(), limit, [], today, is_open)
 
 
-def review_dict(session: Session, app: App, view: View, review: JointReview, project: Project) -> dict[str, Any]:
+def review_dict(session: Session, app: App, view: View, review: JointReview, project: Project,
+                with_materials: bool = True) -> dict[str, Any]:
     visible = {r.id for r in results.visible_results(session, view, [project.id])}
     opinions = session.execute(select(JointOpinion).where(JointOpinion.review_id == review.id)
                                .order_by(JointOpinion.position)).scalars()
@@ -202,7 +203,7 @@ def review_dict(session: Session, app: App, view: View, review: JointReview, pro
                           "status": o.status, "text": o.text, "conditions": o.conditions, "signed_by": o.signed_by,
                           "signed_at": rfc3339(o.signed_at) if o.signed_at else None,
                           "result_ids": [r for r in o.result_ids if r in visible]} for o in opinions],
-            "materials": materials.catalogue(session, app, view, project, review.stage)}
+            "materials": materials.catalogue(session, app, view, project, review.stage) if with_materials else []}
 
 
 def get(session: Session, app: App, view: View, review_id: int) -> dict[str, Any]:
@@ -213,7 +214,8 @@ def get(session: Session, app: App, view: View, review_id: int) -> dict[str, Any
     return review_dict(session, app, view, review, project)
 
 
-def for_stage(session: Session, app: App, view: View, code: str, key: str | None) -> list[dict[str, Any]]:
+def for_stage(session: Session, app: App, view: View, code: str, key: str | None, with_materials: bool = True
+              ) -> list[dict[str, Any]]:
     project = registry.get(session, code, view)
     if key is not None and app.profile.stage(key) is None:
         raise NotFound(f"阶段 {key} 不在阶段目录中", [("key", "未知阶段")])
@@ -221,4 +223,4 @@ def for_stage(session: Session, app: App, view: View, code: str, key: str | None
     if key is not None:
         stmt = stmt.where(JointReview.stage == key)
     rows = session.execute(stmt.order_by(JointReview.id)).scalars()
-    return [review_dict(session, app, view, r, project) for r in rows]
+    return [review_dict(session, app, view, r, project, with_materials) for r in rows]

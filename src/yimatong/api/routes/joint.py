@@ -21,7 +21,6 @@ from yimatong.storage.models import Project
 from yimatong.uow import Idempotency, UnitOfWork, run, run_idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["联合审查 Joint review"])
-ID = Path(ge=1, le=2**53)
 
 
 class ReviewIn(BaseModel):
@@ -84,7 +83,7 @@ def list_reviews(code: str, key: str, app: App = Depends(get_app), actor: Actor 
 
 
 @router.get("/joint-reviews/{review_id}", responses=responses(401, 404, 422), summary="一个联合审查")
-def get_review(review_id: int = ID, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
+def get_review(review_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
                ) -> dict[str, Any]:
     with app.db.read() as session:
         return reviews.get(session, app, View.of(app, actor), review_id)
@@ -94,7 +93,7 @@ def get_review(review_id: int = ID, app: App = Depends(get_app), actor: Actor = 
             summary="签署科室意见",
             description="只有代表该科室的令牌或用户（或 admin）可以签署，否则 403。全部科室同意（含有条件同意）则审查通过；"
                         "任一科室不同意或退回则审查退回。每条意见记入台账。")
-def sign_opinion(section: str, body: OpinionIn, review_id: int = ID, app: App = Depends(get_app),
+def sign_opinion(section: str, body: OpinionIn, review_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
                  actor: Actor = Depends(requires(Action.OPINION_SIGN))) -> dict[str, Any]:
     data = body.model_dump(exclude_unset=True)
     return run(app, actor, lambda uow: _review_body(uow, reviews.sign(uow, review_id, section, data)))
@@ -140,7 +139,7 @@ def suspend(code: str, key: str, body: SuspensionIn, app: App = Depends(get_app)
 
 @router.post("/projects/{code}/stages/{key}/suspensions/{suspension_id}/resume",
              responses=responses(400, 401, 403, 404, 409, 422), summary="恢复计时")
-def resume(code: str, key: str, body: ResumeIn, suspension_id: int = ID, app: App = Depends(get_app),
+def resume(code: str, key: str, body: ResumeIn, suspension_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
            actor: Actor = Depends(requires(Action.STAGE_WRITE))) -> dict[str, Any]:
     data = body.model_dump()
     return run(app, actor, lambda uow: limits.resume(uow, code, key, suspension_id, data))

@@ -115,7 +115,8 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
                 "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
 def package(request: Request, code: str, purpose: str = Query(..., description="registration 或 archive"),
             app: App = Depends(get_app), actor: Actor = Depends(requires(Action.PACKAGE_READ))) -> StreamingResponse:
-    name, stream = packages.build(app, actor, code, purpose)
+    extra = readiness.package_documents(app) if purpose == "registration" else None  # [joint] registration.json
+    name, stream = packages.build(app, actor, code, purpose, extra)
     audit_routes.record(app, request, actor, "package.download", f"projects/{code}/package?purpose={purpose}")
     return StreamingResponse(stream, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(name)})
