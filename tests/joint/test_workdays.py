@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yimatong.domain import workdays
-from yimatong.domain.workdays import CalendarGap, Suspension, Suspended
+from yimatong.domain.workdays import CalendarGap, Suspended, Suspension
 
 FIRST, LAST = workdays.covered_years()
 starts = st.dates(min_value=dt.date(max(FIRST, 2010), 1, 1), max_value=dt.date(LAST, 6, 30))
