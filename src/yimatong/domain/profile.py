@@ -136,6 +136,9 @@ REGULATIONS = {
     "pre_review_expired": "《自然资源部关于以“多规合一”为基础推进规划用地“多审合一、多证合一”改革的通知》"
                           "（自然资规〔2019〕2号）：用地预审与选址意见书有效期三年",
     "code_outdated": "项目码编码规则（编码段与项目属性一致）",
+    "overdue_step": "《中华人民共和国行政许可法》第四十二条（办理期限）、第四十五条（听证、公示等所需时间不计算在期限内）、"
+                    "第八十二条（期限以工作日计算，不含法定节假日）；时限见配置 time_limits",
+    "overdue_review": "本局联合审查（会签）规则：会签科室应在期限内签署意见（《行政许可法》第二十六条 联合办理、集中办理）",
 }
 SUPPLY_DATA_KEYS = ("agreed_start", "agreed_finish", "agreed_delivery", "actual_delivery", "developed_area_ratio",
                     "invested_ratio", "suspended_since", "government_cause")
