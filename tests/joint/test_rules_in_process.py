@@ -12,7 +12,8 @@ from sqlalchemy import update
 
 from api.helpers import add_result, put_stage, register
 from conftest import make_token
-from yimatong.accounts import tokens
+from web.test_auth import login
+from yimatong.accounts import tokens, users
 from yimatong.core.context import App
 from yimatong.domain import supervision as rules
 from yimatong.domain import workdays
@@ -125,3 +126,22 @@ def test_a_restricted_attachment_keeps_its_confidentiality(client, ymt: App, reg
     stage = next(s for s in box["projects"][0]["stages"] if s["key"] == "land_use_permit")
     opinion = stage["joint_reviews"][0]["opinions"][0]
     assert opinion["section"] == "land_use_control" and opinion["status"] == "agree" and opinion["result_ids"] == []
+
+
+def test_the_project_page_shows_deadlines_and_opinions(client, ymt: App, registrar_headers) -> None:
+    code = register(client, registrar_headers)["code"]
+    for key in ("land_approval", "supply"):
+        assert put_stage(client, registrar_headers, code, key).status_code == 200
+    put_stage(client, registrar_headers, code, "land_use_permit", "in_progress", started_at=f"{LAST}-03-02")
+    review = client.post(f"/api/v1/projects/{code}/stages/land_use_permit/joint-reviews", json={},
+                         headers=registrar_headers).json()
+    control = section_headers(ymt, "land_use_control")
+    client.put(f"/api/v1/joint-reviews/{review['id']}/opinions/land_use_control",
+               json={"status": "agree_with_conditions", "conditions": "落实绿地率"}, headers=control)
+    with ymt.db.write() as s:
+        users.create(s, "lisi", "correct-horse-2", "registrar", "李四")
+    login(client, "lisi", "correct-horse-2")
+    page = client.get(f"/code/{code}").text
+    due = workdays.add_working_days(dt.date(LAST, 3, 2), 20).isoformat()
+    assert f"期限 {due}" in page and f"联合审查 #{review['id']}" in page
+    assert "用途管制科：有条件同意（条件：落实绿地率）" in page and "建设规划管理科：待签署" in page
