@@ -95,3 +95,16 @@ def test_an_open_suspension_says_how_many_days_remain() -> None:
     with pytest.raises(Suspended) as exc:
         workdays.add_working_days(start, 10, [Suspension(start + dt.timedelta(days=1), None)])
     assert exc.value.remaining == 10
+
+
+def test_a_year_from_the_profile_counts_its_holidays_and_working_weekends() -> None:
+    year = LAST + 1
+    jan1, sat = dt.date(year, 1, 1), next(dt.date(year, 1, d) for d in range(2, 9) if dt.date(year, 1, d).weekday() == 5)
+    cal = workdays.Calendar({year: workdays.YearArrangement(frozenset({jan1}), frozenset({sat}))})
+    assert not cal.is_workday(jan1) and cal.is_workday(sat)
+    assert not cal.is_workday(sat + dt.timedelta(days=1))   # an ordinary Sunday
+    # counted across the new year with the supplement; without it the same count is refused
+    due = workdays.add_working_days(dt.date(LAST, 12, 24), 10, cal=cal)
+    assert due.year == year and workdays.working_days_between(dt.date(LAST, 12, 24), due, cal) == 10
+    with pytest.raises(CalendarGap):
+        cal.is_workday(dt.date(year + 1, 3, 1))

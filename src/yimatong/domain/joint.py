@@ -8,10 +8,13 @@ Schema of each typed result kind, and the time limits in working days (domain/wo
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from yimatong.domain import workdays
 
 OPINION_STATUSES = ("pending", "agree", "agree_with_conditions", "disagree", "returned")
 SIGNED_STATUSES = OPINION_STATUSES[1:]
@@ -60,13 +63,28 @@ class ResultKindSpec(BaseModel):
     schema_: dict[str, Any] = Field(alias="schema")
 
 
+class YearSpec(BaseModel):
+    """A year's official holiday arrangement (国务院办公厅 放假安排通知), for a year the library lacks."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str                       # the notice it is copied from (文号), required: never a guess
+    holidays: list[dt.date] = []
+    workdays: list[dt.date] = []      # 调休: weekend days that are working days
+
+
 class TimeLimitSpec(BaseModel):
-    """Limits in working days: per stage, and for a joint review's opinions; the kinds of suspension."""
+    """Limits in working days: per stage, and for a joint review's opinions; the kinds of suspension; the
+    arrangements of years the holiday library does not know yet."""
 
     model_config = ConfigDict(extra="forbid")
     stages: dict[str, int] = {}
     joint_review: int | None = None
     suspension_kinds: dict[str, str] = {"correction": "补正材料", "hearing": "听证", "publicity": "公示"}
+    calendar: dict[int, YearSpec] = {}
+
+    def working_calendar(self) -> workdays.Calendar:
+        return workdays.Calendar({y: workdays.YearArrangement(frozenset(s.holidays), frozenset(s.workdays))
+                                  for y, s in self.calendar.items()})
 
 
 class RegistrationSpec(BaseModel):
@@ -114,4 +132,7 @@ def profile_errors(sections: list[SectionSpec], reviews: dict[str, JointReviewSp
     out += [f"time_limits.stages.{k}: unknown stage" for k in limits.stages if k not in stage_keys]
     out += [f"time_limits.stages.{k}: a limit is a positive number of working days" for k, v in limits.stages.items()
             if v <= 0]
+    for year, arrangement in limits.calendar.items():
+        days = [*arrangement.holidays, *arrangement.workdays]
+        out += [f"time_limits.calendar.{year}: {d} is not in {year}" for d in days if d.year != year]
     return out

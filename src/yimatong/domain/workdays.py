@@ -14,8 +14,8 @@ working day falls on.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import chinese_calendar
 
@@ -41,11 +41,39 @@ class Suspension:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-def is_workday(day: dt.date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        raise CalendarGap(day.year) from None
+@dataclass(frozen=True)
+class YearArrangement:
+    """One year's official arrangement given in the profile (for a year the library does not know yet, once the
+    State Council has published it): its holidays, and the weekend days that are working days (调休)."""
+
+    holidays: frozenset[dt.date] = frozenset()
+    workdays: frozenset[dt.date] = frozenset()
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The library's calendar, supplemented by the profile's arrangements for later years (the library's data
+    wins for the years it has)."""
+
+    extra: Mapping[int, YearArrangement] = field(default_factory=dict)
+
+    def is_workday(self, day: dt.date) -> bool:
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            year = self.extra.get(day.year)
+            if year is None:
+                raise CalendarGap(day.year) from None
+            if day in year.workdays:
+                return True
+            return day.weekday() < 5 and day not in year.holidays
+
+
+OFFICIAL = Calendar()
+
+
+def is_workday(day: dt.date, cal: Calendar = OFFICIAL) -> bool:
+    return cal.is_workday(day)
 
 
 def covered_years() -> tuple[int, int]:
@@ -66,7 +94,8 @@ class Suspended(ValueError):
         self.since, self.remaining = since, remaining
 
 
-def add_working_days(start: dt.date, limit: int, suspensions: Iterable[Suspension] = ()) -> dt.date:
+def add_working_days(start: dt.date, limit: int, suspensions: Iterable[Suspension] = (), cal: Calendar = OFFICIAL
+                     ) -> dt.date:
     """The day the `limit`-th working day after `start` falls on, not counting suspended days. Raise `Suspended`
     when an open suspension (no end yet) stops the clock before that day."""
     if not 0 < limit <= MAX_LIMIT:
@@ -78,23 +107,23 @@ def add_working_days(start: dt.date, limit: int, suspensions: Iterable[Suspensio
         open_stop = next((s for s in stops if s.end is None and s.covers(day)), None)
         if open_stop is not None:
             raise Suspended(open_stop.start, limit - counted)
-        if is_workday(day) and not _suspended(day, stops):
+        if cal.is_workday(day) and not _suspended(day, stops):
             counted += 1
     return day
 
 
-def working_days_between(first: dt.date, last: dt.date) -> int:
+def working_days_between(first: dt.date, last: dt.date, cal: Calendar = OFFICIAL) -> int:
     """Working days in (first, last]: after `first` up to and including `last`; negative when last < first."""
     if last < first:
-        return -working_days_between(last, first)
+        return -working_days_between(last, first, cal)
     count, day = 0, first
     while day < last:
         day += dt.timedelta(days=1)
-        count += is_workday(day)
+        count += cal.is_workday(day)
     return count
 
 
-def days_left(today: dt.date, due: dt.date) -> int:
+def days_left(today: dt.date, due: dt.date, cal: Calendar = OFFICIAL) -> int:
     """The contract's `working_days_left`: working days after today up to and including `due`; when overdue,
     minus the working days after `due` up to and including today (0 on the day itself)."""
-    return working_days_between(today, due)
+    return working_days_between(today, due, cal)

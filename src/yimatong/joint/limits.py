@@ -43,11 +43,11 @@ def start_date(app: App, value: str | None) -> dt.date | None:
     return moment.astimezone(app.profile.tz).date() if moment.tzinfo else moment.date()
 
 
-def deadline(start: dt.date, limit: int, stops: list[workdays.Suspension], today: dt.date, open_: bool
-             ) -> dict[str, Any]:
+def deadline(start: dt.date, limit: int, stops: list[workdays.Suspension], today: dt.date, open_: bool,
+             cal: workdays.Calendar = workdays.OFFICIAL) -> dict[str, Any]:
     """`due`, `working_days_left` (only while open) and `due_note` (why they are null, or that the clock stands)."""
     try:
-        due = workdays.add_working_days(start, limit, stops)
+        due = workdays.add_working_days(start, limit, stops, cal)
     except workdays.Suspended as exc:
         return {"due": None, "working_days_left": exc.remaining if open_ else None, "due_note": str(exc)}
     except workdays.CalendarGap as exc:
@@ -55,7 +55,7 @@ def deadline(start: dt.date, limit: int, stops: list[workdays.Suspension], today
     out: dict[str, Any] = {"due": due.isoformat(), "working_days_left": None, "due_note": None}
     if open_:
         try:
-            out["working_days_left"] = workdays.days_left(today, due)
+            out["working_days_left"] = workdays.days_left(today, due, cal)
         except workdays.CalendarGap as exc:
             out["due_note"] = str(exc)
     return out
@@ -85,7 +85,8 @@ def stage_times(app: App, stage: dict[str, Any], rows: list[StageSuspension], to
     if start is None:
         note = "尚未开始计时（缺开始日期 started_at）" if stage["status"] in OPEN_STATUSES else None
         return {"due": None, "working_days_left": None, "due_note": note}
-    out = deadline(start, limit, stops(rows), today, stage["status"] in OPEN_STATUSES)
+    out = deadline(start, limit, stops(rows), today, stage["status"] in OPEN_STATUSES,
+                   app.profile.time_limits.working_calendar())
     out["time_limit_working_days"] = limit
     if rows:
         out["suspensions"] = [suspension_dict(r) for r in rows]

@@ -178,7 +178,7 @@ def review_due(app: App, review: JointReview) -> dict[str, Any]:
     if review.due:
         due = dt.date.fromisoformat(review.due)
         try:
-            left = workdays.days_left(today, due) if is_open else None
+            left = workdays.days_left(today, due, app.profile.time_limits.working_calendar()) if is_open else None
         except workdays.CalendarGap as exc:
             return {"due": review.due, "working_days_left": None, "due_note": str(exc)}
         return {"due": review.due, "working_days_left": left, "due_note": None}
@@ -186,7 +186,8 @@ def review_due(app: App, review: JointReview) -> dict[str, Any]:
     if limit is None:
         return {"due": None, "working_days_left": None, "due_note": None}
     opened = review.opened_at if review.opened_at.tzinfo else review.opened_at.replace(tzinfo=dt.UTC)
-    return limits.deadline(opened.astimezone(app.profile.tz).date(), limit, [], today, is_open)
+    return limits.deadline(opened.astimezone(app.profile.tz).date(), limit, [], today, is_open,
+                           app.profile.time_limits.working_calendar())
 
 
 def review_dict(session: Session, app: App, view: View, review: JointReview, project: Project,
