@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from api.helpers import add_result, put_stage, register
 from conftest import make_token
-from web.test_auth import login
+from web.test_auth import csrf_of, login
 from yimatong.accounts import tokens, users
 from yimatong.core.context import App
 from yimatong.domain import supervision as rules
@@ -145,3 +145,18 @@ def test_the_project_page_shows_deadlines_and_opinions(client, ymt: App, registr
     due = workdays.add_working_days(dt.date(LAST, 3, 2), 20).isoformat()
     assert f"期限 {due}" in page and f"联合审查 #{review['id']}" in page
     assert "用途管制科：有条件同意（条件：落实绿地率）" in page and "建设规划管理科：待签署" in page
+
+
+def test_a_web_user_signs_for_the_section_the_account_carries(client, ymt: App, registrar_headers) -> None:
+    code = register(client, registrar_headers)["code"]
+    review = client.post(f"/api/v1/projects/{code}/stages/pre_review/joint-reviews",
+                         json={"sections": ["planning", "farmland_protection"]}, headers=registrar_headers).json()
+    with ymt.db.write() as s:
+        users.create(s, "wangwu", "correct-horse-3", "approval_system", "王五", ["planning"], ["planning"])
+    login(client, "wangwu", "correct-horse-3")
+    csrf = csrf_of(client.get(f"/code/{code}").text)
+    url = f"/api/v1/joint-reviews/{review['id']}/opinions"
+    r = client.put(f"{url}/planning", json={"status": "agree"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["opinions"][0]["signed_by"] == "user:wangwu"
+    r = client.put(f"{url}/farmland_protection", json={"status": "agree"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403

@@ -14,7 +14,12 @@ from yimatong.storage.models import User
 HASHER = PasswordHasher()
 
 
-def create(session: Session, username: str, password: str, role: str, display_name: str | None = None) -> User:
+def create(session: Session, username: str, password: str, role: str, display_name: str | None = None,
+           sections: list[str] | None = None, known_sections: list[str] | None = None) -> User:
+    """A web account; `sections`: the sections (科室) the person signs joint-review opinions for."""
+    for s in sections or []:
+        if known_sections is not None and s not in known_sections:
+            raise invalid("section", f"未知科室 {s!r}，可选：{', '.join(known_sections)}")
     if role not in ROLES:
         raise invalid("role", f"未知角色 {role!r}，可选：{', '.join(ROLES)}")
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
@@ -26,7 +31,7 @@ def create(session: Session, username: str, password: str, role: str, display_na
     if session.execute(select(User.id).where(User.username == username)).first():
         raise Conflict(f"用户 {username} 已存在", [("username", "已存在")])
     user = User(username=username, display_name=display_name or username, password_hash=HASHER.hash(password),
-                role=role, created_at=now(), disabled=False)
+                role=role, created_at=now(), disabled=False, sections=sorted(set(sections)) if sections else None)
     session.add(user)
     session.flush()
     return user

@@ -43,7 +43,7 @@ def csrf_ok(request: Request, supplied: str | None) -> bool:
 
 def current_actor(request: Request) -> Actor | None:
     user = request.session.get("user")
-    return Actor(user["actor"], user["role"]) if user else None
+    return Actor(user["actor"], user["role"], frozenset(user.get("sections") or [])) if user else None
 
 
 def install(app: FastAPI, ymt: App) -> None:

@@ -135,7 +135,7 @@ def login(request: Request, username: str = Form(...), password: str = Form(...)
     request.session.clear()
     actor = users.actor_of(user)
     request.session["user"] = {"username": user.username, "name": user.display_name, "role": user.role,
-                               "actor": actor.name}
+                               "actor": actor.name, "sections": sorted(actor.sections)}  # [joint] 会签科室
     auth.csrf_token(request)
     return RedirectResponse(_safe_next(next), status_code=303)
 
