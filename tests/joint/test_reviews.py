@@ -53,6 +53,8 @@ def test_three_sections_sign_and_the_stage_is_blocked_until_all_agree(live_serve
     assert signed["land_use_control"]["signed_at"] is not None
     assert blocked().body["pending_sections"] == ["planning"]
 
+    # a retried PUT (same opinion, same signer) changes nothing and writes no second ledger entry
+    signers["construction_planning"].sign_opinion(review["id"], "construction_planning", "agree", text="符合规划条件")
     done = signers["planning"].sign_opinion(review["id"], "planning", "agree")
     assert done["status"] == "agreed" and done["closed_at"] is not None
     assert approval.joint_review(review["id"])["status"] == "agreed"
@@ -72,6 +74,7 @@ def test_three_sections_sign_and_the_stage_is_blocked_until_all_agree(live_serve
     assert events[-1]["data"] == {"review_id": review["id"], "status": "agreed"}
     listed = reg.joint_reviews(code, "land_use_permit")
     assert [r["id"] for r in listed] == [review["id"]]
+    assert live_server.ymt("ledger", "verify").returncode == 0
 
 
 def test_a_disagreement_returns_the_review_and_defaults_come_from_the_profile(live_server: LiveServer) -> None:

@@ -126,6 +126,10 @@ def sign(uow: UnitOfWork, review_id: int, section: str, body: dict[str, Any]) ->
     if status in rules.REFUSING and not text:
         raise invalid("text", "不同意或退回须说明理由（text）")
     attached = _attachments(uow, project, body.get("result_ids"))
+    same = (opinion.status, opinion.text, opinion.conditions, opinion.result_ids, opinion.signed_by) == \
+        (status, text, conditions, [r.id for r in attached], uow.actor.name)
+    if same:
+        return review   # a retried PUT: the opinion stands as signed, no second ledger entry
     if review.status != "open":
         raise Conflict(f"联合审查 {review_id} 已办结（{rules.REVIEW_LABELS[review.status]}），不能再签署意见",
                        [("status", f"联合审查状态为 {review.status}")])
