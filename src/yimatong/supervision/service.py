@@ -65,14 +65,20 @@ def _time_facts(session: Session, app: App, facts: dict[int, rules.Facts]) -> No
                                      stops.get((pid, key), []), today).get("due")
             if due:
                 facts[pid].step_dues[key] = (dt.date.fromisoformat(due), app.profile.time_limits.stages[key])
-    for review in session.execute(select(JointReview).where(JointReview.status == "open")).scalars():
-        f = facts.get(review.project_id)
-        due = reviews.review_due(app, review).get("due") if f is not None else None
-        if f is not None and due:
-            pending = list(session.execute(select(JointOpinion.section).where(
-                JointOpinion.review_id == review.id, JointOpinion.status == "pending")
-                .order_by(JointOpinion.position)).scalars())
-            f.review_dues.append((review.id, review.stage, dt.date.fromisoformat(due), pending))
+    open_reviews = [r for r in session.execute(select(JointReview).where(JointReview.status == "open")).scalars()
+                    if r.project_id in facts]
+    pending: dict[int, list[str]] = {}
+    if open_reviews:
+        waiting = (select(JointOpinion.review_id, JointOpinion.section)
+                .where(JointOpinion.review_id.in_([r.id for r in open_reviews]), JointOpinion.status == "pending")
+                .order_by(JointOpinion.review_id, JointOpinion.position))
+        for rid, section in session.execute(waiting):
+            pending.setdefault(rid, []).append(section)
+    for review in open_reviews:
+        due = reviews.review_due(app, review).get("due")
+        if due:
+            facts[review.project_id].review_dues.append(
+                (review.id, review.stage, dt.date.fromisoformat(due), pending.get(review.id, [])))
 
 
 def _day(value: str | None, tz: Any) -> dt.date | None:
