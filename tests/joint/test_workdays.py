@@ -108,3 +108,9 @@ def test_a_year_from_the_profile_counts_its_holidays_and_working_weekends() -> N
     assert due.year == year and workdays.working_days_between(dt.date(LAST, 12, 24), due, cal) == 10
     with pytest.raises(CalendarGap):
         cal.is_workday(dt.date(year + 1, 3, 1))
+
+
+@given(st.dates(min_value=dt.date(FIRST, 1, 1), max_value=dt.date(LAST, 12, 31)))
+@settings(max_examples=500, deadline=None)
+def test_every_day_is_what_the_library_says(day: dt.date) -> None:
+    assert workdays.is_workday(day) is chinese_calendar.is_workday(day)

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 
 import chinese_calendar
 
-MAX_LIMIT = 2000   # working days; a limit beyond ~8 years is a profile error, and bounds every loop below
+MAX_LIMIT = 2000
+_HOLIDAYS: frozenset[dt.date] = frozenset(chinese_calendar.holidays)
+_WORKDAYS: frozenset[dt.date] = frozenset(chinese_calendar.workdays)   # 调休: weekend days that are working days
+_FIRST, _LAST = min(_HOLIDAYS).year, max(_HOLIDAYS).year               # the library's own range check   # working days; a limit beyond ~8 years is a profile error, and bounds every loop below
 
 
 class CalendarGap(ValueError):
@@ -58,15 +61,16 @@ class Calendar:
     extra: Mapping[int, YearArrangement] = field(default_factory=dict)
 
     def is_workday(self, day: dt.date) -> bool:
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            year = self.extra.get(day.year)
-            if year is None:
-                raise CalendarGap(day.year) from None
-            if day in year.workdays:
-                return True
-            return day.weekday() < 5 and day not in year.holidays
+        if _FIRST <= day.year <= _LAST:
+            # the library's own rule on its own tables; its is_workday() recomputes min/max over every holiday
+            # on each call (bench/bench_workdays.py: ~15× a plain weekday loop), this is a set lookup
+            return day in _WORKDAYS or (day.weekday() < 5 and day not in _HOLIDAYS)
+        year = self.extra.get(day.year)
+        if year is None:
+            raise CalendarGap(day.year)
+        if day in year.workdays:
+            return True
+        return day.weekday() < 5 and day not in year.holidays
 
 
 OFFICIAL = Calendar()
@@ -78,8 +82,7 @@ def is_workday(day: dt.date, cal: Calendar = OFFICIAL) -> bool:
 
 def covered_years() -> tuple[int, int]:
     """The first and last year the installed calendar knows (for messages and tests)."""
-    years = sorted({d.year for d in chinese_calendar.holidays})
-    return years[0], years[-1]
+    return _FIRST, _LAST
 
 
 def _suspended(day: dt.date, stops: Sequence[Suspension]) -> bool:
