@@ -37,7 +37,8 @@ def test_deadlines_across_national_day_the_working_saturday_and_a_suspension(liv
     reg.set_stage(code, "land_approval", "done")
     reg.set_stage(code, "supply", "done")
     # 登记: 5 working days from Monday 2026-09-28: 9-29, 9-30, 10-8, 10-9 and the 调休 Saturday 10-10
-    reg.set_stage(code, "registration", "in_progress", started_at="2026-09-28")
+    answer = reg.set_stage(code, "registration", "in_progress", started_at="2026-09-28")
+    assert answer["due"] == "2026-10-10"   # the PUT's answer carries the time limit too
     s = stage(reg, code, "registration")
     assert s["due"] == "2026-10-10" and s["time_limit_working_days"] == 5
     assert s["working_days_left"] == left_oracle(dt.date(2026, 10, 10))

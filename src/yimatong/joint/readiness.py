@@ -15,7 +15,7 @@ from yimatong.core.visibility import View
 from yimatong.domain import events as ev
 from yimatong.domain.policy import Action
 from yimatong.errors import Conflict
-from yimatong.joint import materials
+from yimatong.joint import limits, materials
 from yimatong.results import service as results
 from yimatong.stages import service as stages
 from yimatong.storage.models import Project, ProjectRef, RegistrationState, Result
@@ -160,8 +160,9 @@ def set_stage(uow: UnitOfWork, code: str, key: str, body: dict[str, Any]) -> dic
                            [("reason", f"不具备登记条件，缺少：{names}")], rule="registration_not_ready",
                            missing=missing)
     out = stages.set_stage(uow, code, key, body)
-    track(uow, uow.project(code, Action.STAGE_WRITE, stage=key, active=False))
-    return out
+    project = uow.project(code, Action.STAGE_WRITE, stage=key, active=False)
+    track(uow, project)
+    return limits.with_times(uow.session, uow.app, project, [out])[0]   # the answer shows its time limit too
 
 
 def after_result(uow: UnitOfWork, code: str) -> None:
