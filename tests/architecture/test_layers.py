@@ -22,6 +22,7 @@ LAYERS = [
     ("yimatong.stages",),
     ("yimatong.parcels",),
     ("yimatong.results",),
+    ("yimatong.joint",),
     ("yimatong.onecode",),
     ("yimatong.intake",),
     ("yimatong.supervision",),

@@ -14,6 +14,7 @@ from yimatong.api.input_guard import InputGuard
 from yimatong.api.ogc import routes as ogc
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
+from yimatong.api.routes import joint as joint_routes
 from yimatong.api.routes import ledger as ledger_routes
 from yimatong.api.routes import supervision as supervision_routes
 from yimatong.config import Settings
@@ -35,7 +36,7 @@ DESCRIPTION = """
 
 # The areas of the contract, mounted in this order. Imported explicitly: a router that fails to import stops
 # the service at start (it used to be skipped, which could switch an interface off without a word).
-ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, results, parcels, events, ledger_routes,
+ROUTERS: tuple[ModuleType, ...] = (ops, codes, projects, chain, stages, joint_routes, results, parcels, events, ledger_routes,
                                    audit_routes, subscriptions, imports, supervision_routes, ogc, public, forms,
                                    pages, audit_page)  # forms first: /projects/new before any /projects/{x} page
 

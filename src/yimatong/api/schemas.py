@@ -236,6 +236,12 @@ class StageOut(BaseModel):
     note: str | None = None
     updated_by: str | None
     updated_at: str | None = None
+    # [joint] the time limit: due date and working days left (null with due_note saying why)
+    due: str | None = Field(None, description="法定（承诺）办理期限届满日 YYYY-MM-DD，按工作日计算")
+    working_days_left: int | None = Field(None, description="今天之后到期限日（含）的工作日数，逾期为负")
+    due_note: str | None = Field(None, description="期限为空的原因（如节假日日历无该年数据、计时中止）")
+    time_limit_working_days: int | None = Field(None, description="时限（工作日）")
+    suspensions: list[dict[str, Any]] | None = Field(None, description="计时中止（补正、听证、公示）")
 
 
 class StagePut(BaseModel):
@@ -247,6 +253,7 @@ class StagePut(BaseModel):
     finished_at: str | None = Field(None, max_length=40, description="办结日期 YYYY-MM-DD 或 RFC 3339")
     note: str | None = Field(None, max_length=5000, description="备注")
     data: dict[str, Any] | None = Field(None, description="附加数据")
+    reason: str | None = Field(None, max_length=2000, description="理由（如：不具备登记条件仍办结登记的理由）")
 
 
 class InspectionIn(BaseModel):
@@ -311,3 +318,5 @@ class ChainOut(BaseModel):
     parcels: dict[str, Any]
     refs: list[dict[str, str]] = Field(default_factory=list,
                                        description="交叉引用：投资项目代码、电子监管号、不动产单元号、证书号、案卷号")
+    joint_reviews: list[dict[str, Any]] = Field(default_factory=list,
+                                                description="联合审查（会签）：逐科室意见、期限与要件")

@@ -158,6 +158,46 @@ class YmtClient:
                     out.write(chunk)
         return target
 
+    # joint review (联合审批/会签), materials (要件), registration readiness, typed result kinds, time limits
+    def open_joint_review(self, code: str, stage: str, sections: list[str] | None = None, due: str | None = None,
+                          note: str | None = None, idempotency_key: str | None = None) -> Json:
+        """Send a stage to sections for joint review; sections default to the profile's for the stage."""
+        body = {k: v for k, v in {"sections": sections, "due": due, "note": note}.items() if v is not None}
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return self._call("POST", f"/projects/{code}/stages/{stage}/joint-reviews", json=body, headers=headers).json()
+
+    def joint_reviews(self, code: str, stage: str) -> list[Json]:
+        return self._call("GET", f"/projects/{code}/stages/{stage}/joint-reviews").json()["items"]
+
+    def joint_review(self, review_id: int) -> Json:
+        return self._call("GET", f"/joint-reviews/{review_id}").json()
+
+    def sign_opinion(self, review_id: int, section: str, status: str, text: str | None = None,
+                     conditions: str | None = None, result_ids: list[int] | None = None) -> Json:
+        """Sign this client's section's opinion: agree, agree_with_conditions, disagree or returned."""
+        body = {k: v for k, v in {"status": status, "text": text, "conditions": conditions,
+                                  "result_ids": result_ids}.items() if v is not None}
+        return self._call("PUT", f"/joint-reviews/{review_id}/opinions/{section}", json=body).json()
+
+    def materials(self, code: str, stage: str) -> list[Json]:
+        return self._call("GET", f"/projects/{code}/stages/{stage}/materials").json()["items"]
+
+    def registration_readiness(self, code: str) -> Json:
+        return self._call("GET", f"/projects/{code}/registration-readiness").json()
+
+    def result_kinds(self) -> list[Json]:
+        return self._call("GET", "/result-kinds").json()["items"]
+
+    def suspend_stage(self, code: str, stage: str, kind: str, start: str, end: str | None = None,
+                      note: str | None = None) -> Json:
+        """Stop a stage's clock (补正, 听证, 公示 …): its days do not count towards the time limit."""
+        body = {k: v for k, v in {"kind": kind, "start": start, "end": end, "note": note}.items() if v is not None}
+        return self._call("POST", f"/projects/{code}/stages/{stage}/suspensions", json=body).json()
+
+    def resume_stage(self, code: str, stage: str, suspension_id: int, end: str) -> Json:
+        return self._call("POST", f"/projects/{code}/stages/{stage}/suspensions/{suspension_id}/resume",
+                          json={"end": end}).json()
+
     # parcels and the project box
     def attach_parcel(self, code: str, feature: Json, crs: int | None = None) -> Json:
         params = {"crs": crs} if crs else None

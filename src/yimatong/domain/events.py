@@ -28,6 +28,7 @@ EVENT_LABELS: dict[str, str] = {
     "joint_review.opinion": "科室签署意见",
     "joint_review.closed": "联合审查办结",
     "registration.ready": "具备登记条件",
+    "stage.suspended": "计时中止（补正、听证、公示）",
     "ledger.key_rotated": "更换台账签名密钥",
 }
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_LABELS)
@@ -202,6 +203,56 @@ class LedgerKeyRotated(Payload):
     previous_key_id: str | None
 
 
+class JointReviewOpened(Payload):
+    """[joint] A stage sent to sections for joint review (会签)."""
+
+    TYPE = "joint_review.opened"
+    OMIT_NONE = frozenset({"due"})
+    review_id: int
+    stage: str
+    sections: list[str]
+    due: str | None = None
+
+
+class JointReviewOpinion(Payload):
+    """[joint] One section's opinion, signed: what it said is in the ledger, not only its status."""
+
+    TYPE = "joint_review.opinion"
+    OMIT_NONE = frozenset({"text", "conditions"})
+    review_id: int
+    section: str
+    status: str
+    signed_by: str
+    text: str | None = None
+    conditions: str | None = None
+    result_ids: list[int] = []
+
+
+class JointReviewClosed(Payload):
+    TYPE = "joint_review.closed"
+    review_id: int
+    status: str
+
+
+class StageSuspended(Payload):
+    """[joint] The clock of a stage stopped (补正, 听证, 公示 …) or resumed (`end` set)."""
+
+    TYPE = "stage.suspended"
+    OMIT_NONE = frozenset({"end", "note"})
+    suspension_id: int
+    stage: str
+    kind: str
+    start: str
+    end: str | None = None
+    note: str | None = None
+
+
+class RegistrationReady(Payload):
+    TYPE = "registration.ready"
+    code: str
+
+
 PAYLOADS: dict[str, type[Payload]] = {cls.TYPE: cls for cls in (
     ProjectRegistered, ProjectUpdated, ProjectVoided, ProjectMerged, ProjectSplit, StageChanged, ResultAdded,
-    ParcelAttached, ReviewOpened, ReviewResolved, ImportCompleted, LedgerKeyRotated)}
+    ParcelAttached, ReviewOpened, ReviewResolved, ImportCompleted, LedgerKeyRotated, JointReviewOpened,
+    JointReviewOpinion, JointReviewClosed, StageSuspended, RegistrationReady)}

@@ -132,15 +132,18 @@ class Policy:
     grants: Mapping[str, frozenset[Action]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
     privileged: frozenset[str] = DEFAULT_PRIVILEGED
     stage_writers: Mapping[str, StageWriter] = field(default_factory=dict)
+    #: [joint] section → (roles, user or token names) acting for it, from the profile's `sections:`
+    section_members: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, spec: PolicySpec | None, stage_writers: Mapping[str, StageWriter]) -> Policy:
+    def build(cls, spec: PolicySpec | None, stage_writers: Mapping[str, StageWriter],
+              section_members: Mapping[str, tuple[frozenset[str], frozenset[str]]] | None = None) -> Policy:
         grants = dict(DEFAULT_GRANTS)
         if spec is not None and spec.grants is not None:
             grants = {role: frozenset(Action(a) for a in actions) for role, actions in spec.grants.items()}
         privileged = frozenset(spec.privileged) if spec is not None and spec.privileged is not None \
             else DEFAULT_PRIVILEGED
-        return cls(grants, privileged, dict(stage_writers))
+        return cls(grants, privileged, dict(stage_writers), dict(section_members or {}))
 
     # --- what a principal may do --------------------------------------------------------------------------------
     def may(self, who: Principal, action: Action, *, stage: str | None = None, division: str | None = None,
@@ -174,7 +177,10 @@ class Policy:
         return bool(writer and writer.allows(stage))
 
     def acts_for(self, who: Principal, section: str) -> bool:
-        return who.role == Role.ADMIN or section in who.sections
+        if who.role == Role.ADMIN or section in who.sections:
+            return True
+        roles, names = self.section_members.get(section, (frozenset(), frozenset()))
+        return who.role in roles or who.name in names
 
     # --- what a principal may see -------------------------------------------------------------------------------
     def sees_all(self, who: Principal | None) -> bool:

@@ -19,6 +19,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from yimatong.domain import typed
+from yimatong.domain.joint import (
+    JointReviewSpec,
+    MaterialSpec,
+    RegistrationSpec,
+    ResultKindSpec,
+    SectionSpec,
+    TimeLimitSpec,
+    profile_errors,
+)
 from yimatong.domain.policy import Policy, PolicySpec, StageWriter
 
 STAGE_STATUSES = ("pending", "in_progress", "done", "returned", "not_applicable")
@@ -126,6 +136,9 @@ REGULATIONS = {
     "pre_review_expired": "《自然资源部关于以“多规合一”为基础推进规划用地“多审合一、多证合一”改革的通知》"
                           "（自然资规〔2019〕2号）：用地预审与选址意见书有效期三年",
     "code_outdated": "项目码编码规则（编码段与项目属性一致）",
+    "overdue_step": "《中华人民共和国行政许可法》第四十二条（办理期限）、第四十五条（听证、公示等所需时间不计算在期限内）、"
+                    "第八十二条（期限以工作日计算，不含法定节假日）；时限见配置 time_limits",
+    "overdue_review": "本局联合审查（会签）规则：会签科室应在期限内签署意见（《行政许可法》第二十六条 联合办理、集中办理）",
 }
 SUPPLY_DATA_KEYS = ("agreed_start", "agreed_finish", "agreed_delivery", "actual_delivery", "developed_area_ratio",
                     "invested_ratio", "suspended_since", "government_cause")
@@ -237,6 +250,13 @@ class ProfileDoc(BaseModel):
     packages: dict[str, list[str]] = {}
     ledger: dict[str, Literal["sha256", "sm3", "ed25519", "sm2"]] = {}  # {hash: sha256|sm3, signature: ed25519|sm2}
     intake: IntakeSpec = IntakeSpec()
+    # [joint] sections, joint reviews, materials, typed result kinds, time limits, registration (domain/joint.py)
+    sections: list[SectionSpec] = []
+    joint_reviews: dict[str, JointReviewSpec] = {}
+    materials: dict[str, list[MaterialSpec]] = {}
+    result_kinds: dict[str, ResultKindSpec] = {}
+    time_limits: TimeLimitSpec = TimeLimitSpec()
+    registration: RegistrationSpec = RegistrationSpec()
 
     @field_validator("time_zone")
     @classmethod
@@ -311,6 +331,12 @@ class Profile:
     zones: list[ZoneEntry] = field(default_factory=list)
     mappings: dict[str, dict[str, MapTarget]] = field(default_factory=dict)
     intake: IntakeSpec = field(default_factory=IntakeSpec)
+    sections: list[SectionSpec] = field(default_factory=list)
+    joint_reviews: dict[str, JointReviewSpec] = field(default_factory=dict)
+    materials: dict[str, list[MaterialSpec]] = field(default_factory=dict)
+    result_kinds: dict[str, ResultKindSpec] = field(default_factory=dict)
+    time_limits: TimeLimitSpec = field(default_factory=TimeLimitSpec)
+    registration: RegistrationSpec = field(default_factory=RegistrationSpec)
     _by_value: dict[str, dict[str, list[CodeEntry]]] = field(default_factory=dict, repr=False)
     _segments: dict[str, SegmentSpec] = field(default_factory=dict, repr=False)
     _zones: dict[str, ZoneEntry] = field(default_factory=dict, repr=False)
@@ -383,6 +409,9 @@ class Profile:
     def stage_keys(self) -> list[str]:
         return [s.key for s in self.stages]
 
+    def section(self, value: str) -> SectionSpec | None:
+        return next((s for s in self.sections if s.value == value), None)
+
     def segment(self, name: str) -> SegmentSpec:
         return self._segments[name]
 
@@ -404,13 +433,17 @@ def build_profile(doc: dict, tables: dict[str, list[CodeEntry]], source: str, zo
     _check_stages(parsed, source)
     _check_zones(zones or [], tables, source)
     _check_intake(parsed, tables, mappings or {}, source)
+    _check_joint(parsed, source)
     return Profile(
         id=parsed.id, title=parsed.title, city=parsed.city, public_base_url=parsed.public_base_url,
         code=parsed.code, tables=tables, stages=parsed.stages, prerequisites=parsed.prerequisites,
         stage_writers=parsed.stage_writers, supervision=parsed.supervision,
         division_boundaries=parsed.division_boundaries, packages=parsed.packages, ledger=dict(parsed.ledger),
-        policy=Policy.build(parsed.policy, parsed.stage_writers), time_zone=parsed.time_zone,
-        zones=zones or [], mappings=mappings or {}, intake=parsed.intake,
+        policy=Policy.build(parsed.policy, parsed.stage_writers,
+                            {s.value: (frozenset(s.roles), frozenset(s.users)) for s in parsed.sections}),
+        time_zone=parsed.time_zone, zones=zones or [], mappings=mappings or {}, intake=parsed.intake,
+        sections=parsed.sections, joint_reviews=parsed.joint_reviews, materials=parsed.materials,
+        result_kinds=parsed.result_kinds, time_limits=parsed.time_limits, registration=parsed.registration,
     )
 
 
@@ -459,6 +492,17 @@ def _check_stages(doc: ProfileDoc, source: str) -> None:
         for k in rule.when:
             if k.split(".", 1)[0] not in attributes:
                 raise ProfileError(f"{source}: entry `prerequisites.{i}.when` ({rule.id}): unknown attribute {k!r}")
+
+
+def _check_joint(doc: ProfileDoc, source: str) -> None:
+    keys = [s.key for s in doc.stages]
+    problems = profile_errors(doc.sections, doc.joint_reviews, doc.materials, doc.result_kinds, doc.time_limits, keys)
+    for kind, spec in doc.result_kinds.items():
+        bad = typed.check_schema(spec.schema_)
+        if bad:
+            problems.append(f"result_kinds.{kind}.schema: {bad}")
+    if problems:
+        raise ProfileError(f"{source}: entry `{problems[0]}`")
 
 
 def _check_zones(zones: list[ZoneEntry], tables: dict[str, list[CodeEntry]], source: str) -> None:

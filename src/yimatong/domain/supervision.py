@@ -26,15 +26,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# Room is left for the working-day kinds (overdue_step, overdue_review): a rule is a function in RULES and a
-# kind here; nothing else needs to change.
+# A rule is a function in RULES and a kind here. The working-day kinds (overdue_step, overdue_review) read due
+# dates computed with the holiday calendar by supervision.service (joint/limits.py): the rules compare dates only.
 KINDS = ("approved_not_supplied", "idle_land", "idle_land_pre", "overdue_completion", "registration_lag",
          "built_not_verified", "built_before_supply", "built_before_permit", "compensation_missing",
-         "pre_review_expired", "code_outdated", "spatial_conflict")
+         "pre_review_expired", "code_outdated", "spatial_conflict", "overdue_step", "overdue_review")
 KIND_LABELS = {"approved_not_supplied": "批而未供", "idle_land": "闲置土地", "idle_land_pre": "供而未用",
                "overdue_completion": "竣工逾期", "registration_lag": "登记滞后", "built_not_verified": "建而未验",
                "built_before_supply": "未供先建", "built_before_permit": "未批先建", "compensation_missing": "占补平衡",
-               "pre_review_expired": "预审过期", "code_outdated": "码段过期", "spatial_conflict": "空间冲突"}
+               "pre_review_expired": "预审过期", "code_outdated": "码段过期", "spatial_conflict": "空间冲突",
+               "overdue_step": "办理超期", "overdue_review": "会签超期"}
 SETTLED = ("done", "not_applicable")
 
 
@@ -60,6 +61,10 @@ class Facts:
     code_outdated: bool = False
     updated: dt.date | None = None
     area_m2: float | None = None
+    # [joint] open stages' due dates (stage → (due, limit in working days)) and open reviews' (id, stage, due,
+    # sections still pending)
+    step_dues: dict[str, tuple[dt.date, int]] = field(default_factory=dict)
+    review_dues: list[tuple[int, str, dt.date, list[str]]] = field(default_factory=list)
 
     def status(self, stage: str) -> str:
         return self.statuses.get(stage, "pending")
@@ -241,11 +246,24 @@ def _code_outdated(f: Facts, _today: dt.date, _t: Any, w: Make) -> Iterator[Warn
         yield w("code_outdated", 1, f.updated, "项目属性已变化，项目码中的编码段与现状不一致")
 
 
+def _overdue_step(f: Facts, today: dt.date, _t: Any, w: Make) -> Iterator[Warning]:
+    for stage, (due, limit) in f.step_dues.items():
+        if today > due:
+            yield w("overdue_step", 1, due, f"阶段 {stage} 的办理时限 {limit} 个工作日已于 {due} 届满，至今未办结")
+
+
+def _overdue_review(f: Facts, today: dt.date, _t: Any, w: Make) -> Iterator[Warning]:
+    for review_id, stage, due, pending in f.review_dues:
+        if today > due:
+            yield w("overdue_review", 1, due, f"阶段 {stage} 的联合审查 {review_id} 期限 {due} 已过，"
+                                              f"待签署意见的科室：{'、'.join(pending) or '无'}")
+
+
 RULES: list[Rule] = [
     _approved_not_supplied, _idle_land, _idle_land_pre, _overdue_completion, _registration_lag, _built_not_verified,
     _built_before("supply", "built_before_supply", "土地供应"),
     _built_before("works_permit", "built_before_permit", "建设工程规划许可"),
-    _compensation_missing, _pre_review_expired, _code_outdated,
+    _compensation_missing, _pre_review_expired, _code_outdated, _overdue_step, _overdue_review,
 ]
 
 

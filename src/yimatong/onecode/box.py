@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from yimatong.core.context import App
 from yimatong.core.visibility import View
 from yimatong.errors import NotFound, invalid
+from yimatong.joint import reviews
 from yimatong.parcels import store as parcels
 from yimatong.results import service as results
 from yimatong.storage.models import Parcel, Project, ProjectParcel, Stage
@@ -68,16 +69,21 @@ def _projects(session: Session, app: App, view: View, projects: list[Project]) -
         by_stage.setdefault((pid, r["stage"]), []).append(r)
     out = []
     for p in projects:
+        by_review: dict[str, list[dict[str, Any]]] = {}
+        for review in reviews.for_stage(session, app, view, p.code, None, with_materials=False):  # [joint] the reviews of each stage
+            by_review.setdefault(review["stage"], []).append(
+                {k: review[k] for k in ("id", "status", "opened_at", "due", "closed_at", "opinions")})
         stages = []
         for spec in app.profile.stages:
             row = stage_rows.get(p.id, {}).get(spec.key)
             res = by_stage.get((p.id, spec.key), [])
-            if row is None and not res:
+            if row is None and not res and spec.key not in by_review:
                 continue
             stages.append({"key": spec.key, "name": spec.name, "group": spec.group,
                            "status": row.status if row else "pending",
                            "started_at": row.started_at if row else None,
-                           "finished_at": row.finished_at if row else None, "results": res})
+                           "finished_at": row.finished_at if row else None, "results": res,
+                           "joint_reviews": by_review.get(spec.key, [])})
         out.append({"code": p.code, "name": p.name, "status": p.status, "current_stage": p.current_stage,
                     "stages": stages})
     return out

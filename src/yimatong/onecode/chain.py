@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core.context import App
 from yimatong.core.visibility import View
+from yimatong.joint import limits, reviews
 from yimatong.ledger.log import event_dict
 from yimatong.parcels import store as parcels
 from yimatong.projects import registry
@@ -26,8 +27,9 @@ def chain(session: Session, app: App, view: View, code: str) -> dict[str, Any]:
     res = results.visible_results(session, view, [project.id])
     return {
         "project": registry.project_dict(session, project, view=view),
-        "stages": stages.stage_list(session, app, project),
+        "stages": limits.with_times(session, app, project, stages.stage_list(session, app, project)),
         "events": [event_dict(e) for e in evs],
+        "joint_reviews": reviews.for_stage(session, app, view, code, None),  # [joint] opinion by opinion
         "results": results.as_dicts(session, view, res, {project.id: code}),
         "parcels": feature_collection(session, view, project),
         "refs": refs(session, view, project),

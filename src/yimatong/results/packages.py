@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zipstream
+from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, App, now, rfc3339
 from yimatong.core.visibility import View
@@ -17,12 +18,18 @@ from yimatong.errors import invalid
 from yimatong.projects import registry
 from yimatong.results import service as results
 from yimatong.stages import service as stages
+from yimatong.storage.models import Project
+
+#: extra JSON documents of a package, built in its read transaction (e.g. registration.json, by joint/readiness)
+Extra = Callable[[Session, View, Project], dict[str, Any]]
 
 PURPOSES = ("registration", "archive")
 
 
-def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterator[bytes]]:
-    """Collect the manifest in one read transaction, then stream file bytes from the store."""
+def build(app: App, actor: Actor, code: str, purpose: str, extra: Extra | None = None
+          ) -> tuple[str, Iterator[bytes]]:
+    """Collect the manifest in one read transaction, then stream file bytes from the store. `extra` adds JSON
+    documents by name (the registration package's registration.json)."""
     if purpose not in PURPOSES:
         raise invalid("purpose", "purpose 应为 registration 或 archive")
     app.profile.policy.check(actor, Action.PACKAGE_READ)
@@ -42,8 +49,11 @@ def build(app: App, actor: Actor, code: str, purpose: str) -> tuple[str, Iterato
             "stages": stages.stage_list(session, app, project),
             "results": results.as_dicts(session, view, chosen, {project.id: project.code}),
         }
+        documents = extra(session, view, project) if extra is not None else {}
     zs = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED, sized=False)
     zs.add(json.dumps(manifest, ensure_ascii=False, indent=2).encode(), "manifest.json")
+    for name, doc in documents.items():
+        zs.add(json.dumps(doc, ensure_ascii=False, indent=2).encode(), name)
     for res in manifest["results"]:
         for f in res["files"]:
             zs.add(app.blobs.iter_bytes(f["sha256"]), arcname(res, f))

@@ -18,7 +18,7 @@ from yimatong.core import pagination
 from yimatong.core.context import App, local_today, rfc3339
 from yimatong.core.visibility import View
 from yimatong.domain import events as ev
-from yimatong.domain import refs
+from yimatong.domain import refs, typed
 from yimatong.domain.enums import Confidentiality
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound, TooLarge, invalid
@@ -92,10 +92,21 @@ def check_meta(app: App, meta: Any) -> dict[str, Any]:
     parcels = meta.get("parcels") or []
     if not isinstance(parcels, list):
         raise invalid("meta.parcels", "parcels 应为 GeoJSON Feature 数组")
+    typed_check(app, kind.strip(), data)  # [joint] a typed kind's JSON Schema, 422 naming meta.data.<path>
     data_refs(app, stage, data)  # [standards] 电子监管号, 不动产单元号 … in the data checked before anything is written
     return {"stage": stage, "kind": kind.strip(), "doc_no": meta.get("doc_no"),
             "issued_at": check_date(meta.get("issued_at"), "meta.issued_at"),
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
+
+
+def typed_check(app: App, kind: str, data: dict[str, Any]) -> None:
+    spec = app.profile.result_kinds.get(kind)
+    if spec is None:
+        return
+    try:
+        typed.validate(spec.schema_, data)
+    except typed.SchemaProblem as exc:
+        raise invalid(exc.field, exc.message) from None
 
 
 def store_files(app: App, uploads: list[Upload], seal: bool = False) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from yimatong.domain import lifecycle
 from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, NotFound, invalid
 from yimatong.projects import registry
-from yimatong.storage.models import Project, Stage, StageRecord
+from yimatong.storage.models import JointOpinion, JointReview, Project, Stage, StageRecord
 from yimatong.uow import UnitOfWork
 
 FIELDS = ("case_no", "department", "started_at", "finished_at", "note")
@@ -76,6 +76,8 @@ def set_stage(uow: UnitOfWork, code: str, key: str, body: dict[str, Any]) -> dic
     if broken:
         raise Conflict(f"违反生命周期规则 {broken.rule}：{broken.message}", [("status", broken.message)],
                        rule=broken.rule)
+    if status == "done":
+        _no_open_review(uow.session, project, key)
     previous = current.get(key, "pending")
     row = uow.session.get(Stage, (project.id, key))
     if row is None:
@@ -91,8 +93,24 @@ def set_stage(uow: UnitOfWork, code: str, key: str, body: dict[str, Any]) -> dic
     if values.get("case_no"):
         registry.add_ref(uow.session, project, "case_no", str(values["case_no"]))
     uow.session.flush()
-    uow.emit(ev.StageChanged(stage=key, status=status, previous=previous, **values), code)
+    uow.emit(ev.StageChanged(stage=key, status=status, previous=previous, reason=body.get("reason"), **values), code)
     return next(s for s in stage_list(uow.session, uow.app, project) if s["key"] == key)
+
+
+def _no_open_review(session: Session, project: Project, key: str) -> None:
+    """[joint] A stage may be done without a joint review, never while one of it is open: 409 naming the sections
+    whose opinion is still pending (API.md, "Joint review")."""
+    review = session.execute(select(JointReview).where(
+        JointReview.project_id == project.id, JointReview.stage == key, JointReview.status == "open")
+        .order_by(JointReview.id)).scalars().first()
+    if review is None:
+        return
+    pending = list(session.execute(select(JointOpinion.section).where(
+        JointOpinion.review_id == review.id, JointOpinion.status == "pending").order_by(JointOpinion.position)
+    ).scalars())
+    raise Conflict(f"联合审查 {review.id} 尚未办结，待签署意见的科室：{'、'.join(pending)}",
+                   [("status", f"联合审查进行中，待签署：{'、'.join(pending)}")], rule="joint_review_open",
+                   review_id=review.id, pending_sections=pending)
 
 
 def _record(uow: UnitOfWork, project: Project, key: str, status: str, previous: str | None,

@@ -617,3 +617,65 @@ class AuditRecord(Base):
 def table(model: type[Base]) -> Table:
     """The Core table of a mapped class, typed (`Model.__table__` is typed as a plain FromClause)."""
     return cast(Table, model.__table__)
+
+
+# --- joint review (会签), suspensions, registration readiness (migration 0012) ------------------------------------
+
+class JointReview(Base):
+    """A joint review of one stage of one project: open until every section named agrees or one refuses."""
+
+    __tablename__ = "joint_reviews"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    stage: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    sections: Mapped[list] = mapped_column(JSON, nullable=False)
+    due: Mapped[str | None] = mapped_column(String(10))
+    due_given: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # else from the profile's limit
+    note: Mapped[str | None] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_joint_reviews_project", "project_id", "stage", "status"),)
+
+
+class JointOpinion(Base):
+    """One section's opinion in a joint review (pending until signed)."""
+
+    __tablename__ = "joint_opinions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("joint_reviews.id"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    section: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    text: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[str | None] = mapped_column(Text)
+    result_ids: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    signed_by: Mapped[str | None] = mapped_column(String(100))
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("review_id", "section", name="uq_joint_opinions_section"),)
+
+
+class StageSuspension(Base):
+    """A stop of a stage's clock (补正, 听证, 公示 …): its days do not count towards the time limit."""
+
+    __tablename__ = "stage_suspensions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    stage: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    start: Mapped[str] = mapped_column(String(10), nullable=False)
+    end: Mapped[str | None] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_stage_suspensions_project", "project_id", "stage"),)
+
+
+class RegistrationState(Base):
+    """The registration readiness last announced for a project (`registration.ready` when it becomes true)."""
+
+    __tablename__ = "registration_states"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    ready: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -17,8 +17,9 @@ from yimatong.domain import localtime
 from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
 from yimatong.formats.xlsx_out import Column, Table, filter_text
+from yimatong.joint import limits, reviews
 from yimatong.parcels import spatial as spatial_checks
-from yimatong.storage.models import ControlLayerFeature, Event, Project, Result, Stage
+from yimatong.storage.models import ControlLayerFeature, Event, JointOpinion, JointReview, Project, Result, Stage
 
 GROUPS = ("division", "stage", "year", "supply_type", "zone", "approved_not_supplied")
 
@@ -45,7 +46,39 @@ def _facts(session: Session, app: App, division: str | None) -> dict[int, rules.
             f.started[key] = _day(started, tz)
             f.finished[key] = _day(finished, tz)
     _supply_facts(session, app, facts)
+    _time_facts(session, app, facts)
     return facts
+
+
+def _time_facts(session: Session, app: App, facts: dict[int, rules.Facts]) -> None:
+    """[joint] Due dates of open stages with a limit (suspensions stop their clock) and of open joint reviews,
+    counted in working days by joint/limits.py; a due date the calendar cannot give is no fact (never guessed)."""
+    today = local_today(app.profile)
+    keys = list(app.profile.time_limits.stages)
+    if keys:
+        stmt = select(Stage.project_id, Stage.key, Stage.status, Stage.started_at).where(
+            Stage.key.in_(keys), Stage.status.in_(limits.OPEN_STATUSES))
+        rows = [r for r in session.execute(stmt) if r[0] in facts]
+        stops = limits.suspensions_of(session, sorted({r[0] for r in rows}))
+        for pid, key, status, started in rows:
+            due = limits.stage_times(app, {"key": key, "status": status, "started_at": started},
+                                     stops.get((pid, key), []), today).get("due")
+            if due:
+                facts[pid].step_dues[key] = (dt.date.fromisoformat(due), app.profile.time_limits.stages[key])
+    open_reviews = [r for r in session.execute(select(JointReview).where(JointReview.status == "open")).scalars()
+                    if r.project_id in facts]
+    pending: dict[int, list[str]] = {}
+    if open_reviews:
+        waiting = (select(JointOpinion.review_id, JointOpinion.section)
+                .where(JointOpinion.review_id.in_([r.id for r in open_reviews]), JointOpinion.status == "pending")
+                .order_by(JointOpinion.review_id, JointOpinion.position))
+        for rid, section in session.execute(waiting):
+            pending.setdefault(rid, []).append(section)
+    for review in open_reviews:
+        due = reviews.review_due(app, review).get("due")
+        if due:
+            facts[review.project_id].review_dues.append(
+                (review.id, review.stage, dt.date.fromisoformat(due), pending.get(review.id, [])))
 
 
 def _day(value: str | None, tz: Any) -> dt.date | None:

@@ -45,6 +45,7 @@ def code_tables(app: App = Depends(get_app), _: Actor = Depends(requires(Action.
     out["zones"] = [{"value": z.value, "label": z.label, "division": z.division, "aliases": list(z.aliases)}
                     for z in profile.zones]
     out["stages"] = [{"key": s.key, "name": s.name, "group": s.group} for s in profile.stages]
+    out["sections"] = [{"value": s.value, "label": s.label} for s in profile.sections]  # [joint] 会签科室
     return out
 
 

@@ -18,6 +18,7 @@ from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
 from yimatong.formats import geometry_check
+from yimatong.joint import readiness
 from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
@@ -46,6 +47,7 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
 
     def work(uow: Any) -> tuple[int, dict[str, Any]]:
         result = results.add(uow, code, checked, stored, geoms)
+        readiness.after_result(uow, code)  # [joint] registration.ready when this result completes the facts
         return 201, results.as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
 
     idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})
@@ -113,7 +115,8 @@ def download(request: Request, result_id: int = Path(ge=1, le=2**53), file_id: i
                 "ZIP 含 manifest.json（项目、阶段、成果、逐文件 SHA-256），只含调用方有权看到的内容，流式输出。")
 def package(request: Request, code: str, purpose: str = Query(..., description="registration 或 archive"),
             app: App = Depends(get_app), actor: Actor = Depends(requires(Action.PACKAGE_READ))) -> StreamingResponse:
-    name, stream = packages.build(app, actor, code, purpose)
+    extra = readiness.package_documents(app) if purpose == "registration" else None  # [joint] registration.json
+    name, stream = packages.build(app, actor, code, purpose, extra)
     audit_routes.record(app, request, actor, "package.download", f"projects/{code}/package?purpose={purpose}")
     return StreamingResponse(stream, media_type="application/zip",
                              headers={"Content-Disposition": content_disposition(name)})

@@ -11,6 +11,7 @@ from yimatong.api.schemas import InspectionIn, StageOut, StagePut, StageRecordOu
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
+from yimatong.joint import limits, readiness
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.uow import run
@@ -24,7 +25,8 @@ router = APIRouter(prefix="/api/v1", tags=["阶段 Stages"])
 def list_stages(code: str, app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))
                 ) -> list[dict[str, Any]]:
     with app.db.read() as session:
-        return stages.stage_list(session, app, registry.get(session, code, View.of(app, actor)))
+        project = registry.get(session, code, View.of(app, actor))
+        return limits.with_times(session, app, project, stages.stage_list(session, app, project))
 
 
 @router.put("/projects/{code}/stages/{key}", response_model=StageOut,
@@ -33,7 +35,8 @@ def list_stages(code: str, app: App = Depends(get_app), actor: Actor = Depends(r
                         "返回 409，并在 rule 中给出规则编号。审批系统可写除不动产登记外的所有阶段，登记平台只能写登记阶段。")
 def put_stage(code: str, key: str, body: StagePut, app: App = Depends(get_app),
               actor: Actor = Depends(requires(Action.STAGE_WRITE))) -> dict[str, Any]:
-    return run(app, actor, lambda uow: stages.set_stage(uow, code, key, body.model_dump(exclude_unset=True)))
+    # [joint] the registration rule (done without readiness needs a reason) and the registration.ready event
+    return run(app, actor, lambda uow: readiness.set_stage(uow, code, key, body.model_dump(exclude_unset=True)))
 
 
 @router.post("/projects/{code}/stages/inspection/records", status_code=201, response_model=StageRecordOut,

@@ -32,7 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["订阅 Webhooks"])
 reader = requires(Action.READ)
 EVENT_TYPES = ("project.registered", "project.updated", "project.voided", "project.merged", "project.split",
                "stage.changed", "result.added", "parcel.attached", "review.opened", "review.resolved",
-               "import.completed")
+               "import.completed", "joint_review.opened", "joint_review.opinion", "joint_review.closed",
+               "registration.ready", "stage.suspended")
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 SubId = Annotated[int, Path(ge=1, le=2**53, description="订阅编号")]
 
