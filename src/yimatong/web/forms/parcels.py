@@ -96,7 +96,7 @@ def _page(request: Request, project: dict[str, Any], values: dict[str, Any], err
 
 @router.get("/code/{code}/parcels")
 @form_route(Action.PARCEL_ATTACH)
-async def parcels_form(request: Request, code: str) -> Response:
+def parcels_form(request: Request, code: str) -> Response:
     try:
         project, _ = _load(common.ymt(request), common.actor_of(request), code)
     except AppError as exc:

@@ -77,7 +77,7 @@ def _page(request: Request, project: dict[str, Any], rows: list[dict[str, Any]],
 
 @router.get("/code/{code}/stage")
 @form_route(Action.STAGE_WRITE)
-async def stage_form(request: Request, code: str, key: str | None = None) -> Response:
+def stage_form(request: Request, code: str, key: str | None = None) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
     try:
