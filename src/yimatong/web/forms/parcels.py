@@ -116,7 +116,7 @@ async def parcels_post(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, _ = _load(app, actor, code)
+        project, _ = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/parcels")
     except AppError as exc:

@@ -195,7 +195,7 @@ async def update_project(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project = _current(request, code)
+        project = await common.run(lambda: _current(request, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/edit")
     except AppError as exc:
@@ -330,7 +330,7 @@ def _change_route(kind: str) -> None:
         app = common.ymt(request)
         try:
             form = await common.read_form(request)
-            project = _current(request, code)
+            project = await common.run(lambda: _current(request, code))
         except CsrfRefused as exc:
             return common.refused_page(request, exc, f"/code/{code}/{kind}")
         except AppError as exc:
@@ -342,7 +342,7 @@ def _change_route(kind: str) -> None:
         other = None
         if kind == "merge":
             try:
-                other = _current(request, model.into)
+                other = await common.run(lambda: _current(request, model.into))
             except AppError as exc:
                 errors = FieldErrors.of(exc, _change_labels(), {"code": "into"})
                 return _change_page(request, kind, project, values, errors, "fill", errors.status)

@@ -78,7 +78,7 @@ async def result_save(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, _ = _load(app, actor, code)
+        project, _ = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/results/new")
     except AppError as exc:

@@ -102,7 +102,7 @@ async def stage_save(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, rows = _load(app, actor, code)
+        project, rows = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/stage")
     except AppError as exc:
