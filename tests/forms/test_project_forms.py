@@ -119,3 +119,12 @@ def test_merge_names_an_unknown_target_and_split_needs_two_parts(client, ymt, re
                                                       "reason": "分期", "confirmed": "yes"})
     assert r.status_code == 303
     assert client.get(r.headers["location"]).text.count("/code/CD430702") >= 2
+
+
+def test_an_investment_code_registered_twice_links_the_existing_project(client, ymt, registrar) -> None:
+    first = register(client, registrar, investment_code="2401-430702-04-01-123456")
+    r = post(client, "/projects/new", registrar, FORM | {"name": "同一项目再次登记", "investment_code": "2401-430702-04-01-123456"})
+    assert r.status_code == 409
+    assert field_error(r.text, "investment_code") == "投资项目代码已登记"
+    assert f'href="/code/{first}"' in r.text
+    assert count(ymt) == 1

@@ -83,7 +83,7 @@ def admin_render(request: Request, template: str, tab: str, status: int = 200, *
 
 @router.get("/admin")
 @form_route(Action.READ)
-async def admin_home(request: Request) -> Response:
+def admin_home(request: Request) -> Response:
     common.actor_of(request)
     return RedirectResponse("/admin/users", status_code=303)
 
@@ -106,7 +106,7 @@ def _users_page(request: Request, status: int = 200, errors: FieldErrors | None 
 
 @router.get("/admin/users")
 @form_route(Action.ACCOUNT_MANAGE)
-async def users_page(request: Request) -> Response:
+def users_page(request: Request) -> Response:
     common.actor_of(request)
     return _users_page(request)
 
@@ -256,7 +256,7 @@ def _tokens_page(request: Request, status: int = 200, errors: FieldErrors | None
 
 @router.get("/admin/tokens")
 @form_route(Action.ACCOUNT_MANAGE)
-async def tokens_page(request: Request) -> Response:
+def tokens_page(request: Request) -> Response:
     common.actor_of(request)
     return _tokens_page(request)
 
@@ -359,7 +359,7 @@ async def token_revoke(request: Request, name: str) -> Response:
 
 @router.get("/admin/code-tables")
 @form_route(Action.READ)
-async def code_tables(request: Request, table: str | None = None) -> Response:
+def code_tables(request: Request, table: str | None = None) -> Response:
     common.actor_of(request)
     profile = common.ymt(request).profile
     names = {s.table: s.label for s in profile.coded_segments if s.table}
@@ -373,7 +373,7 @@ async def code_tables(request: Request, table: str | None = None) -> Response:
 
 @router.get("/admin/profile")
 @form_route(Action.READ)
-async def profile_page(request: Request) -> Response:
+def profile_page(request: Request) -> Response:
     common.actor_of(request)
     app: App = common.ymt(request)
     p = app.profile
@@ -421,7 +421,7 @@ def _subs_page(request: Request, status: int = 200, errors: FieldErrors | None =
 
 @router.get("/admin/subscriptions")
 @form_route(Action.SUBSCRIPTION_MANAGE)
-async def subs_page(request: Request) -> Response:
+def subs_page(request: Request) -> Response:
     common.actor_of(request)
     return _subs_page(request)
 
@@ -541,7 +541,7 @@ async def sub_action(request: Request, sid: int, kind: str) -> Response:
 
 @router.get("/admin/subscriptions/{sid}/deliveries")
 @form_route(Action.SUBSCRIPTION_MANAGE)
-async def sub_deliveries(request: Request, sid: int, state: str | None = None, cursor: str | None = None) -> Response:
+def sub_deliveries(request: Request, sid: int, state: str | None = None, cursor: str | None = None) -> Response:
     actor, app = common.actor_of(request), common.ymt(request)
     refusal = _refusal(request, Action.SUBSCRIPTION_MANAGE)
     if refusal:

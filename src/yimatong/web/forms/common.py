@@ -9,6 +9,7 @@ field names and labels, so the person reads “项目名称：不能为空” be
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,15 +64,18 @@ def may(request: Request, action: str, **where: Any) -> bool:
 TEMPLATES.env.globals["may"] = may
 
 
-def form_route(action: Action) -> Callable[[Handler], Handler]:
-    """A form endpoint (async: it reads its body itself, so a malformed one is a Chinese page, never FastAPI's
-    English 422): declares its action for the route guard and sends people who are not logged in to the login
+def form_route(action: Action) -> Callable[[Callable[..., Any]], Handler]:
+    """A form endpoint (a POST is async: it reads its body itself, so a malformed one is a Chinese page, never
+    FastAPI's English 422; a GET that only reads is a plain function run in the thread pool): declares its action for the route guard and sends people who are not logged in to the login
     page and back."""
-    def wrap(fn: Handler) -> Handler:
+    def wrap(fn: Callable[..., Any]) -> Handler:
         @functools.wraps(fn)
         async def inner(request: Request, *args: Any, **kwargs: Any) -> Response:
             try:
-                return await fn(request, *args, **kwargs)
+                if inspect.iscoroutinefunction(fn):
+                    return await fn(request, *args, **kwargs)
+                # a page that only reads: off the event loop, like FastAPI's own sync endpoints
+                return await run_in_threadpool(fn, request, *args, **kwargs)
             except LoginRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(auth.login_redirect(request, target), status_code=303)

@@ -96,7 +96,7 @@ def _page(request: Request, project: dict[str, Any], values: dict[str, Any], err
 
 @router.get("/code/{code}/parcels")
 @form_route(Action.PARCEL_ATTACH)
-async def parcels_form(request: Request, code: str) -> Response:
+def parcels_form(request: Request, code: str) -> Response:
     try:
         project, _ = _load(common.ymt(request), common.actor_of(request), code)
     except AppError as exc:
@@ -116,7 +116,7 @@ async def parcels_post(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, _ = _load(app, actor, code)
+        project, _ = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/parcels")
     except AppError as exc:

@@ -86,7 +86,7 @@ def _form(request: Request, template: str, status: int = 200, **ctx: Any) -> Res
 
 @router.get("/projects/new")
 @form_route(Action.PROJECT_REGISTER)
-async def new_project(request: Request) -> Response:
+def new_project(request: Request) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
     refusal = app.profile.policy.refusal(actor, Action.PROJECT_REGISTER)
@@ -124,7 +124,7 @@ async def register_project(request: Request) -> Response:
 
 @router.get("/code/{code}/registered")
 @form_route(Action.READ)
-async def registered(request: Request, code: str) -> Response:
+def registered(request: Request, code: str) -> Response:
     """After registering: the code issued, its segments, and any warning about the references."""
     actor = common.actor_of(request)
     app = common.ymt(request)
@@ -158,7 +158,7 @@ def _edit_values(project: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/code/{code}/edit")
 @form_route(Action.PROJECT_UPDATE)
-async def edit_project(request: Request, code: str) -> Response:
+def edit_project(request: Request, code: str) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
     try:
@@ -195,7 +195,7 @@ async def update_project(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project = _current(request, code)
+        project = await common.run(lambda: _current(request, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/edit")
     except AppError as exc:
@@ -224,7 +224,7 @@ async def update_project(request: Request, code: str) -> Response:
 
 @router.get("/code/{code}/edited")
 @form_route(Action.READ)
-async def edited(request: Request, code: str) -> Response:
+def edited(request: Request, code: str) -> Response:
     try:
         project = _current(request, code)
     except AppError as exc:
@@ -311,7 +311,7 @@ def _change_route(kind: str) -> None:
 
     @router.get(f"/code/{{code}}/{kind}", name=f"{kind}_form")
     @form_route(action)
-    async def show(request: Request, code: str) -> Response:
+    def show(request: Request, code: str) -> Response:
         actor = common.actor_of(request)
         try:
             project = _current(request, code)
@@ -330,7 +330,7 @@ def _change_route(kind: str) -> None:
         app = common.ymt(request)
         try:
             form = await common.read_form(request)
-            project = _current(request, code)
+            project = await common.run(lambda: _current(request, code))
         except CsrfRefused as exc:
             return common.refused_page(request, exc, f"/code/{code}/{kind}")
         except AppError as exc:
@@ -342,7 +342,7 @@ def _change_route(kind: str) -> None:
         other = None
         if kind == "merge":
             try:
-                other = _current(request, model.into)
+                other = await common.run(lambda: _current(request, model.into))
             except AppError as exc:
                 errors = FieldErrors.of(exc, _change_labels(), {"code": "into"})
                 return _change_page(request, kind, project, values, errors, "fill", errors.status)
@@ -365,7 +365,7 @@ for _kind in IRREVERSIBLE:
 
 @router.get("/code/{code}/changed")
 @form_route(Action.READ)
-async def changed(request: Request, code: str, kind: str = "void") -> Response:
+def changed(request: Request, code: str, kind: str = "void") -> Response:
     try:
         project = _current(request, code)
     except AppError as exc:

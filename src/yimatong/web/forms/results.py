@@ -56,7 +56,7 @@ def _page(request: Request, project: dict[str, Any], values: dict[str, Any], err
 
 @router.get("/code/{code}/results/new")
 @form_route(Action.RESULT_ADD)
-async def result_form(request: Request, code: str, stage: str | None = None) -> Response:
+def result_form(request: Request, code: str, stage: str | None = None) -> Response:
     app = common.ymt(request)
     try:
         project, _ = _load(app, common.actor_of(request), code)
@@ -78,7 +78,7 @@ async def result_save(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, _ = _load(app, actor, code)
+        project, _ = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/results/new")
     except AppError as exc:
@@ -108,7 +108,7 @@ async def result_save(request: Request, code: str) -> Response:
 
 @router.get("/code/{code}/results/{result_id}/added")
 @form_route(Action.READ)
-async def result_added(request: Request, code: str, result_id: int) -> Response:
+def result_added(request: Request, code: str, result_id: int) -> Response:
     app = common.ymt(request)
     view = View.of(app, common.actor_of(request))
     try:

@@ -77,7 +77,7 @@ def _page(request: Request, project: dict[str, Any], rows: list[dict[str, Any]],
 
 @router.get("/code/{code}/stage")
 @form_route(Action.STAGE_WRITE)
-async def stage_form(request: Request, code: str, key: str | None = None) -> Response:
+def stage_form(request: Request, code: str, key: str | None = None) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
     try:
@@ -102,7 +102,7 @@ async def stage_save(request: Request, code: str) -> Response:
     app = common.ymt(request)
     try:
         form = await common.read_form(request)
-        project, rows = _load(app, actor, code)
+        project, rows = await common.run(lambda: _load(app, actor, code))
     except CsrfRefused as exc:
         return common.refused_page(request, exc, f"/code/{code}/stage")
     except AppError as exc:
