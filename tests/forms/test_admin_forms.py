@@ -31,10 +31,10 @@ def test_an_admin_creates_changes_resets_and_disables_a_user(client, ymt) -> Non
     assert weak.status_code == 422 and field_error(weak.text, "password") is not None
     assert user(ymt, "zhang") is None
     r = post(client, "/admin/users", csrf, {"username": "zhang", "display_name": "张三", "role": "approval_system",
-                                            "password": "Initial-pass-2026", "divisions": "430702", "sections": "用地科、规划科"})
+                                            "password": "Initial-pass-2026", "divisions": "430702", "sections": "land_use_control、planning"})
     assert r.status_code == 303
     u = user(ymt, "zhang")
-    assert u is not None and u.role == "approval_system" and u.divisions == ["430702"] and u.sections == ["用地科", "规划科"]
+    assert u is not None and u.role == "approval_system" and u.divisions == ["430702"] and u.sections == ["land_use_control", "planning"]
     r = post(client, "/admin/users/zhang/update", csrf, {"display_name": "张三丰", "role": "viewer"})
     assert r.status_code == 303 and user(ymt, "zhang").role == "viewer"  # type: ignore[union-attr]
     r = post(client, "/admin/users/zhang/password", csrf, {"new_password": "Another-pass-2026"})
