@@ -77,7 +77,7 @@ def import_command(
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
                 code: str | None, layer: str | None, strict: bool = False, land_use_edition: str | None = None
                 ) -> dict[str, Any]:
-    from yimatong.intake import importer as importers
+    from yimatong.intake import jobs as import_jobs
     from yimatong.parcels import files as parcel_import
 
     if kind == "parcels":
@@ -90,7 +90,7 @@ def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, par
     def progress(rows: int) -> None:  # on stderr: stdout carries the report
         typer.echo(f"已读取 {rows} 行…", err=True)
 
-    return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
+    return import_jobs.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
                                   progress=progress, land_use_edition=land_use_edition).as_dict()
 
 
@@ -110,9 +110,10 @@ def _print_report(kind: str, r: dict[str, Any], at: str = "") -> None:
              f"跳过 {c.get('skipped', 0)}"]
     typer.echo("，".join(parts))
     for t in r.get("taken", [])[:SHOWN]:
-        typer.echo(f"  新登记 第{t['row']}行 {t['code']} {t.get('name', '')}")
+        typer.echo(f"  新登记 第{t['row']}行 {t.get('code') or '（未赋码）'} {t.get('name', '')}")
     for m in r.get("merged", [])[:SHOWN]:
-        typer.echo(f"  合并   第{m['row']}行 → {m['code']} {m.get('name', '')}")
+        target = m.get('code') or f"第{m.get('target_row')}行的新项目"
+        typer.echo(f"  合并   第{m['row']}行 → {target} {m.get('name', '')}")
     for v in r.get("review", [])[:SHOWN]:
         typer.echo(f"  待复核 第{v['row']}行 与 {v['candidate_code']} 相似度 {v['score']}（复核号 {v['review_id']}）")
     for x in r.get("refused", [])[:SHOWN]:

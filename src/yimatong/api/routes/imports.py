@@ -17,7 +17,7 @@ from yimatong.core import pagination
 from yimatong.core.context import Actor, App, rfc3339
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
-from yimatong.intake import importer as importers
+from yimatong.intake import jobs as import_jobs
 from yimatong.intake import report_files, reviews
 from yimatong.intake.columns import KINDS
 from yimatong.parcels import files as parcel_import
@@ -60,7 +60,7 @@ async def import_file(kind: str = Path(description="supply_plan„ÄÅreserve_plan„Ä
         report = await run_in_threadpool(parcel_import.import_parcels, app, actor, data, name, crs=crs,
                                          dry_run=dry_run, partial=partial, strict=strict)
     else:
-        run = await run_in_threadpool(importers.import_sheet, app, actor, kind, data, name, dry_run=dry_run,
+        run = await run_in_threadpool(import_jobs.import_sheet, app, actor, kind, data, name, dry_run=dry_run,
                                       partial=partial, land_use_edition=land_use_edition)
         report = run.as_dict()
     shown = report_files.cap(report, app.settings.report_rows)
