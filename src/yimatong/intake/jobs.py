@@ -22,8 +22,10 @@ next batch that the lease is no longer its own and stops."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,8 +169,40 @@ def run_job(app: App, job_id: int, progress: Progress | None = None) -> str:
     runner = _Runner(app, actor, job_id, lease, progress)
     try:
         return runner.run()
-    except LeaseLost:
-        return "running"
+    except LeaseLost:  # resumed elsewhere, or cancelled
+        return runner._status()
+    except Exception as exc:
+        _give_up(app, actor, job_id, lease, exc)
+        raise
+
+
+def _give_up(app: App, actor: Actor, job_id: int, lease: str, exc: Exception) -> None:
+    """A job that failed for a reason of its own (not a crash) while staging ends as failed, nothing published;
+    one that was publishing stays running, to be resumed forward."""
+    detail = exc.detail if isinstance(exc, Invalid | Conflict) else f"导入中断：{type(exc).__name__}"
+
+    def work(uow: UnitOfWork) -> None:
+        job = _locked(uow.session, job_id)
+        if job.status != "running" or job.lease != lease:
+            return
+        if job.phase == "publishing":
+            job.lease, job.error = None, {"detail": f"{detail}（发布未完成，可恢复：ymt import --resume {job_id}）"}
+            return
+        uow.session.execute(delete(ImportJobRow).where(ImportJobRow.job_id == job_id))
+        _end(job, "failed", uow.now)
+        job.error = {"detail": detail}
+    with contextlib.suppress(Exception):  # the database itself is gone: the job stays running, to be resumed
+        uow_run(app, actor, work, exclusive=False)
+
+
+def start(app: App, job_id: int) -> threading.Thread:
+    """Run a job in a thread of this process (the API answers 202 at once and the client polls the job)."""
+    def target() -> None:
+        with contextlib.suppress(Exception):  # recorded on the job by run_job; a thread has no one to tell
+            run_job(app, job_id)
+    thread = threading.Thread(target=target, name=f"ymt-import-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass
@@ -245,7 +279,11 @@ class _Runner:
         self._tell()
         state = _StageState.load(self.app, self.job_id) if last_row else _StageState()
         for chunk in _chunks((r for r in parsed.rows if r.row_no > last_row), self.batch):
-            self._tx(lambda uow, j, chunk=chunk: self._stage_chunk(uow, j, chunk, state, seen))
+            # Rows are matched on a read session (no write lock held meanwhile: on SQLite every write
+            # transaction holds the file's one write lock), then written in a short transaction.
+            with self.app.db.read() as session:
+                rows = self._decide_chunk(session, job.kind, chunk, state, seen)
+            self._tx(lambda uow, j, rows=rows, last=chunk[-1].row_no: self._write_staged(uow, j, rows, last))
             self._tell()
         return self._end_staging(parsed.skipped)
 
@@ -254,18 +292,21 @@ class _Runner:
             return session.execute(select(ImportRun.id).where(ImportRun.kind == job.kind,
                                                               ImportRun.sha256 == job.sha256)).first() is not None
 
-    def _stage_chunk(self, uow: UnitOfWork, job: ImportJob, chunk: list[ParsedRow], state: _StageState,
-                     seen: bool) -> None:
-        state.index.session = uow.session
-        if not seen:
-            state.index.prescreen(chunk)
-        rows = [_stage_row(uow, job.kind, row, state) if not seen else
-                {"row_no": row.row_no, "outcome": "unchanged", "plan": None, "result": {"row": row.row_no}}
-                for row in chunk]
+    def _decide_chunk(self, session: Session, kind: str, chunk: list[ParsedRow], state: _StageState, seen: bool
+                      ) -> list[dict[str, Any]]:
+        if seen:  # a file imported before: every row unchanged, as the one-transaction import answered
+            return [{"row_no": r.row_no, "outcome": "unchanged", "plan": None, "result": {"row": r.row_no}}
+                    for r in chunk]
+        state.index.session = session
+        state.index.prescreen(chunk)
+        return [_stage_row(self.app, session, kind, row, state) for row in chunk]
+
+    @staticmethod
+    def _write_staged(uow: UnitOfWork, job: ImportJob, rows: list[dict[str, Any]], last_row: int) -> None:
         uow.session.execute(insert(table(ImportJobRow)), [r | {"job_id": job.id, "published": False}
                                                            for r in rows])
-        job.rows_read += len(chunk)
-        job.meta = {**job.meta, "last_row": chunk[-1].row_no}
+        job.rows_read += len(rows)
+        job.meta = {**job.meta, "last_row": last_row}
 
     def _end_staging(self, skipped: list[tuple[int, str]]) -> bool:
         def work(uow: UnitOfWork, job: ImportJob) -> bool:
@@ -379,12 +420,12 @@ def _target_key(target: dict[str, Any]) -> str:
     return f"row:{target['row']}" if "row" in target else f"pid:{target['pid']}"
 
 
-def _stage_row(uow: UnitOfWork, kind: str, row: ParsedRow, state: _StageState) -> dict[str, Any]:
-    """Decide what one row will do, writing nothing of the library."""
+def _stage_row(app: App, session: Session, kind: str, row: ParsedRow, state: _StageState) -> dict[str, Any]:
+    """Decide what one row will do, writing nothing."""
     if row.errors:
         return _refused(row.row_no, row.errors)
     try:
-        return _decide(uow, kind, row, state)
+        return _decide(app, session, kind, row, state)
     except Invalid as exc:
         return _refused(row.row_no, exc.errors or [("", exc.detail)])
 
@@ -394,8 +435,8 @@ def _refused(row_no: int, errors: list[tuple[str, str]]) -> dict[str, Any]:
             "result": {"row": row_no, "errors": [{"column": c, "reason": r} for c, r in errors]}}
 
 
-def _decide(uow: UnitOfWork, kind: str, row: ParsedRow, state: _StageState) -> dict[str, Any]:
-    app, v = uow.app, row.values
+def _decide(app: App, session: Session, kind: str, row: ParsedRow, state: _StageState) -> dict[str, Any]:
+    v = row.values
     src_kind = v.get("source_kind") or SOURCE_KIND[kind]
     source = {"kind": src_kind, "ref": source_ref(v), "data": _jsonable(v) | {"row": row.row_no}}
     key, score = _match(state.index, row)
@@ -409,13 +450,13 @@ def _decide(uow: UnitOfWork, kind: str, row: ParsedRow, state: _StageState) -> d
     target = {"row": key.row_no} if isinstance(key, _New) else {"pid": key}
     values = _jsonable(v)
     if score >= 95:
-        changes = _would_change(uow.session, state, target, values, source, app.profile.code.to_be_determined)
+        changes = _would_change(session, state, target, values, source, app.profile.code.to_be_determined)
         plan = {"target": target, "values": values, "source": source, "score": score}
         return r | {"outcome": "merged" if changes else "unchanged", "plan": plan if changes else None,
-                    "result": {"row": row.row_no, "score": score, **_target_view(uow.session, target)}}
-    candidate = _target_view(uow.session, target)
+                    "result": {"row": row.row_no, "score": score, **_target_view(session, target)}}
+    candidate = _target_view(session, target)
     result = {"row": row.row_no, "score": round(score, 1), **candidate}
-    existing = _open_review_id(uow.session, candidate.get("code"), source["ref"]) if "pid" in target else None
+    existing = _open_review_id(session, candidate.get("code"), source["ref"]) if "pid" in target else None
     if existing is not None:
         return r | {"outcome": "review", "plan": None, "result": result | {"review_id": existing}}
     state.reviews.add((_target_key(target), source["ref"]))
@@ -610,6 +651,21 @@ def _get(session: Session, job_id: int) -> ImportJob:
     return job
 
 
+def page(session: Session, actor: Actor, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Jobs newest first (an admin's: every job; others': their own)."""
+    pagination.check_limit(limit)
+    after = pagination.decode_id(cursor)
+    stmt = select(ImportJob).order_by(ImportJob.id.desc())
+    if after is not None:
+        stmt = stmt.where(ImportJob.id < after)
+    rows = [j for j in session.execute(stmt.limit(limit + 1)).scalars()]
+    if not actor.privileged:
+        rows = [j for j in rows if j.actor.get("name") == actor.name]
+    more, rows = len(rows) > limit, rows[:limit]
+    return {"items": [describe(session, j) for j in rows],
+            "next_cursor": pagination.encode(rows[-1].id) if more else None}
+
+
 def get(session: Session, actor: Actor, job_id: int) -> ImportJob:
     """A job as its reader may see it: admins see every job, others their own (404 otherwise)."""
     job = _get(session, job_id)
@@ -720,19 +776,21 @@ def report(session: Session, job: ImportJob, dry_run: bool, partial: bool) -> Re
 
 def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, dry_run: bool = False,
                  partial: bool = False, progress: Callable[[int], None] | None = None,
-                 land_use_edition: str | None = None) -> Report:
+                 land_use_edition: str | None = None, on_job: Progress | None = None) -> Report:
     """Import one file as a job run here to its end (resuming the unfinished job of the same file);
-    `progress` is told the rows read after each batch."""
+    `progress` is told the rows read every importer.PROGRESS_EVERY rows, `on_job` the job after each batch."""
     job_id, _ = create(app, actor, kind, data, filename, dry_run=dry_run, partial=partial,
                        land_use_edition=land_use_edition)
     told = [0]
 
     def tell(d: dict[str, Any]) -> None:  # every importer.PROGRESS_EVERY rows, as the one-call import did
+        if on_job is not None:
+            on_job(d)
         every = importer.PROGRESS_EVERY
         if progress is not None and d["phase"] == "staging" and d["rows_read"] // every > told[0] // every:
             told[0] = d["rows_read"]
             progress(d["rows_read"])
-    run_job(app, job_id, tell if progress else None)
+    run_job(app, job_id, tell if progress or on_job else None)
     with app.db.read() as session:
         job = _get(session, job_id)
         return report(session, job, dry_run, partial)
