@@ -426,6 +426,8 @@ class StoredWarning(Base):
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     project_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     parcel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    other_parcel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # an overlap's other parcel
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)  # the list's order: kind, then level (higher first)
     kind: Mapped[str] = mapped_column(String(40), nullable=False)
     level: Mapped[int] = mapped_column(Integer, nullable=False)
     code: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -436,7 +438,10 @@ class StoredWarning(Base):
     area_m2: Mapped[float | None] = mapped_column(Float, nullable=True)
     ord: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     __table_args__ = (Index("ix_stored_warnings_project", "source", "project_id"),
-                      Index("ix_stored_warnings_parcel", "source", "parcel_id"))
+                      Index("ix_stored_warnings_parcel", "source", "parcel_id"),
+                      Index("ix_stored_warnings_other", "other_parcel_id"),
+                      Index("ix_stored_warnings_code", "source", "code"),
+                      Index("ix_stored_warnings_order", "rank", "since", "code", "parcel_id", "ord"))
 
 
 class WarningState(Base):

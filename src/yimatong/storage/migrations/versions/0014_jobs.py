@@ -63,6 +63,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("parcel_id", sa.BigInteger(), nullable=True),
+        sa.Column("other_parcel_id", sa.BigInteger(), nullable=True),
+        sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("level", sa.Integer(), nullable=False),
         sa.Column("code", sa.String(64), nullable=False),
@@ -75,11 +77,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_stored_warnings_project", "stored_warnings", ["source", "project_id"])
     op.create_index("ix_stored_warnings_parcel", "stored_warnings", ["source", "parcel_id"])
+    op.create_index("ix_stored_warnings_other", "stored_warnings", ["other_parcel_id"])
+    op.create_index("ix_stored_warnings_code", "stored_warnings", ["source", "code"])
+    op.create_index("ix_stored_warnings_order", "stored_warnings", ["rank", "since", "code", "parcel_id", "ord"])
     op.create_table(
         "warning_state",
         sa.Column("key", sa.String(32), primary_key=True),
         sa.Column("value", sa.String(200), nullable=False),
     )
+    # the rows exist from the start, so that an update locks one (an empty `seq`: never computed yet)
+    op.bulk_insert(sa.table("warning_state", sa.column("key", sa.String), sa.column("value", sa.String)),
+                   [{"key": k, "value": ""} for k in ("seq", "day", "layers", "config")])
 
 
 def downgrade() -> None:

@@ -1,0 +1,241 @@
+"""Supervision warnings stored in the database, computed once and updated from the changes that touch them.
+
+`warning_state` records what the stored warnings are current for: the last ledger event applied (`seq`), the
+local day (the rules count days), the control layers (their count and last id) and the rules' configuration.
+`refresh` brings them up to date, in any process, under a row lock on that state (one updater at a time; the
+others then find nothing to do):
+
+- the events after `seq` name the projects they changed (`code`; a merge's `into`, a split's children): the
+  rule warnings of those projects are evaluated again from their facts alone;
+- an event that may move a parcel (anything but stage, result, review and import traffic) re-checks the spatial
+  conflicts of those projects' parcels and of their neighbours (found with the spatial index): the stored
+  conflicts *of* those parcels and the neighbours' conflicts *about* them are replaced;
+- a new day re-evaluates every project's rules (dates move); new control layers or a changed configuration
+  recompute the part they affect in full; a store never computed is computed in full once.
+
+Every reader reads the table (`load`, with LIMIT/OFFSET for pages), so no process keeps its own copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from yimatong.core.context import Actor, App, local_today
+from yimatong.domain import supervision as rules
+from yimatong.parcels import spatial as spatial_checks
+from yimatong.storage.models import (
+    ControlLayerFeature,
+    Event,
+    Project,
+    ProjectParcel,
+    StoredWarning,
+    WarningState,
+    table,
+)
+from yimatong.supervision.facts import _facts, spatial_warning
+from yimatong.uow import UnitOfWork
+from yimatong.uow import run as uow_run
+
+SYSTEM = Actor("system:supervision", "admin")
+# Events that cannot change a spatial conflict: the stage and result traffic of daily work. Listed this way
+# round so that an event type added later re-checks the parcels it names until someone says it need not.
+NOT_SPATIAL = frozenset(("stage.changed", "result.added", "review.opened", "review.resolved", "import.completed",
+                         "joint_review.opened", "joint_review.opinion", "joint_review.closed", "registration.ready"))
+FULL_SPATIAL_ABOVE = 5000  # parcels touched at once beyond which one full pass is cheaper than the neighbourhoods
+EVENT_BATCH = 20_000       # events read per step of a long catch-up
+
+
+def _wanted(session: Session, app: App) -> dict[str, str]:
+    """The state the warnings should be current for now."""
+    head = session.execute(select(func.max(Event.seq))).scalar()
+    layers = session.execute(select(func.count(ControlLayerFeature.id), func.max(ControlLayerFeature.id))).one()
+    config = hashlib.sha256(json.dumps([app.profile.supervision.model_dump(mode="json"), str(app.profile.tz),
+                                        app.profile.division_boundaries], sort_keys=True, default=str).encode()
+                            ).hexdigest()
+    return {"seq": str(head or 0), "day": local_today(app.profile).isoformat(), "layers": f"{layers[0]}:{layers[1]}",
+            "config": config}
+
+
+def _current(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(WarningState.key, WarningState.value)).all())  # type: ignore[arg-type]
+
+
+def is_current(session: Session, app: App) -> bool:
+    return _current(session) == _wanted(session, app)
+
+
+def ever_computed(session: Session) -> bool:
+    return bool(_current(session).get("seq"))
+
+
+def refresh(app: App) -> None:
+    """Bring the stored warnings up to date (nothing to write when they are)."""
+    with app.db.read() as session:
+        if is_current(session, app):
+            return
+    uow_run(app, SYSTEM, lambda uow: update(uow), exclusive=False)
+
+
+def update(uow: UnitOfWork) -> None:
+    """The update itself, in one transaction holding the state's row lock."""
+    session, app = uow.session, uow.app
+    session.execute(select(WarningState.value).where(WarningState.key == "seq").with_for_update())
+    have = _current(session)
+    want = _wanted(session, app)
+    if have == want:
+        return  # another process did it while we waited for the lock
+    today = dt.date.fromisoformat(want["day"])
+    full = not have.get("seq") or have.get("config") != want["config"]
+    if full or have.get("day") != want["day"]:
+        _replace_rules(session, app, None, today)
+    if full or have.get("layers") != want["layers"]:
+        _replace_spatial_all(session, app)
+    if not full:
+        _apply_events(session, app, int(have["seq"]), int(want["seq"]), today,
+                      rules_done=have.get("day") != want["day"], spatial_done=have.get("layers") != want["layers"])
+    for key, value in want.items():
+        session.merge(WarningState(key=key, value=value))
+
+
+def _apply_events(session: Session, app: App, after: int, head: int, today: dt.date, *, rules_done: bool,
+                  spatial_done: bool) -> None:
+    codes: set[str] = set()
+    spatial: set[str] = set()
+    while after < head:
+        rows = session.execute(select(Event.seq, Event.type, Event.code, Event.data).where(
+            Event.seq > after, Event.seq <= head).order_by(Event.seq).limit(EVENT_BATCH)).all()
+        if not rows:
+            break
+        for _, etype, code, data in rows:
+            named = _codes_of(etype, code, data)
+            codes |= named
+            if etype not in NOT_SPATIAL:
+                spatial |= named
+        after = rows[-1][0]
+    if not codes:
+        return
+    ids = _project_ids(session, codes)
+    if not rules_done:
+        _replace_rules(session, app, ids, today)
+    if spatial and not spatial_done:
+        _replace_spatial_near(session, app, spatial, _project_ids(session, spatial))
+
+
+def _codes_of(etype: str, code: str | None, data: str) -> set[str]:
+    named = {code} if code else set()
+    if etype in ("project.merged", "project.split"):
+        payload = json.loads(data)
+        if isinstance(payload.get("into"), str):
+            named.add(payload["into"])
+        named.update(c for c in payload.get("children") or () if isinstance(c, str))
+    return named
+
+
+def _project_ids(session: Session, codes: Iterable[str]) -> list[int]:
+    wanted = sorted(codes)
+    return [pid for i in range(0, len(wanted), 500)
+            for pid in session.execute(select(Project.id).where(Project.code.in_(wanted[i:i + 500]))).scalars()]
+
+
+# --- rules ------------------------------------------------------------------------------------------------------
+
+def _replace_rules(session: Session, app: App, ids: list[int] | None, today: dt.date) -> None:
+    """The rule warnings of these projects (None: all), evaluated again."""
+    stmt = delete(StoredWarning).where(StoredWarning.source == "rules")
+    if ids is None:
+        session.execute(stmt)
+        facts = _facts(session, app, None)
+    else:
+        for i in range(0, len(ids), 500):
+            session.execute(stmt.where(StoredWarning.project_id.in_(ids[i:i + 500])))
+        facts = {}
+        for i in range(0, len(ids), 500):
+            facts |= _facts(session, app, None, ids[i:i + 500])
+    spec = app.profile.supervision
+    rows = [_row("rules", w, pid, None, None, n) for pid, f in facts.items()
+            for n, w in enumerate(rules.evaluate(f, today, spec))]
+    _insert(session, rows)
+
+
+# --- spatial ----------------------------------------------------------------------------------------------------
+
+def _replace_spatial_all(session: Session, app: App) -> None:
+    session.execute(delete(StoredWarning).where(StoredWarning.source == "spatial"))
+    _insert(session, _spatial_rows(spatial_checks.all_issues(session, app)))
+
+
+def _replace_spatial_near(session: Session, app: App, codes: set[str], ids: list[int]) -> None:
+    """Re-check the parcels of these projects — those linked now and those their stored conflicts name — and
+    their neighbours' conflicts about them."""
+    parcels = set(session.execute(select(ProjectParcel.parcel_id).where(ProjectParcel.project_id.in_(ids))).scalars()
+                  ) if ids else set()
+    wanted = sorted(codes)
+    for i in range(0, len(wanted), 500):
+        parcels.update(p for p in session.execute(select(StoredWarning.parcel_id).where(
+            StoredWarning.source == "spatial", StoredWarning.code.in_(wanted[i:i + 500]))).scalars() if p is not None)
+    if not parcels:
+        return
+    if len(parcels) > FULL_SPATIAL_ABOVE:
+        _replace_spatial_all(session, app)
+        return
+    chosen = sorted(parcels)
+    for i in range(0, len(chosen), 500):
+        part = chosen[i:i + 500]
+        session.execute(delete(StoredWarning).where(StoredWarning.source == "spatial", or_(
+            StoredWarning.parcel_id.in_(part), StoredWarning.other_parcel_id.in_(part))))
+    own, theirs = spatial_checks.issues_near(session, app, parcels)
+    _insert(session, _spatial_rows(own) + _spatial_rows(theirs))
+
+
+def _spatial_rows(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out, seen = [], {}
+    for issue in issues:
+        n = seen[issue["parcel_id"]] = seen.get(issue["parcel_id"], -1) + 1
+        out.append(_row("spatial", spatial_warning(issue), issue["project_id"], issue["parcel_id"],
+                        issue.get("other_parcel_id"), n))
+    return out
+
+
+# --- rows -------------------------------------------------------------------------------------------------------
+
+def _row(source: str, w: rules.Warning, project_id: int, parcel_id: int | None, other: int | None, n: int
+         ) -> dict[str, Any]:
+    return {"source": source, "project_id": project_id, "parcel_id": parcel_id, "other_parcel_id": other,
+            "rank": rules.KINDS.index(w.kind) * 10 + (9 - w.level), "kind": w.kind, "level": w.level,
+            "code": w.code, "name": w.name or "", "division": w.division or "", "since": w.since,
+            "detail": w.detail, "area_m2": w.area_m2, "ord": n}
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(table(StoredWarning)), rows[i:i + 5000])
+
+
+def load(session: Session, kind: str | None = None, division: str | None = None, *, offset: int = 0,
+         limit: int | None = None) -> list[rules.Warning]:
+    """The stored warnings in the list's order: by kind, the higher level first, the oldest first, by code."""
+    stmt = select(StoredWarning.kind, StoredWarning.level, StoredWarning.code, StoredWarning.since,
+                  StoredWarning.detail, StoredWarning.name, StoredWarning.division, StoredWarning.area_m2)
+    if kind:
+        stmt = stmt.where(StoredWarning.kind == kind)
+    if division:
+        stmt = stmt.where(StoredWarning.division == division)
+    stmt = stmt.order_by(StoredWarning.rank, StoredWarning.since.is_(None), StoredWarning.since, StoredWarning.code,
+                         StoredWarning.parcel_id, StoredWarning.ord, StoredWarning.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [rules.Warning(k, lv, c, s, d, n, dv, a) for k, lv, c, s, d, n, dv, a in session.execute(stmt)]
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Warnings by kind, counted in the database."""
+    out = dict.fromkeys(rules.KINDS, 0)
+    for kind, n in session.execute(select(StoredWarning.kind, func.count()).group_by(StoredWarning.kind)):
+        out[kind] = int(n)
+    return out
