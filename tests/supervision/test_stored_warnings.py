@@ -24,6 +24,7 @@ from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.storage.models import Project, StoredWarning
 from yimatong.supervision import service as supervision
+from yimatong.supervision import stored
 from yimatong.uow import run as uow_run
 
 ACTOR = Actor("warnings-test", "admin")
@@ -42,7 +43,10 @@ def _full(app: App) -> list[str]:
 
 def _stored(app: App) -> list[str]:
     with app.db.read() as session:
-        return _key(supervision.all_warnings(session, app))
+        items = supervision.all_warnings(session, app)
+    with app.db.read() as session:  # the counts kept with every update are those of the stored list
+        assert stored.counts(session) == supervision.count_by_kind(items)
+    return _key(items)
 
 
 def _codes(app: App) -> list[str]:

@@ -434,6 +434,7 @@ class StoredWarning(Base):
     name: Mapped[str] = mapped_column(String(500), nullable=False)
     division: Mapped[str] = mapped_column(String(16), nullable=False)
     since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    since_order: Mapped[date] = mapped_column(Date, nullable=False)  # `since`, or the last day: sorts it last
     detail: Mapped[str] = mapped_column(Text, nullable=False)
     area_m2: Mapped[float | None] = mapped_column(Float, nullable=True)
     ord: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -441,7 +442,8 @@ class StoredWarning(Base):
                       Index("ix_stored_warnings_parcel", "source", "parcel_id"),
                       Index("ix_stored_warnings_other", "other_parcel_id"),
                       Index("ix_stored_warnings_code", "source", "code"),
-                      Index("ix_stored_warnings_order", "rank", "since", "code", "parcel_id", "ord"))
+                      Index("ix_stored_warnings_kind", "kind", "division"),
+                      Index("ix_stored_warnings_order", "rank", "since_order", "code", "parcel_id", "ord", "id"))
 
 
 class WarningState(Base):

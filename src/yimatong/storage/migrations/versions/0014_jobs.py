@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(500), nullable=False),
         sa.Column("division", sa.String(16), nullable=False),
         sa.Column("since", sa.Date(), nullable=True),
+        sa.Column("since_order", sa.Date(), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("area_m2", sa.Float(), nullable=True),
         sa.Column("ord", sa.Integer(), nullable=False, server_default="0"),
@@ -79,7 +80,8 @@ def upgrade() -> None:
     op.create_index("ix_stored_warnings_parcel", "stored_warnings", ["source", "parcel_id"])
     op.create_index("ix_stored_warnings_other", "stored_warnings", ["other_parcel_id"])
     op.create_index("ix_stored_warnings_code", "stored_warnings", ["source", "code"])
-    op.create_index("ix_stored_warnings_order", "stored_warnings", ["rank", "since", "code", "parcel_id", "ord"])
+    op.create_index("ix_stored_warnings_kind", "stored_warnings", ["kind", "division"])
+    op.create_index("ix_stored_warnings_order", "stored_warnings", ["rank", "since_order", "code", "parcel_id", "ord", "id"])
     op.create_table(
         "warning_state",
         sa.Column("key", sa.String(32), primary_key=True),
