@@ -236,6 +236,11 @@ def test_report_by_outcome_adds_up_to_the_rows_read(ymt: App, client: httpx.Clie
     assert taken["items"][0]["code"].startswith("CD4307022026")
     bad = client.get(f"/api/v1/import-jobs/{job_id}/report?outcome=maybe", headers=admin_headers)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
+    review_id = client.get(f"/api/v1/import-jobs/{job_id}/report?outcome=review",
+                           headers=admin_headers).json()["items"][0]["review_id"]
+    again = import_jobs.import_sheet(ymt, ACTOR, "supply_plan", supply_plan_xlsx(  # the near row once more
+        tmp_path / "again.xlsx", [rows[42]], two_level=False).read_bytes(), "again.xlsx")
+    assert again.written and [r["review_id"] for r in again.review] == [review_id]  # the same review, not a second
     gone = client.post(f"/api/v1/import-jobs/{job_id}/cancel", headers=admin_headers)
     assert gone.status_code == 409
     assert client.get("/api/v1/import-jobs/99999", headers=admin_headers).status_code == 404

@@ -283,7 +283,11 @@ class _Runner:
             # transaction holds the file's one write lock), then written in a short transaction.
             with self.app.db.read() as session:
                 rows = self._decide_chunk(session, job.kind, chunk, state, seen)
-            self._tx(lambda uow, j, rows=rows, last=chunk[-1].row_no: self._write_staged(uow, j, rows, last))
+            last = chunk[-1].row_no
+
+            def write(uow: UnitOfWork, j: ImportJob, rows: list[dict[str, Any]] = rows, last: int = last) -> None:
+                self._write_staged(uow, j, rows, last)
+            self._tx(write)
             self._tell()
         return self._end_staging(parsed.skipped)
 
@@ -374,7 +378,7 @@ def _refuse_beyond_serials(uow: UnitOfWork, job_id: int) -> None:
     for row in uow.session.execute(select(ImportJobRow).where(ImportJobRow.job_id == job_id,
                                                               ImportJobRow.outcome == "taken")
                                    .order_by(ImportJobRow.row_no)).scalars():
-        wanted.setdefault(codes.serial_scope_key(profile, {"region": region, **row.plan["attrs"]}), []).append(row)
+        wanted.setdefault(codes.serial_scope_key(profile, {"region": region, **_plan(row)["attrs"]}), []).append(row)
     for scope, rows in wanted.items():
         used = uow.session.execute(select(Counter.value).where(Counter.scope == "serial:" + scope)).scalar() or 0
         for row in rows[max(0, top - int(used)):]:
@@ -438,9 +442,9 @@ def _refused(row_no: int, errors: list[tuple[str, str]]) -> dict[str, Any]:
 def _decide(app: App, session: Session, kind: str, row: ParsedRow, state: _StageState) -> dict[str, Any]:
     v = row.values
     src_kind = v.get("source_kind") or SOURCE_KIND[kind]
-    source = {"kind": src_kind, "ref": source_ref(v), "data": _jsonable(v) | {"row": row.row_no}}
+    source: dict[str, Any] = {"kind": src_kind, "ref": source_ref(v), "data": _jsonable(v) | {"row": row.row_no}}
     key, score = _match(state.index, row)
-    r = {"row_no": row.row_no}
+    r: dict[str, Any] = {"row_no": row.row_no}
     if key is None:
         data = attributes(app, v) | {"sources": [source]}
         attrs = registry.coded_attrs(app.profile, data)
@@ -514,6 +518,9 @@ class _Publisher:
 
     def publish(self, rows: list[ImportJobRow]) -> None:
         for row in rows:
+            if row.plan is None:  # e.g. a row for a review already open: its report line says which
+                row.published = True
+                continue
             if row.outcome == "taken":
                 self._taken(row)
                 continue
@@ -536,7 +543,7 @@ class _Publisher:
         return staged.result.get("project_id") if staged is not None else None
 
     def _taken(self, row: ImportJobRow) -> None:
-        data = row.plan["data"]
+        data = _plan(row)["data"]
         existing = _registered_meanwhile(self.session, data)
         if existing is None:
             self.pending.append(row)
@@ -554,7 +561,7 @@ class _Publisher:
         rows, self.pending = self.pending, []
         if not rows:
             return
-        outcomes = registry.register_many(self.uow, [(r.plan["data"], r.plan["attrs"]) for r in rows])
+        outcomes = registry.register_many(self.uow, [(_plan(r)["data"], _plan(r)["attrs"]) for r in rows])
         for row, outcome in zip(rows, outcomes, strict=True):
             row.published = True
             if isinstance(outcome, Conflict):
@@ -566,7 +573,7 @@ class _Publisher:
         self.uow.flush_events()
 
     def _merge(self, row: ImportJobRow) -> None:
-        plan = row.plan
+        plan = _plan(row)
         pid = self._pid(plan["target"])
         project = self.session.get(Project, pid) if pid is not None else None
         if project is None:
@@ -578,7 +585,7 @@ class _Publisher:
         row.result = {"row": row.row_no, "code": project.code, "name": project.name, "score": plan["score"]}
 
     def _review(self, row: ImportJobRow) -> None:
-        plan = row.plan
+        plan = _plan(row)
         pid = self._pid(plan["target"])
         candidate = self.session.get(Project, pid) if pid is not None else None
         if candidate is None:
@@ -603,6 +610,11 @@ class _Publisher:
         self.uow.emit(ev.ReviewOpened(review_id=review.id, score=score, name=v["name"], kind=plan["kind"]),
                       candidate.code)
         return review.id
+
+
+def _plan(row: ImportJobRow) -> dict[str, Any]:
+    assert row.plan is not None, f"row {row.row_no} has nothing to publish"
+    return row.plan
 
 
 def _registered_meanwhile(session: Session, data: dict[str, Any]) -> int | None:

@@ -181,7 +181,7 @@ def issues_near(session: Session, app: App, parcel_ids: set[int]) -> tuple[list[
     sql = dialect_of(session)
     near: set[int] = set()
     for bounds in shapely.bounds(shapely.from_wkb([r[5] for r in mine])).tolist():
-        near.update(r[0] for r in session.execute(sql.parcel_candidates(tuple(bounds))))  # type: ignore[arg-type]
+        near.update(r[0] for r in session.execute(sql.parcel_candidates(tuple(bounds))))
     near -= parcel_ids
     near_ids = sorted(near)
     others = [r for i in range(0, len(near_ids), 500)

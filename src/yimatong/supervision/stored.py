@@ -80,7 +80,7 @@ def _config_key(profile: Any) -> str:
 
 
 def _current(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(WarningState.key, WarningState.value)  # type: ignore[arg-type]
+    return dict(session.execute(select(WarningState.key, WarningState.value)
                                 .where(WarningState.key.in_(STATE_KEYS))).all())
 
 
@@ -225,7 +225,8 @@ def _replace_spatial_near(session: Session, app: App, codes: set[str], ids: list
 
 
 def _spatial_rows(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out, seen = [], {}
+    out: list[dict[str, Any]] = []
+    seen: dict[int, int] = {}
     for issue in issues:
         n = seen[issue["parcel_id"]] = seen.get(issue["parcel_id"], -1) + 1
         out.append(_row("spatial", spatial_warning(issue), issue["project_id"], issue["parcel_id"],
