@@ -79,12 +79,12 @@ def main() -> None:
                 w.detail for w in supervision.compute(s, app, None, None, local_today(app.profile)))
         app.close()
     print(f"{n} projects and parcels; {count} warnings")
-    print(f"{'computation':<58}{'seconds':>9}{'ratio':>8}")
+    print(f"{'computation':<58}{'seconds':>9}{'ratio':>9}")
     for name, v in (("full computation (baseline: before, after any parcel change)", baseline),
                     ("stored: first computation into the store (once)", first),
                     ("stored: update + first page + counts after a stage change", after_stage),
                     ("stored: update + first page + counts after a parcel change", after_parcel)):
-        print(f"{name:<58}{v:>9.3f}{v / baseline:>8.3f}")
+        print(f"{name:<58}{v:>9.3f}{v / baseline:>9.4f}")
 
 
 if __name__ == "__main__":

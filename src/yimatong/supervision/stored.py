@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -92,15 +93,44 @@ def ever_computed(session: Session) -> bool:
     return bool(_current(session).get("seq"))
 
 
+@dataclass
+class _Full:
+    """Full passes computed on a read session before the write transaction (on SQLite every write transaction
+    holds the one write lock: the full computation of a large library inside it stopped every writer for a
+    minute). `seq` was read before the data: the events after it are applied on top, so nothing is missed."""
+
+    have: dict[str, str]
+    seq: int
+    rules: list[dict[str, Any]] | None
+    spatial: list[dict[str, Any]] | None
+
+
 def refresh(app: App) -> None:
     """Bring the stored warnings up to date (nothing to write when they are)."""
     with app.db.read() as session:
-        if is_current(session, app):
+        have, want = _current(session), _wanted(session, app)
+        if have == want:
             return
-    uow_run(app, SYSTEM, lambda uow: update(uow), exclusive=False)
+        full = _needs_full(have, want)
+        pre = _precompute(session, app, have, want, full) if any(full) else None
+    uow_run(app, SYSTEM, lambda uow: update(uow, pre), exclusive=False)
 
 
-def update(uow: UnitOfWork) -> None:
+def _needs_full(have: dict[str, str], want: dict[str, str]) -> tuple[bool, bool]:
+    """Whether every project's rules, and every parcel's conflicts, must be computed again."""
+    fresh = not have.get("seq") or have.get("config") != want["config"]
+    return fresh or have.get("day") != want["day"], fresh or have.get("layers") != want["layers"]
+
+
+def _precompute(session: Session, app: App, have: dict[str, str], want: dict[str, str], full: tuple[bool, bool]
+                ) -> _Full:
+    seq = int(session.execute(select(func.max(Event.seq))).scalar() or 0)
+    today = dt.date.fromisoformat(want["day"])
+    return _Full(have, seq, _rule_rows(session, app, None, today) if full[0] else None,
+                 _spatial_rows(spatial_checks.all_issues(session, app)) if full[1] else None)
+
+
+def update(uow: UnitOfWork, pre: _Full | None = None) -> None:
     """The update itself, in one transaction holding the state's row lock."""
     session, app = uow.session, uow.app
     session.execute(select(WarningState.value).where(WarningState.key == "seq").with_for_update())
@@ -109,18 +139,35 @@ def update(uow: UnitOfWork) -> None:
     if have == want:
         return  # another process did it while we waited for the lock
     today = dt.date.fromisoformat(want["day"])
-    full = not have.get("seq") or have.get("config") != want["config"]
+    full_rules, full_spatial = _needs_full(have, want)
+    if pre is not None and pre.have != have:
+        pre = None  # another process updated meanwhile: what was computed for the old state is not used
     delta: Counter[str] = Counter()
-    if full or have.get("day") != want["day"]:
-        _replace_rules(session, app, None, today, delta)
-    if full or have.get("layers") != want["layers"]:
-        _replace_spatial_all(session, app, delta)
-    if not full:
-        _apply_events(session, app, int(have["seq"]), int(want["seq"]), today, delta,
-                      rules_done=have.get("day") != want["day"], spatial_done=have.get("layers") != want["layers"])
+    if full_rules:
+        _replace(session, "rules", pre.rules if pre and pre.rules is not None else
+                 _rule_rows(session, app, None, today), delta)
+    if full_spatial:
+        _replace(session, "spatial", pre.spatial if pre and pre.spatial is not None else
+                 _spatial_rows(spatial_checks.all_issues(session, app)), delta)
+    fresh = not have.get("seq") or have.get("config") != want["config"]
+    if fresh and pre is None:
+        after = int(want["seq"])  # computed in full inside this transaction: current as it is
+    elif fresh:
+        after = pre.seq  # type: ignore[union-attr]
+    else:
+        after = int(have["seq"])
+    # The events since: projects they name are evaluated again (a part computed in full before the lock from an
+    # older snapshot is brought forward this way too; evaluating a project twice gives the same rows).
+    _apply_events(session, app, after, int(want["seq"]), today, delta,
+                  rules_done=full_rules and pre is None, spatial_done=full_spatial and pre is None)
     for key, value in want.items():
         session.merge(WarningState(key=key, value=value))
     _add_counts(session, delta)
+
+
+def _replace(session: Session, source: str, rows: list[dict[str, Any]], delta: Counter[str]) -> None:
+    _delete(session, delete(StoredWarning).where(StoredWarning.source == source), delta)
+    _insert(session, rows, delta)
 
 
 def _add_counts(session: Session, delta: Counter[str]) -> None:
@@ -173,30 +220,28 @@ def _project_ids(session: Session, codes: Iterable[str]) -> list[int]:
 
 # --- rules ------------------------------------------------------------------------------------------------------
 
-def _replace_rules(session: Session, app: App, ids: list[int] | None, today: dt.date, delta: Counter[str]) -> None:
-    """The rule warnings of these projects (None: all), evaluated again."""
-    stmt = delete(StoredWarning).where(StoredWarning.source == "rules")
+def _rule_rows(session: Session, app: App, ids: list[int] | None, today: dt.date) -> list[dict[str, Any]]:
+    """The rule warnings of these projects (None: all) as rows."""
     if ids is None:
-        _delete(session, stmt, delta)
         facts = _facts(session, app, None)
     else:
-        for i in range(0, len(ids), 500):
-            _delete(session, stmt.where(StoredWarning.project_id.in_(ids[i:i + 500])), delta)
         facts = {}
         for i in range(0, len(ids), 500):
             facts |= _facts(session, app, None, ids[i:i + 500])
     spec = app.profile.supervision
-    rows = [_row("rules", w, pid, None, None, n) for pid, f in facts.items()
+    return [_row("rules", w, pid, None, None, n) for pid, f in facts.items()
             for n, w in enumerate(rules.evaluate(f, today, spec))]
-    _insert(session, rows, delta)
+
+
+def _replace_rules(session: Session, app: App, ids: list[int], today: dt.date, delta: Counter[str]) -> None:
+    """The rule warnings of these projects, evaluated again."""
+    stmt = delete(StoredWarning).where(StoredWarning.source == "rules")
+    for i in range(0, len(ids), 500):
+        _delete(session, stmt.where(StoredWarning.project_id.in_(ids[i:i + 500])), delta)
+    _insert(session, _rule_rows(session, app, ids, today), delta)
 
 
 # --- spatial ----------------------------------------------------------------------------------------------------
-
-def _replace_spatial_all(session: Session, app: App, delta: Counter[str]) -> None:
-    _delete(session, delete(StoredWarning).where(StoredWarning.source == "spatial"), delta)
-    _insert(session, _spatial_rows(spatial_checks.all_issues(session, app)), delta)
-
 
 def _replace_spatial_near(session: Session, app: App, codes: set[str], ids: list[int], delta: Counter[str]
                           ) -> None:
@@ -211,7 +256,7 @@ def _replace_spatial_near(session: Session, app: App, codes: set[str], ids: list
     if not parcels:
         return
     if len(parcels) > FULL_SPATIAL_ABOVE:
-        _replace_spatial_all(session, app, delta)
+        _replace(session, "spatial", _spatial_rows(spatial_checks.all_issues(session, app)), delta)
         return
     chosen = sorted(parcels)
     for i in range(0, len(chosen), 500):
