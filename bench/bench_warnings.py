@@ -11,6 +11,7 @@ the store as any process would.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ from yimatong.supervision import stored  # noqa: E402
 from yimatong.uow import transaction  # noqa: E402
 
 ACTOR = Actor("bench", "admin")
+ROUNDS = 7
 
 
 def main() -> None:
@@ -66,14 +68,17 @@ def main() -> None:
         t = time.perf_counter()
         stored.refresh(app)
         first = time.perf_counter() - t
-        with transaction(app, ACTOR) as uow:
-            codes = uow.session.execute(select(Project.code).order_by(Project.id).limit(2)).scalars().all()
-            stages.set_stage(uow, codes[0], "land_approval", {"status": "done"})
-        after_stage = reader()
-        with transaction(app, ACTOR) as uow:
-            project = registry.get(uow.session, codes[1])
-            parcels.attach(uow, project, box(111.69, 29.04, 111.691, 29.041))
-        after_parcel = reader()
+        with app.db.read() as s:
+            codes = s.execute(select(Project.code).order_by(Project.id).limit(2 * ROUNDS)).scalars().all()
+        after_stage, after_parcel = [], []
+        for k in range(ROUNDS):  # the median of several changes: the machine is shared
+            with transaction(app, ACTOR) as uow:
+                stages.set_stage(uow, codes[k], "land_approval", {"status": "done"})
+            after_stage.append(reader())
+            with transaction(app, ACTOR) as uow:
+                project = registry.get(uow.session, codes[ROUNDS + k])
+                parcels.attach(uow, project, box(111.69 + k * 0.01, 29.04, 111.691 + k * 0.01, 29.041))
+            after_parcel.append(reader())
         with app.db.read() as s:
             assert sorted(w.as_dict()["detail"] for w in stored.load(s)) == sorted(
                 w.detail for w in supervision.compute(s, app, None, None, local_today(app.profile)))
@@ -82,8 +87,8 @@ def main() -> None:
     print(f"{'computation':<58}{'seconds':>9}{'ratio':>9}")
     for name, v in (("full computation (baseline: before, after any parcel change)", baseline),
                     ("stored: first computation into the store (once)", first),
-                    ("stored: update + first page + counts after a stage change", after_stage),
-                    ("stored: update + first page + counts after a parcel change", after_parcel)):
+                    ("stored: update + first page + counts after a stage change", statistics.median(after_stage)),
+                    ("stored: update + first page + counts after a parcel change", statistics.median(after_parcel))):
         print(f"{name:<58}{v:>9.3f}{v / baseline:>9.4f}")
 
 
