@@ -51,12 +51,12 @@ if mode == "bare":
 else:
     from yimatong.config import Settings
     from yimatong.profiles.loader import load_profile
-    from yimatong.intake import importer as importers
+    from yimatong.intake import jobs as import_jobs
     from yimatong.core.context import Actor, App
     from yimatong.storage.migrate import upgrade
     app = App(Settings(database_url=db, data_dir=Path(data), deliver_webhooks=False), load_profile("changde"))
     upgrade(app.db.engine)
-    r = importers.import_sheet(app, Actor("bench", "admin"), "supply_plan", Path(path).read_bytes(), "plan.xlsx")
+    r = import_jobs.import_sheet(app, Actor("bench", "admin"), "supply_plan", Path(path).read_bytes(), "plan.xlsx")
     n = r.counts["rows"]
     assert not r.refused, r.refused[:3]
 elapsed = time.perf_counter() - t

@@ -21,6 +21,9 @@ ALLOWED = {
     "ledger/feed.py": "the position of the ledger head (no row is read); the feed itself uses View.event_query",
     "supervision/service.py": "warnings are computed from the whole library; what each reader sees is filtered "
                               "by district scope on the way out",
+    "supervision/facts.py": "the facts the warning rules read, from the whole library (as supervision/service.py)",
+    "supervision/stored.py": "the stored warnings are updated from every event and every parcel link; readers get "
+                             "them through supervision/service.py, filtered on the way out",
     "parcels/spatial.py": "the whole-library spatial screening of supervision (all_issues); per-project checks "
                           "use the view",
     "projects/registry.py": "write commands read a project's references to keep them unique and carry them over "

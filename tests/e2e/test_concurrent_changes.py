@@ -57,7 +57,7 @@ def test_no_stage_change_lands_after_a_void(ymt: App) -> None:
 def test_writers_during_a_long_import_neither_deadlock_nor_fail(ymt: App) -> None:
     """An import holds the ledger for its whole file; registrations in other districts and stage changes made
     meanwhile must wait for it, not deadlock against it (PostgreSQL would abort one of them)."""
-    from yimatong.intake import importer as importers
+    from yimatong.intake import jobs as import_jobs
 
     divisions = ["430702", "430703", "430721", "430722", "430723"]
     body = {k: v for k, v in project_body().items() if k != "parcels"}
@@ -82,7 +82,7 @@ def test_writers_during_a_long_import_neither_deadlock_nor_fail(ymt: App) -> Non
             errors.append(exc)
 
     def do_import() -> None:
-        importers.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv")
+        import_jobs.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv")
 
     def do_writes() -> None:
         for i in range(20):

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from intake.messy import supply_plan_xlsx
 from yimatong.core.context import Actor, App
 from yimatong.intake import importer as importers
+from yimatong.intake import jobs as import_jobs
 from yimatong.ledger import verify as ledger  # ledger.verify moved out of log.py (verify without blind spots)
 from yimatong.storage.models import Event, Project
 from yimatong.uow import transaction
@@ -34,7 +35,7 @@ def _row(i: int, name: str) -> list[object]:
 
 
 def _import(app: App, path: Path, partial: bool = False, progress: Any = None) -> importers.Report:
-    return importers.import_sheet(app, ACTOR, "supply_plan", path.read_bytes(), path.name, partial=partial,
+    return import_jobs.import_sheet(app, ACTOR, "supply_plan", path.read_bytes(), path.name, partial=partial,
                                   progress=progress)
 
 
@@ -86,7 +87,7 @@ def test_exhausted_serial_scope_refuses_only_its_rows(ymt: App, tmp_path: Path) 
 def test_control_characters_in_cells_are_dropped(ymt: App) -> None:
     """A NUL left in a cell by another system's export (PostgreSQL cannot store it) does not stop the import."""
     data = "项目名称,行政区划,年度,建设单位\n武陵区\x00丹阳路\x01项目,武陵区,2026,常德\x7f建投\n".encode()
-    report = importers.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv")
+    report = import_jobs.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv")
     assert report.written and report.counts["taken"] == 1
     with ymt.db.read() as session:
         name, builder = session.execute(select(Project.name, Project.builder)).one()
@@ -105,7 +106,7 @@ def test_two_imports_of_the_same_rows_at_once_register_them_once(ymt: App) -> No
 
     def run(data: bytes) -> None:
         try:
-            reports.append(importers.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv"))
+            reports.append(import_jobs.import_sheet(ymt, ACTOR, "reserve_plan", data, "储备.csv"))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -130,8 +131,8 @@ def test_a_review_decided_twice_at_once_is_decided_once(ymt: App) -> None:
 
     first = "项目名称,行政区划,年度\n武陵区丹阳路以北地块住宅项目,武陵区,2026\n".encode()
     near = "项目名称,行政区划,年度\n武陵区丹阳路以北地块二期住宅项目,武陵区,2026\n".encode()
-    importers.import_sheet(ymt, ACTOR, "reserve_plan", first, "a.csv")
-    review_id = importers.import_sheet(ymt, ACTOR, "reserve_plan", near, "b.csv").review[0]["review_id"]
+    import_jobs.import_sheet(ymt, ACTOR, "reserve_plan", first, "a.csv")
+    review_id = import_jobs.import_sheet(ymt, ACTOR, "reserve_plan", near, "b.csv").review[0]["review_id"]
     outcomes: list[str] = []
 
     def decide() -> None:

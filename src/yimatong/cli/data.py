@@ -43,8 +43,8 @@ def register(app: typer.Typer) -> None:
 
 
 def import_command(
-    kind: str = typer.Argument(..., help="supply_plan、reserve_plan、key_projects、investment_platform、parcels、control_layer"),
-    file: Path = typer.Argument(..., help="xlsx、xls、csv；地块：GeoJSON、zip 打包的 Shapefile、GeoPackage、坐标 TXT"),
+    kind: str = typer.Argument(None, help="supply_plan、reserve_plan、key_projects、investment_platform、parcels、control_layer"),
+    file: Path = typer.Argument(None, help="xlsx、xls、csv；地块：GeoJSON、zip 打包的 Shapefile、GeoPackage、坐标 TXT"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只校验，不写入"),
     partial: bool = typer.Option(False, "--partial", help="只导入合格的行（默认整文件要么全部导入要么不导入）"),
     crs: int = typer.Option(None, "--crs", help="地块文件坐标系 EPSG"),
@@ -54,8 +54,15 @@ def import_command(
     report_file: Path = typer.Option(None, "--report", help="把完整报告写入文件（.xlsx 或 .json）"),
     land_use_edition: str = typer.Option(None, "--land-use-edition",
                                          help="用途列的分类版本：2023（默认）或 gbt21010（GB/T 21010-2017/三调）；不给时按表头"),
+    resume: int = typer.Option(None, "--resume", help="继续运行中断的导入任务（任务号见导入时的提示）"),
 ) -> None:
-    """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。"""
+    """导入来源清单、地块文件或管控图层；有被拒的行时退出码为 1。清单导入作为任务运行：中断后再次运行同一命令
+    （或 --resume 任务号）从中断处继续。"""
+    if resume is not None:
+        _resume(resume, report_file)
+        return
+    if kind is None or file is None:
+        raise fail("请给出导入类型与文件（ymt import KIND FILE），或用 --resume 任务号 继续中断的导入任务")
     if kind not in IMPORT_KINDS:
         raise fail(f"未知导入类型 {kind}，可选：{', '.join(IMPORT_KINDS)}")
     if report_file is not None:
@@ -74,10 +81,42 @@ def import_command(
         raise typer.Exit(1)
 
 
+def _resume(job_id: int, report_file: Path | None) -> None:
+    from yimatong.errors import AppError
+    from yimatong.intake import jobs as import_jobs
+
+    if report_file is not None:
+        output_file(report_file, (".xlsx", ".json"))
+    with service(migrate=True) as ymt:
+        try:
+            report = import_jobs.resume(ymt, cli_actor(), job_id, _job_progress).as_dict()
+        except AppError as exc:
+            raise fail(exc.detail) from None
+        at = localtime.format_local(now(), ymt.profile.tz)
+    _print_report(report["kind"], report, at)
+    if report_file is not None:
+        from yimatong.intake import report_files
+
+        report_files.write_report(report, report_file)
+        typer.echo(f"完整报告已写入 {report_file}")
+    if report.get("refused"):
+        raise typer.Exit(1)
+
+
+def _job_progress(job: dict[str, Any]) -> None:
+    """One line on stderr per batch: the job number (to resume it), the phase, rows done of the total."""
+    if job["phase"] == "publishing":
+        done, total = job["rows_published"], job["rows_to_publish"]
+    else:
+        done, total = job["rows_read"], job["rows_total"] or 0
+    left = f"，约剩 {job['eta_seconds']:.0f} 秒" if job.get("eta_seconds") else ""
+    typer.echo(f"导入任务 {job['id']}　{job['phase_label']}　{done}/{total} 行{left}", err=True)
+
+
 def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, partial: bool, crs: int | None,
                 code: str | None, layer: str | None, strict: bool = False, land_use_edition: str | None = None
                 ) -> dict[str, Any]:
-    from yimatong.intake import importer as importers
+    from yimatong.intake import jobs as import_jobs
     from yimatong.parcels import files as parcel_import
 
     if kind == "parcels":
@@ -87,11 +126,9 @@ def _run_import(ymt: Any, kind: str, file: Path, data: bytes, dry_run: bool, par
         if not layer:
             raise fail("导入管控图层须用 --kind 指明 basic_farmland、eco_redline 或 dev_boundary")
         return parcel_import.import_control_layer(ymt, cli_actor(), data, file.name, layer, crs=crs)
-    def progress(rows: int) -> None:  # on stderr: stdout carries the report
-        typer.echo(f"已读取 {rows} 行…", err=True)
-
-    return importers.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
-                                  progress=progress, land_use_edition=land_use_edition).as_dict()
+    # on stderr: stdout carries the report
+    return import_jobs.import_sheet(ymt, cli_actor(), kind, data, file.name, dry_run=dry_run, partial=partial,
+                                    land_use_edition=land_use_edition, on_job=_job_progress).as_dict()
 
 
 def _print_report(kind: str, r: dict[str, Any], at: str = "") -> None:
@@ -110,9 +147,10 @@ def _print_report(kind: str, r: dict[str, Any], at: str = "") -> None:
              f"跳过 {c.get('skipped', 0)}"]
     typer.echo("，".join(parts))
     for t in r.get("taken", [])[:SHOWN]:
-        typer.echo(f"  新登记 第{t['row']}行 {t['code']} {t.get('name', '')}")
+        typer.echo(f"  新登记 第{t['row']}行 {t.get('code') or '（未赋码）'} {t.get('name', '')}")
     for m in r.get("merged", [])[:SHOWN]:
-        typer.echo(f"  合并   第{m['row']}行 → {m['code']} {m.get('name', '')}")
+        target = m.get('code') or f"第{m.get('target_row')}行的新项目"
+        typer.echo(f"  合并   第{m['row']}行 → {target} {m.get('name', '')}")
     for v in r.get("review", [])[:SHOWN]:
         typer.echo(f"  待复核 第{v['row']}行 与 {v['candidate_code']} 相似度 {v['score']}（复核号 {v['review_id']}）")
     for x in r.get("refused", [])[:SHOWN]:

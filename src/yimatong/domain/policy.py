@@ -36,6 +36,7 @@ class Action(StrEnum):
     RESULT_ADD = "result.add"                      # qualified by the stage (stage_writers)
     PARCEL_ATTACH = "parcel.attach"
     IMPORT = "import.run"                          # source lists, parcel files, control layers
+    IMPORT_CANCEL = "import.cancel"                # cancel an import job before it publishes
     REVIEW_DECIDE = "review.decide"                # the duplicate queue of imports
     PACKAGE_READ = "package.read"                  # registration / archive ZIPs
     JOINT_REVIEW_OPEN = "joint_review.open"
@@ -49,14 +50,14 @@ class Action(StrEnum):
 ACTION_LABELS: dict[str, str] = {
     "read": "查询数据", "project.register": "登记赋码", "project.update": "修改项目", "project.void": "作废项目码",
     "project.merge": "合并项目码", "project.split": "拆分项目", "stage.write": "办理阶段", "result.add": "提交成果",
-    "parcel.attach": "挂接地块", "import.run": "导入数据", "review.decide": "处理复核", "package.read": "调取成果包",
+    "parcel.attach": "挂接地块", "import.run": "导入数据", "import.cancel": "取消导入任务", "review.decide": "处理复核", "package.read": "调取成果包",
     "joint_review.open": "发起联合审查", "opinion.sign": "签署审查意见", "subscription.manage": "管理订阅",
     "account.manage": "管理用户与令牌", "ledger.admin": "管理台账", "audit.read": "查看访问审计",
 }
 
 _LIBRARY = {Action.READ, Action.PROJECT_REGISTER, Action.PROJECT_UPDATE, Action.PROJECT_VOID, Action.PROJECT_MERGE,
             Action.PROJECT_SPLIT, Action.STAGE_WRITE, Action.RESULT_ADD, Action.PARCEL_ATTACH, Action.IMPORT,
-            Action.REVIEW_DECIDE, Action.PACKAGE_READ, Action.JOINT_REVIEW_OPEN, Action.OPINION_SIGN}
+            Action.IMPORT_CANCEL, Action.REVIEW_DECIDE, Action.PACKAGE_READ, Action.JOINT_REVIEW_OPEN, Action.OPINION_SIGN}
 DEFAULT_GRANTS: dict[str, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.REGISTRAR: frozenset(_LIBRARY),

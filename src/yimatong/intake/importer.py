@@ -7,7 +7,6 @@ creating a project. Importing the same rows again adds nothing."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,18 +16,15 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from yimatong.core.context import Actor, App, local_today, now
+from yimatong.core.context import App, local_today, now
 from yimatong.domain import events as ev
 from yimatong.domain.names import classify_match, name_similarity, normalize_name
-from yimatong.domain.policy import Action
-from yimatong.errors import Conflict, Invalid, TooLarge, invalid
-from yimatong.intake.columns import KIND_LABELS, KINDS
-from yimatong.intake.rows import CodeTables, ParsedRow, parse_rows
-from yimatong.intake.sheets import IntakeFileError, limits_of, read_table
+from yimatong.errors import Conflict, Invalid, invalid
+from yimatong.intake.columns import KIND_LABELS
+from yimatong.intake.rows import CodeTables, ParsedRow
 from yimatong.projects import registry
 from yimatong.storage.models import ImportRun, Project, ProjectSource, Review, table
 from yimatong.uow import UnitOfWork
-from yimatong.uow import run as uow_run
 
 SOURCE_KIND = {"supply_plan": "supply_plan", "reserve_plan": "reserve_plan", "key_projects": "city_key",
                "investment_platform": "investment_platform"}
@@ -88,46 +84,6 @@ def check_land_use_edition(app: App, edition: str | None) -> str | None:
     if edition in (None, "") or edition in editions:
         return edition or None
     raise invalid("land_use_edition", f"用途列的分类版本应为 {'、'.join(editions)} 之一，收到 {edition!r}")
-
-
-def import_sheet(app: App, actor: Actor, kind: str, data: bytes, filename: str, dry_run: bool = False,
-                 partial: bool = False, progress: Callable[[int], None] | None = None,
-                 land_use_edition: str | None = None) -> Report:
-    """Import one file; `progress`, if given, is told the number of rows read every PROGRESS_EVERY rows;
-    `land_use_edition` the edition its land-use column is written in (None: as its header says, else 2023)."""
-    app.profile.policy.check(actor, Action.IMPORT)
-    if kind not in KINDS:
-        raise invalid("kind", f"导入类型应为 {', '.join(KINDS)}")
-    edition = check_land_use_edition(app, land_use_edition)
-    report = Report(kind, filename, hashlib.sha256(data).hexdigest(), dry_run, partial)
-    try:
-        sheet = read_table(data, filename, app.settings.max_upload_bytes, limits_of(app.settings))
-        parsed = parse_rows(sheet, kind, code_tables(app), edition)
-    except IntakeFileError as exc:
-        raise (TooLarge if exc.status == 413 else Invalid)(exc.message, [(exc.field, exc.message)]) from None
-    report.header_row, report.columns = parsed.header_row, parsed.columns
-    def work(uow: UnitOfWork) -> None:
-        uow.allow(Action.IMPORT)
-        if _seen_before(uow.session, kind, report.sha256):
-            report.already_imported = True
-            for _row in parsed.rows:
-                report.counts["rows"] += 1
-                report.counts["unchanged"] += 1
-            raise _Rollback
-        _run(uow, kind, parsed.rows, report, progress)
-        _skipped(report, parsed.skipped)
-        if (report.refused and not partial) or dry_run:
-            raise _Rollback
-        _finish(uow, report)
-
-    try:
-        # An import matches its rows against the library as it finds it: two side by side (a double click, two
-        # sections sending the same plan) would register the same projects twice. The unit of work runs
-        # imports with the writers' lock on both databases, which is what keeps that from happening.
-        uow_run(app, actor, work)
-    except _Rollback:
-        _skipped(report, parsed.skipped)
-    return report
 
 
 def _skipped(report: Report, skipped: list[tuple[int, str]]) -> None:

@@ -166,8 +166,44 @@ def all_issues(session: Session, app: App, division: str | None = None) -> list[
     return issues + _control_issues(session, app, rows, geoms, chosen)
 
 
+def issues_near(session: Session, app: App, parcel_ids: set[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """[supervision, stored warnings] The issues `all_issues` finds on these parcels, and the overlap issues of
+    their neighbours about them — everything a change of these parcels (or of their projects) can alter. The
+    neighbours come from the spatial index, so a change costs its own parcels, not the library's."""
+    base = (select(Project.code, Project.name, Project.division, Project.id, Parcel.id, Parcel.geom_wkb)
+            .join(ProjectParcel, ProjectParcel.project_id == Project.id).join(Parcel, Parcel.id == ProjectParcel.parcel_id)
+            .where(Project.status == "active"))
+    ids = sorted(parcel_ids)
+    mine = [r for i in range(0, len(ids), 500)
+            for r in session.execute(base.where(Parcel.id.in_(ids[i:i + 500]))).all()]
+    if not mine:
+        return [], []
+    sql = dialect_of(session)
+    near: set[int] = set()
+    for bounds in shapely.bounds(shapely.from_wkb([r[5] for r in mine])).tolist():
+        near.update(r[0] for r in session.execute(sql.parcel_candidates(tuple(bounds))))
+    near -= parcel_ids
+    near_ids = sorted(near)
+    others = [r for i in range(0, len(near_ids), 500)
+              for r in session.execute(base.where(Parcel.id.in_(near_ids[i:i + 500]))).all()]
+    rows = sorted(mine + others, key=lambda r: (r[4], r[3]))
+    geoms = shapely.from_wkb([r[5] for r in rows])
+    divisions = np.array([r[2] for r in rows], dtype=object)
+    inside = np.array([r[4] in parcel_ids for r in rows])
+    chosen, around = np.flatnonzero(inside), np.flatnonzero(~inside)
+    per_parcel: dict[int, list[dict[str, Any]]] = {}
+    for i, issue in _outside_all(app, rows, geoms, divisions, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    for i, issue in _overlaps_all(app, rows, geoms, chosen):
+        per_parcel.setdefault(i, []).append(issue)
+    own = [issue for i in sorted(per_parcel) for issue in per_parcel[i]] + _control_issues(session, app, rows, geoms,
+                                                                                          chosen)
+    theirs = [issue for _, issue in _overlaps_all(app, rows, geoms, around) if issue["other_parcel_id"] in parcel_ids]
+    return own, theirs
+
+
 def _base(row: Any) -> dict[str, Any]:
-    return {"code": row[0], "name": row[1], "division": row[2], "parcel_id": row[4]}
+    return {"code": row[0], "name": row[1], "division": row[2], "project_id": row[3], "parcel_id": row[4]}
 
 
 def _outside_all(app: App, rows: Sequence[Any], geoms: Any, divisions: Any, chosen: Any

@@ -3,13 +3,14 @@ by the migration per dialect (PostGIS geometry + GiST on PostgreSQL, an R*Tree o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -509,6 +510,88 @@ class ImportRun(Base):
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     __table_args__ = (Index("ix_import_runs_sha", "kind", "sha256"),)
+
+
+class ImportJob(Base):
+    """An import as a job (migration 0014): the file is kept until the job ends, so that a crashed job resumes;
+    its rows are staged in `import_job_rows` per batch, then published. `lease` names the runner that owns it
+    now (a resumed job takes it over: the previous runner stops at its next batch)."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    options: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    actor: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    phase: Mapped[str] = mapped_column(String(16), nullable=False)
+    lease: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rows_read: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows_to_publish: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows_published: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    meta: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    phase_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (Index("ix_import_jobs_file", "kind", "sha256", "status"),)
+
+
+class ImportJobRow(Base):
+    """One staged row of an import job: its outcome (taken, merged, review, refused, unchanged), what publishing
+    it does (`plan`) and its line of the report (`result`)."""
+
+    __tablename__ = "import_job_rows"
+    job_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("import_jobs.id", ondelete="CASCADE"),
+                                        primary_key=True, autoincrement=False)
+    row_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    plan: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    published: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    __table_args__ = (Index("ix_import_job_rows_outcome", "job_id", "outcome", "row_no"),)
+
+
+class StoredWarning(Base):
+    """A supervision warning as stored for every process (migration 0014): `source` is `rules` (one project's
+    facts) or `spatial` (one parcel's conflicts); `ord` keeps a parcel's issues in the order they were found."""
+
+    __tablename__ = "stored_warnings"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    project_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    parcel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    other_parcel_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # an overlap's other parcel
+    rank: Mapped[int] = mapped_column(Integer, nullable=False)  # the list's order: kind, then level (higher first)
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    level: Mapped[int] = mapped_column(Integer, nullable=False)
+    code: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(500), nullable=False)
+    division: Mapped[str] = mapped_column(String(16), nullable=False)
+    since: Mapped[date | None] = mapped_column(Date, nullable=True)
+    since_order: Mapped[date] = mapped_column(Date, nullable=False)  # `since`, or the last day: sorts it last
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    area_m2: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ord: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    __table_args__ = (Index("ix_stored_warnings_project", "source", "project_id"),
+                      Index("ix_stored_warnings_parcel", "source", "parcel_id"),
+                      Index("ix_stored_warnings_other", "other_parcel_id"),
+                      Index("ix_stored_warnings_code", "source", "code"),
+                      Index("ix_stored_warnings_kind", "kind", "division"),
+                      Index("ix_stored_warnings_order", "rank", "since_order", "code", "parcel_id", "ord", "id"))
+
+
+class WarningState(Base):
+    """What the stored warnings are current for: `seq` (the last ledger event applied), `day`, `layers`."""
+
+    __tablename__ = "warning_state"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
 
 
 # --- Verifiable ledger (migration 0007) ---------------------------------------------------------------------------

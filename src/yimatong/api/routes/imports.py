@@ -17,7 +17,7 @@ from yimatong.core import pagination
 from yimatong.core.context import Actor, App, rfc3339
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound
-from yimatong.intake import importer as importers
+from yimatong.intake import jobs as import_jobs
 from yimatong.intake import report_files, reviews
 from yimatong.intake.columns import KINDS
 from yimatong.parcels import files as parcel_import
@@ -60,7 +60,7 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
         report = await run_in_threadpool(parcel_import.import_parcels, app, actor, data, name, crs=crs,
                                          dry_run=dry_run, partial=partial, strict=strict)
     else:
-        run = await run_in_threadpool(importers.import_sheet, app, actor, kind, data, name, dry_run=dry_run,
+        run = await run_in_threadpool(import_jobs.import_sheet, app, actor, kind, data, name, dry_run=dry_run,
                                       partial=partial, land_use_edition=land_use_edition)
         report = run.as_dict()
     shown = report_files.cap(report, app.settings.report_rows)
@@ -68,6 +68,69 @@ async def import_file(kind: str = Path(description="supply_plan、reserve_plan�
         return problem(422, f"有 {report['counts']['refused']} 行被拒，整个文件未导入", [
             (f"rows.{r['row']}.{r['column']}", r["reason"]) for r in report["refused"][:50]], report=shown)
     return JSONResponse(shown)
+
+
+@router.post("/imports/{kind}/jobs", status_code=202, responses=responses(400, 401, 403, 404, 413, 422),
+             summary="创建导入任务",
+             description="与 POST /imports/{kind} 相同的文件与参数（dry_run=true 为校验任务），立即返回 202 与任务；"
+                         "任务逐批校验暂存、再分批发布入库（发布时才赋码），期间其他写入照常进行。用 GET "
+                         "/import-jobs/{id} 查看进度（已读行数/总行数、阶段、预计剩余秒数），POST "
+                         "/import-jobs/{id}/cancel 取消（发布开始前），GET /import-jobs/{id}/report 按结果筛选报告。"
+                         "同一文件、同一参数的未完成任务存在时，返回该任务并继续运行它（resumed=true）。")
+async def create_import_job(
+        kind: str = Path(description="supply_plan、reserve_plan、key_projects、investment_platform"),
+        file: UploadFile = File(..., description="来源文件"), dry_run: bool = Query(False),
+        partial: bool = Query(False), land_use_edition: str | None = Query(None, max_length=20),
+        app: App = Depends(get_app), actor: Actor = Depends(requires(Action.IMPORT))) -> JSONResponse:
+    if kind not in KINDS:
+        raise NotFound(f"导入任务不支持类型 {kind}", [("kind", f"可选：{', '.join(KINDS)}")])
+    data = await file.read()
+    job_id, resumed = await run_in_threadpool(import_jobs.create, app, actor, kind, data, file.filename or "upload",
+                                              dry_run=dry_run, partial=partial, land_use_edition=land_use_edition)
+    import_jobs.start(app, job_id)
+    body = await run_in_threadpool(_job_view, app, actor, job_id)
+    return JSONResponse(body | {"resumed": resumed}, status_code=202,
+                        headers={"Location": f"/api/v1/import-jobs/{job_id}"})
+
+
+def _job_view(app: App, actor: Actor, job_id: int) -> dict[str, Any]:
+    with app.db.read() as session:
+        return import_jobs.describe(session, import_jobs.get(session, actor, job_id))
+
+
+@router.get("/import-jobs", responses=responses(401, 403, 422), summary="导入任务列表")
+def list_import_jobs(limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
+                     app: App = Depends(get_app), actor: Actor = Depends(requires(Action.IMPORT))) -> dict[str, Any]:
+    with app.db.read() as session:
+        return import_jobs.page(session, actor, limit, cursor)
+
+
+@router.get("/import-jobs/{job_id}", responses=responses(401, 403, 404, 422), summary="导入任务与进度")
+def get_import_job(job_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
+                   actor: Actor = Depends(requires(Action.IMPORT))) -> dict[str, Any]:
+    return _job_view(app, actor, job_id)
+
+
+@router.post("/import-jobs/{job_id}/cancel", responses=responses(401, 403, 404, 409, 422), summary="取消导入任务",
+             description="发布入库开始前可取消：暂存的行全部删除，库中没有任何变化，也不占用流水号。已结束或已开始发布"
+                         "的任务为 409。")
+def cancel_import_job(job_id: int = Path(ge=1, le=2**53), app: App = Depends(get_app),
+                      actor: Actor = Depends(requires(Action.IMPORT_CANCEL))) -> dict[str, Any]:
+    with app.db.read() as session:
+        import_jobs.get(session, actor, job_id)
+    run(app, actor, lambda uow: import_jobs.cancel(uow, job_id), exclusive=False)
+    return _job_view(app, actor, job_id)
+
+
+@router.get("/import-jobs/{job_id}/report", responses=responses(401, 403, 404, 422), summary="导入任务报告",
+            description="逐行结果，按行号分页；outcome 按结果筛选：taken（新增）、merged（合并）、review（待复核）、"
+                        "refused（拒绝）、unchanged（无变化），也可直接写中文。counts 各项之和等于 rows_read。")
+def import_job_report(job_id: int = Path(ge=1, le=2**53), outcome: str | None = Query(None, max_length=20),
+                      limit: int = Query(100, ge=1, le=1000), cursor: str | None = Query(None),
+                      app: App = Depends(get_app), actor: Actor = Depends(requires(Action.IMPORT))) -> dict[str, Any]:
+    chosen = import_jobs.parse_outcome(outcome)
+    with app.db.read() as session:
+        return import_jobs.report_page(session, import_jobs.get(session, actor, job_id), chosen, limit, cursor)
 
 
 @router.get("/imports", responses=responses(401, 403, 422), summary="导入记录")
