@@ -185,13 +185,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
                                    status=status or None, year=_year(year), zone=zone or None)
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     app = _ymt(request)
-    stage_spec = app.profile.stage(stage) if stage else None
-    zone_spec = app.profile.zone(zone) if zone else None
-    shown = {"q": q or "", "division": app.profile.label("division", division) or division if division else "",
-             "zone": zone_spec.label if zone_spec else (zone or ""), "year": str(f.year or ""),
-             "stage": stage_spec.name if stage_spec else (stage or ""),
-             "status": PROJECT_STATUS.get(status, status) if status else ""}
-    exports.export_projects(app, View.of(app, actor), tmp, f, shown)
+    exports.export_projects(app, View.of(app, actor), tmp, f)
     audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
                  request.client.host if request.client else None)
     return FileResponse(tmp, filename="项目库.xlsx",
