@@ -214,7 +214,7 @@ def code_search(request: Request, q: str = "") -> Response:
         if matches:
             return render(request, "code_search.html", "code", error=None, q=q, matches=matches,
                           more=len(matches) >= MATCHES)
-        looks_like_code = text.isascii() and text.isalnum() and len(text) >= 18
+        looks_like_code = text.isascii() and text.isalnum() and any(c.isdigit() for c in text)
         error = f"项目码格式有误：{exc.message}" if looks_like_code else f"没有找到与“{q.strip()}”相符的项目"
         return render(request, "code_search.html", "code", error=error, q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
