@@ -141,8 +141,11 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page, tm
     page.click("nav >> text=重复复核")
     page.wait_for_selector("text=武陵区丹阳路以北地块二期住宅项目")
     shot(page, "09-reviews")
+    asked: list[str] = []  # a decision is confirmed once more (it cannot be undone)
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.click("form.decide >> text=并入候选项目")
     page.wait_for_selector("#done")
+    assert asked and "不能撤销" in asked[0]
     assert "没有待复核的项目" in page.inner_text("table.reviews")
 
     page.click("nav >> text=预警监管")

@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from browser.test_pages import ARGS, INITIAL_PASSWORD, PASSWORD
+from browser.test_pages import ARGS, INITIAL_PASSWORD, PASSWORD, shot
 from browser.waiting import wait_js
 from conftest import YMT, project_body
 from spatial.spatial_helpers import WULING, square
@@ -91,6 +91,7 @@ def test_docs_render_offline_and_errors_are_pages_for_a_browser(live_server, bro
     page = new_page(browser)
     page.goto(live_server.url + "/docs")
     page.wait_for_selector(".opblock-tag", timeout=30_000)
+    shot(page, "docs")
     assert page.locator(".opblock").count() > 20
     stayed_local(page)
     assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
@@ -114,6 +115,7 @@ def test_a_supervisor_pages_through_warnings_and_exports_them(live_server, brows
     page.click("a[rel=next] >> nth=0")
     page.wait_for_url("**page=2**")
     assert "第 21–25 条" in page.inner_text("#list-total") and "kind=approved_not_supplied" in page.url
+    shot(page, "warnings-page-2")
     page.click("th a.sort:has-text('面积')")
     page.wait_for_url("**sort=area**")
     assert "page=" not in page.url  # sorting starts again at the first page
@@ -160,6 +162,7 @@ def test_the_map_finds_a_parcel_and_measures_on_the_ellipsoid(live_server, brows
     for dx, dy in ((500, 300), (700, 300), (700, 450)):  # clear of the search and measuring tools
         page.mouse.click(box["x"] + dx, box["y"] + dy)
     wait_js(page, "document.getElementById('measure-out').textContent.includes('亩')")
+    shot(page, "map-measure")
     geod = Geod(a=6378137, f=1 / 298.257222101)
     square_pts = [[111.7, 29.0], [111.71, 29.0], [111.71, 29.01], [111.7, 29.01]]
     got = page.evaluate(f"window.ymtMeasure({square_pts}, true)")
@@ -180,6 +183,7 @@ def test_every_page_fits_a_phone_and_a_clerk_looks_up_a_code(live_server, browse
                  "/account", "/audit", "/no/such/page", "/docs"):
         page.goto(live_server.url + path)
         page.wait_for_load_state("load")
+        shot(page, "phone" + (path.replace("/", "-") if path != "/" else "-home")[:40])
         width = page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
         if path != "/docs":

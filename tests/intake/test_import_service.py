@@ -123,7 +123,8 @@ def test_template_round_trip_and_export(env, client, registrar_headers, tmp_path
     xlsx = tmp_path / "项目库.xlsx"
     assert ymt(env, "export", "projects", xlsx, "--division", "430726").returncode == 0
     rows = list(openpyxl.load_workbook(xlsx).active.iter_rows(values_only=True))
-    assert rows[0][0] == "项目码" and rows[1][1] == "石门县城东储备地块" and rows[1][3] == "430726 石门县"
+    assert "行政区划=石门县" in rows[0][0]  # the title row names the filter
+    assert rows[1][0] == "项目码" and rows[2][1] == "石门县城东储备地块" and rows[2][3] == "430726 石门县"
 
 
 def test_wrong_files_are_clear_errors(env, tmp_path) -> None:

@@ -27,6 +27,7 @@ def test_the_project_list_counts_pages_sorts_and_keeps_its_filters(client, ymt, 
     login(client, *staff(ymt))
     first = client.get("/projects", params={"division": "430702", "size": "20", "sort": "area"}).text
     assert "共 23 条，第 1–20 条" in first and "第 1 / 2 页" in first and "别的区县项目" not in first
+    assert '<option value="20" selected>20</option>' in first and '<option value="200" >200</option>' in first
     names = re.findall(r"分页测试项目(\d\d)", first)
     assert names[:3] == ["00", "01", "02"]  # smallest area first
     nxt = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")

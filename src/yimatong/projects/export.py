@@ -21,21 +21,29 @@ PROJECT_COLUMNS = [Column("项目码", 30), Column("项目名称", 36), Column("
                    Column("用地面积（平方米）", 14, "real"), Column("用地面积（亩）", 12, "real"),
                    Column("当前阶段", 14), Column("码段过期", 8), Column("来源", 20),
                    Column("登记时间", 20, "datetime"), Column("更新时间", 20, "datetime")]
-FILTER_LABELS = {"q": "关键字", "division": "行政区划", "zone": "功能区", "year": "年度", "stage": "当前阶段",
-                 "status": "状态", "source": "来源"}
 M2_PER_MU = 10_000 / 15  # 1 亩 = 1/15 公顷
 
 
-def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None,
-                    shown_filters: dict[str, str] | None = None) -> int:
-    """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter. `shown_filters` is
-    the filter as people chose it (labels, not codes) for the title row."""
-    table = Table(str(path), "项目库", f"{app.profile.city}项目库", filter_text(shown_filters or {}, FILTER_LABELS),
+def shown_filter(app: App, f: project_list.ProjectFilter) -> dict[str, str]:
+    """The filter in words (labels, not codes) for the title row."""
+    prof = app.profile
+    stage, zone = prof.stage(f.stage) if f.stage else None, prof.zone(f.zone) if f.zone else None
+    return {"关键字": f.q or "", "行政区划": (prof.label("division", f.division) or f.division) if f.division else "",
+            "功能区": zone.label if zone else (f.zone or ""), "年度": str(f.year or ""),
+            "当前阶段": stage.name if stage else (f.stage or ""),
+            "状态": ProjectStatus.labels().get(f.status, f.status) if f.status else "", "来源": f.source or "",
+            "更新自": f.updated_since.isoformat() if f.updated_since else ""}
+
+
+def export_projects(app: App, view: View, path: Path, filters: project_list.ProjectFilter | None = None) -> int:
+    """Stream the library into xlsx: a keyset batch at a time, constant memory in xlsxwriter."""
+    f = filters or project_list.ProjectFilter()
+    table = Table(str(path), "项目库", f"{app.profile.city}项目库", filter_text(shown_filter(app, f), {}),
                   PROJECT_COLUMNS, app.profile.tz)
     last = 0
     while True:
         with app.db.read() as session:
-            stmt = project_list.filtered(session, view, filters or project_list.ProjectFilter())
+            stmt = project_list.filtered(session, view, f)
             rows = list(session.execute(stmt.where(Project.id > last).order_by(Project.id).limit(BATCH)).scalars())
             sources = project_list.sources_of(session, [p.id for p in rows])
         for p in rows:

@@ -96,6 +96,10 @@ class Pager:
     total: Total
 
     @property
+    def sizes(self) -> tuple[int, ...]:
+        return SIZES
+
+    @property
     def pages(self) -> int:
         return max(1, -(-self.total.count // self.paging.size))
 

@@ -185,13 +185,7 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
                                    status=status or None, year=_year(year), zone=zone or None)
     tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
     app = _ymt(request)
-    stage_spec = app.profile.stage(stage) if stage else None
-    zone_spec = app.profile.zone(zone) if zone else None
-    shown = {"q": q or "", "division": app.profile.label("division", division) or division if division else "",
-             "zone": zone_spec.label if zone_spec else (zone or ""), "year": str(f.year or ""),
-             "stage": stage_spec.name if stage_spec else (stage or ""),
-             "status": PROJECT_STATUS.get(status, status) if status else ""}
-    exports.export_projects(app, View.of(app, actor), tmp, f, shown)
+    exports.export_projects(app, View.of(app, actor), tmp, f)
     audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
                  request.client.host if request.client else None)
     return FileResponse(tmp, filename="项目库.xlsx",
@@ -220,7 +214,7 @@ def code_search(request: Request, q: str = "") -> Response:
         if matches:
             return render(request, "code_search.html", "code", error=None, q=q, matches=matches,
                           more=len(matches) >= MATCHES)
-        looks_like_code = text.isascii() and text.isalnum() and len(text) >= 18
+        looks_like_code = text.isascii() and text.isalnum() and any(c.isdigit() for c in text)
         error = f"项目码格式有误：{exc.message}" if looks_like_code else f"没有找到与“{q.strip()}”相符的项目"
         return render(request, "code_search.html", "code", error=error, q=q)
     return RedirectResponse(f"/code/{text}", status_code=303)
