@@ -46,7 +46,7 @@ def page(session: Session, state: str | None, limit: int, cursor: str | None) ->
 
 
 def filtered(state: str | None, q: str | None = None, min_score: float | None = None,
-             max_score: float | None = None) -> Select[tuple[Review]]:
+             max_score: float | None = None) -> Select[Review]:
     """The review items of a state, a candidate code or imported name containing `q`, within a score range
     (the web queue's filters; its total and pages are counted over this)."""
     stmt = select(Review)

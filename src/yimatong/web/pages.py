@@ -291,6 +291,10 @@ def areas(m2: float) -> dict[str, float]:
     return {"m2": m2, "mu": m2 * 15 / 10_000, "ha": m2 / 10_000}
 
 
+def _resolve_one(uow: Any, review_id: int, decision: str, reason: str | None) -> Any:
+    return reviews.resolve(uow, review_id, decision, reason)
+
+
 @router.get("/map", response_class=HTMLResponse)
 @page
 def map_page(request: Request) -> Response:
@@ -413,7 +417,8 @@ async def reviews_bulk_confirm(request: Request) -> Response:
     done, failed = 0, []
     for review_id in ids:
         try:
-            uow_run(app, actor, lambda uow, rid=review_id: reviews.resolve(uow, rid, decision, reason or None))
+            uow_run(app, actor, functools.partial(_resolve_one, review_id=review_id, decision=decision,
+                                                  reason=reason or None))
             done += 1
         except AppError as exc:
             failed.append(f"{review_id}（{exc.detail}）")
