@@ -75,22 +75,32 @@ def drain(app: App, wait_ms: int | None = None) -> int:
 
 
 def after_commit(app: App, last_id: int) -> None:
-    """Right after a writer's commit: sequence until its events (ids up to last_id) are in the ledger, waiting
-    for the lock at most `sequencer_wait_seconds` in all. Never raises: the write is committed, and whatever is
-    left the background sequencer integrates."""
-    wait = app.settings.sequencer_wait_seconds
-    deadline = time.monotonic() + wait
+    """Right after a writer's commit: see its events (ids up to last_id) into the ledger, within
+    `sequencer_wait_seconds`. If the lock is free, sequence (everything queued, ours included); if a sequencer
+    is at work, wait for its batch to commit — with a shared hold, so that the writers waiting alongside do not
+    queue behind each other — and look whether ours were in it. Never raises: the write is committed, and
+    whatever is left the background sequencer (or `finish`) integrates."""
+    deadline = time.monotonic() + app.settings.sequencer_wait_seconds
+    batch = _batch(app)
     try:
-        first = True  # just committed: queued, no need to look
-        while first or _still_queued(app, last_id):  # a full batch: more may be queued before ours
+        while True:
             left_ms = int((deadline - time.monotonic()) * 1000)
-            done = sequence_once(app, left_ms) if left_ms > 0 else None
-            if done is None:
-                _LEFT.add(app)  # we gave up waiting for the lock: its holder or the background one goes on
+            if left_ms <= 0:
+                _LEFT.add(app)
                 return
-            if done < _batch(app):
-                return  # the queue is empty as of a read after our commit: ours are in
-            first = False
+            with app.db.write() as session:
+                if app.db.sql.try_lock(session, ORDER_LOCK_KEY):
+                    if integrate_pending(session, batch) < batch:
+                        return  # the queue is empty as of a read after our commit: ours are in
+                    continue  # a full batch: more may be queued before ours
+                app.db.sql.wait_for_lock(session, ORDER_LOCK_KEY, left_ms)
+                if not _queued(session, last_id):
+                    return
+            # still queued: that batch was read before our commit; the next one is ours to take or wait for
+    except OperationalError as exc:
+        _LEFT.add(app)
+        if not is_busy(exc):
+            log.exception("sequencing after commit failed; the background sequencer will integrate the events")
     except Exception:  # noqa: BLE001 - committed already; the background sequencer will pick it up
         _LEFT.add(app)
         log.exception("sequencing after commit failed; the background sequencer will integrate the events")
@@ -110,9 +120,8 @@ def finish(app: App) -> int:
     return drain(app, wait_ms=int(app.settings.write_wait_seconds * 1000))
 
 
-def _still_queued(app: App, last_id: int) -> bool:
-    with app.db.read() as session:
-        return session.execute(select(PendingEvent.id).where(PendingEvent.id <= last_id).limit(1)).first() is not None
+def _queued(session: Session, last_id: int) -> bool:
+    return session.execute(select(PendingEvent.id).where(PendingEvent.id <= last_id).limit(1)).first() is not None
 
 
 def pending(session: Session, older_than_seconds: float = 0.0) -> tuple[int, int | None]:

@@ -155,6 +155,10 @@ class Dialect:
         SQLite's writer has the whole database already."""
         return True
 
+    def wait_for_lock(self, session: Session, key: int, wait_ms: int) -> None:
+        """Wait (at most wait_ms) until no transaction holds `key` exclusively, without excluding anyone who
+        only waits too (a shared hold, released at commit). SQLite's writer has the whole database already."""
+
     #: True where one writer at a time is the database's own rule (SQLite): the ledger is appended inside the
     #: writer's transaction; elsewhere writers queue their events for the sequencer (`ledger.sequencer`)
     single_writer: ClassVar[bool] = False
@@ -293,6 +297,7 @@ class SQLiteDialect(Dialect):
 _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
 _SEQUENCES = frozenset({"pending_events_id_seq"})
 _TRY_ADVISORY = text("SELECT pg_try_advisory_xact_lock(:key)")
+_SHARED_ADVISORY = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _NO_BITMAP = text("SET LOCAL enable_bitmapscan = off")
 _NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
 
@@ -377,6 +382,11 @@ class PostgresDialect(Dialect):
     @override
     def try_lock(self, session: Session, key: int) -> bool:
         return bool(session.execute(_TRY_ADVISORY, {"key": key}).scalar())
+
+    @override
+    def wait_for_lock(self, session: Session, key: int, wait_ms: int) -> None:
+        session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
+        session.execute(_SHARED_ADVISORY, {"key": key})
 
     @override
     def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
