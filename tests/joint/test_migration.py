@@ -1,5 +1,5 @@
-"""Migration 0012 on a database with data from before it: tokens and accounts keep working without sections,
-every stage can still be done (no review), and the migration goes down and up again (SQLite)."""
+"""Migration 0012 on a database with data from before it: the tables of joint review appear, existing rows are
+untouched, and the migration goes down and up again (SQLite)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ def test_0012_upgrades_existing_data_and_goes_back(tmp_path: Path) -> None:
     with engine.connect() as conn:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
-        conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, prefix, created_at) "
-                          "VALUES ('old', 'viewer', 'h', 'ymt_x', '2026-01-01 00:00:00')"))
+        command.upgrade(cfg, "0006")
+        conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, prefix, created_at, expires_at) "
+                          "VALUES ('old', 'viewer', 'h', 'ymt_x', '2026-01-01 00:00:00', '2027-01-01 00:00:00')"))
         conn.commit()
         command.upgrade(cfg, "0012")
         conn.commit()
-        assert conn.execute(text("SELECT name, sections FROM api_tokens")).all() == [("old", None)]
+        assert conn.execute(text("SELECT name FROM api_tokens")).all() == [("old",)]
         tables = set(inspect(conn).get_table_names())
         assert {"joint_reviews", "joint_opinions", "stage_suspensions", "registration_states"} <= tables
-        command.downgrade(cfg, "0008")
+        command.downgrade(cfg, "0006")
         conn.commit()
         assert "joint_reviews" not in set(inspect(conn).get_table_names())
         assert conn.execute(text("SELECT name FROM api_tokens")).all() == [("old",)]

@@ -151,4 +151,4 @@ def test_opening_rules_idempotency_and_who_may(live_server: LiveServer) -> None:
     sections = reg.http.get("/api/v1/code-tables").json()["sections"]
     assert {"value": "land_use_control", "label": "用途管制科"} in sections
     bad = live_server.ymt("token", "create", "--name", "x", "--role", "viewer", "--section", "nobody", check=False)
-    assert bad.returncode != 0 and "未知科室" in bad.stderr + bad.stdout
+    assert bad.returncode != 0 and "未知的科室" in bad.stderr + bad.stdout

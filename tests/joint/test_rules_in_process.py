@@ -28,7 +28,7 @@ PARCEL = {"type": "Feature", "properties": {},
 
 def section_headers(ymt: App, section: str, role: str = "approval_system") -> dict[str, str]:
     with ymt.db.write() as session:
-        token = tokens.create(session, f"{section}-{uuid.uuid4().hex[:6]}", role, [section])
+        token = tokens.create(session, f"{section}-{uuid.uuid4().hex[:6]}", role, sections=[section])
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -139,7 +139,7 @@ def test_the_project_page_shows_deadlines_and_opinions(client, ymt: App, registr
     client.put(f"/api/v1/joint-reviews/{review['id']}/opinions/land_use_control",
                json={"status": "agree_with_conditions", "conditions": "落实绿地率"}, headers=control)
     with ymt.db.write() as s:
-        users.create(s, "lisi", "correct-horse-2", "registrar", "李四")
+        users.create(s, "lisi", "correct-horse-2", "registrar", "李四", must_change_password=False)
     login(client, "lisi", "correct-horse-2")
     page = client.get(f"/code/{code}").text
     due = workdays.add_working_days(dt.date(LAST, 3, 2), 20).isoformat()
@@ -152,7 +152,8 @@ def test_a_web_user_signs_for_the_section_the_account_carries(client, ymt: App, 
     review = client.post(f"/api/v1/projects/{code}/stages/pre_review/joint-reviews",
                          json={"sections": ["planning", "farmland_protection"]}, headers=registrar_headers).json()
     with ymt.db.write() as s:
-        users.create(s, "wangwu", "correct-horse-3", "approval_system", "王五", ["planning"], ["planning"])
+        users.create(s, "wangwu", "correct-horse-3", "approval_system", "王五", profile=ymt.profile,
+                     sections=["planning"], must_change_password=False)
     login(client, "wangwu", "correct-horse-3")
     csrf = csrf_of(client.get(f"/code/{code}").text)
     url = f"/api/v1/joint-reviews/{review['id']}/opinions"

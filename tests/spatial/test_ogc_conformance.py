@@ -38,6 +38,7 @@ from conftest import make_token
 from spatial.spatial_helpers import DINGCHENG, WULING, square
 from yimatong.core.context import Actor
 from yimatong.core.visibility import View
+from yimatong.parcels import files as parcel_files
 from yimatong.parcels import tiles
 from yimatong.storage.models import Event
 
@@ -353,3 +354,17 @@ def test_warnings_and_control_layers_collections(client, world) -> None:
     assert client.get("/ogc/collections/warnings/items", params={"filter": "level = 'x'"}, headers=h).status_code == 400
     assert items(client, h, "warnings", filter="level >= 0")["numberMatched"] == w["numberMatched"]
     assert items(client, h, "control_layers")["numberMatched"] == 0
+
+
+def test_control_layer_tiles_carry_the_kind_the_map_filters_by(ymt, client, world) -> None:
+    """The map draws 永久基本农田 / 生态保护红线 / 城镇开发边界 from one tile layer by `kind`: a tile without it
+    would draw none of them."""
+    h = world["h"]["viewer"]
+    farmland = {"type": "FeatureCollection", "features": [square(WULING, 0.002, name="基本农田一号")]}
+    parcel_files.import_control_layer(ymt, Actor("gis", "admin"), json.dumps(farmland).encode(), "农田.geojson",
+                                      "basic_farmland")
+    x, y = _tile_xy(*WULING, 14)
+    r = client.get(f"/ogc/collections/control_layers/tiles/WebMercatorQuad/14/{y}/{x}", headers=h)
+    assert r.status_code == 200, r.text
+    layer = mapbox_vector_tile.decode(r.content)["control_layers"]["features"]
+    assert [(f["properties"]["kind"], f["properties"]["name"]) for f in layer] == [("basic_farmland", "基本农田一号")]

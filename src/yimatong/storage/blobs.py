@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yimatong.domain.ledger import Hasher
+from yimatong.storage.files import private_dir
 
 CHUNK = 1024 * 1024
 MAGIC = b"YMTSEAL1"
@@ -134,7 +135,7 @@ class BlobStore:
         Write to a temp file in the same directory tree, fsync, then rename: a crash never leaves a
         half-written file under a real address. `seal`: encrypt at rest when a cipher is configured (the
         plaintext is hashed; sealing needs the address, so the sealed copy is written after hashing)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # 0700: the store holds internal and restricted files
         digest, size, head = Hasher(self.hash_alg), 0, b""
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
         try:
@@ -155,7 +156,7 @@ class BlobStore:
             if self.exists(sha):
                 os.unlink(tmp)
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(final.parent, tighten=False)
                 if sealing:
                     self._seal_file(tmp, sha)
                 os.replace(tmp, final)

@@ -1,10 +1,10 @@
 """joint review (会签): reviews and their opinions by section; suspensions of a stage's clock (补正, 听证, 公示);
-the registration readiness last announced per project; sections carried by tokens and web users
+the registration readiness last announced per project (the sections tokens and users carry came with 0005)
 
-Existing data stays valid: no review means a stage is set done as before, tokens and users carry no section.
+Existing data stays valid: no review means a stage is set done as before.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -72,15 +72,9 @@ def upgrade() -> None:
         sa.Column("ready", sa.Boolean, nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.add_column("api_tokens", sa.Column("sections", sa.JSON, nullable=True))
-    op.add_column("users", sa.Column("sections", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("sections")
-    with op.batch_alter_table("api_tokens") as batch:
-        batch.drop_column("sections")
     op.drop_table("registration_states")
     op.drop_index("ix_stage_suspensions_project", "stage_suspensions")
     op.drop_table("stage_suspensions")
