@@ -1,5 +1,5 @@
-"""Migration 0012 on a database with data from before it: tokens keep working with no section,
-every stage can still be done (no review), and the migration goes down and up again (SQLite)."""
+"""Migration 0012 on a database with data from before it: the tables of joint review appear, existing rows are
+untouched, and the migration goes down and up again (SQLite)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,22 @@ from sqlalchemy import create_engine, inspect, text
 
 from yimatong.storage.migrate import alembic_config
 
-BEFORE = "0015"  # the revision 0012 follows on main (sections of tokens and users came with 0005)
-
 
 def test_0012_upgrades_existing_data_and_goes_back(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     with engine.connect() as conn:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, BEFORE)
+        command.upgrade(cfg, "0015")
         conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, prefix, created_at, expires_at) "
                           "VALUES ('old', 'viewer', 'h', 'ymt_x', '2026-01-01 00:00:00', '2027-01-01 00:00:00')"))
         conn.commit()
         command.upgrade(cfg, "0012")
         conn.commit()
-        assert conn.execute(text("SELECT name, sections FROM api_tokens")).all() == [("old", "[]")]
+        assert conn.execute(text("SELECT name FROM api_tokens")).all() == [("old",)]
         tables = set(inspect(conn).get_table_names())
         assert {"joint_reviews", "joint_opinions", "stage_suspensions", "registration_states"} <= tables
-        command.downgrade(cfg, BEFORE)
+        command.downgrade(cfg, "0015")
         conn.commit()
         assert "joint_reviews" not in set(inspect(conn).get_table_names())
         assert conn.execute(text("SELECT name FROM api_tokens")).all() == [("old",)]

@@ -48,6 +48,9 @@ def test_materials_typed_results_readiness_and_registration_json(live_server: Li
         with pytest.raises(YmtError) as exc:
             reg.add_result(code, {"stage": "supply", "kind": CONTRACT, "data": bad})
         assert exc.value.errors[0]["field"] == field, bad
+    with pytest.raises(YmtError) as exc:   # a typed kind belongs to its stage (where the materials look for it)
+        reg.add_result(code, {"stage": "registration", "kind": CONTRACT, "data": CONTRACT_DATA})
+    assert exc.value.errors[0]["field"] == "meta.stage" and "土地供应" in exc.value.errors[0]["message"]
     assert len(reg.results(code)) == before
     # a partial contract is taken (v1 clients send partial data); the missing fields show in readiness
     reg.add_result(code, {"stage": "supply", "kind": CONTRACT, "doc_no": "草签", "data": {"area_m2": 1.0}})

@@ -152,7 +152,8 @@ def test_a_web_user_signs_for_the_section_the_account_carries(client, ymt: App, 
     review = client.post(f"/api/v1/projects/{code}/stages/pre_review/joint-reviews",
                          json={"sections": ["planning", "farmland_protection"]}, headers=registrar_headers).json()
     with ymt.db.write() as s:
-        users.create(s, "wangwu", "correct-horse-3", "approval_system", "王五", sections=["planning"], must_change_password=False)
+        users.create(s, "wangwu", "correct-horse-3", "approval_system", "王五", profile=ymt.profile,
+                     sections=["planning"], must_change_password=False)
     login(client, "wangwu", "correct-horse-3")
     csrf = csrf_of(client.get(f"/code/{code}").text)
     url = f"/api/v1/joint-reviews/{review['id']}/opinions"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from yimatong.domain.profile import Profile
@@ -39,24 +40,15 @@ def divisions(profile: Profile | None, values: Iterable[str], field: str = "divi
     return out
 
 
-def section_entries(profile: Profile | None) -> list[tuple[str, str]] | None:
-    """The profile's sections (科室) as (code, name): its `sections:` list (joint review), else a code table of
-    that name; None when the profile names none (any well-formed code is taken)."""
-    if profile is None:
-        return None
-    if profile.sections:
-        return [(s.value, s.label) for s in profile.sections]
-    table = next((profile.tables[t] for t in SECTION_TABLES if t in profile.tables), None)
-    return [(e.value, e.label) for e in table] if table is not None else None
-
-
 def sections(profile: Profile | None, values: Iterable[str], field: str = "sections") -> list[str]:
-    table = section_entries(profile)
+    table: list[Any] | None = list(profile.sections) if profile is not None and profile.sections else None  # [joint]
+    if table is None:
+        table = next((profile.tables[t] for t in SECTION_TABLES if profile is not None and t in profile.tables), None)
     out: list[str] = []
     for i, raw in enumerate(values):
         value = str(raw).strip()
-        if table is not None and not any(code == value for code, _ in table):
-            known = "、".join(f"{code}（{label}）" for code, label in table)
+        if table is not None and not any(e.value == value for e in table):
+            known = "、".join(f"{e.value}（{e.label}）" for e in table)
             raise invalid(f"{field}.{i}", f"未知的科室 {value!r}，可选：{known}")
         if not SECTION_RE.match(value):
             raise invalid(f"{field}.{i}", f"科室代码应为 1–40 位字母、数字、下划线或连字符，收到 {value!r}")

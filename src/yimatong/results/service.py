@@ -92,17 +92,22 @@ def check_meta(app: App, meta: Any) -> dict[str, Any]:
     parcels = meta.get("parcels") or []
     if not isinstance(parcels, list):
         raise invalid("meta.parcels", "parcels 应为 GeoJSON Feature 数组")
-    typed_check(app, kind.strip(), data)  # [joint] a typed kind's JSON Schema, 422 naming meta.data.<path>
+    typed_check(app, stage, kind.strip(), data)  # [joint] a typed kind's JSON Schema, 422 naming meta.data.<path>
     data_refs(app, stage, data)  # [standards] 电子监管号, 不动产单元号 … in the data checked before anything is written
     return {"stage": stage, "kind": kind.strip(), "doc_no": meta.get("doc_no"),
             "issued_at": check_date(meta.get("issued_at"), "meta.issued_at"),
             "issuer": meta.get("issuer"), "confidentiality": level, "data": data, "parcels": parcels}
 
 
-def typed_check(app: App, kind: str, data: dict[str, Any]) -> None:
+def typed_check(app: App, stage: str, kind: str, data: dict[str, Any]) -> None:
+    """[joint] A typed kind belongs to one stage (materials find it there) and its data must fit its schema."""
     spec = app.profile.result_kinds.get(kind)
     if spec is None:
         return
+    if spec.stage != stage:
+        name = app.profile.stage(spec.stage)
+        raise invalid("meta.stage", f"“{kind}”是{name.name if name else spec.stage}（{spec.stage}）阶段的成果，"
+                                    f"不能提交到 {stage} 阶段")
     try:
         typed.validate(spec.schema_, data)
     except typed.SchemaProblem as exc:

@@ -1,7 +1,7 @@
 """joint review (会签): reviews and their opinions by section; suspensions of a stage's clock (补正, 听证, 公示);
-the registration readiness last announced per project; sections carried by tokens and web users
+the registration readiness last announced per project (the sections tokens and users carry came with 0005)
 
-Existing data stays valid: no review means a stage is set done as before, tokens and users carry no section.
+Existing data stays valid: no review means a stage is set done as before.
 
 Revision ID: 0012
 Revises: 0015
@@ -72,7 +72,6 @@ def upgrade() -> None:
         sa.Column("ready", sa.Boolean, nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     )
-    # the sections of tokens and users came with 0005 (accounts: scope by division and section)
 
 
 def downgrade() -> None:
