@@ -20,6 +20,7 @@ from yimatong.config import Settings
 from yimatong.core.context import App
 from yimatong.delivery import worker as delivery
 from yimatong.domain.profile import digits_only
+from yimatong.ops import gc
 from yimatong.profiles.loader import load_profile
 from yimatong.supervision import service as supervision
 from yimatong.web import audit_page, pages, public
@@ -70,11 +71,13 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
 
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
-    """Background work of `ymt serve`: warm the supervision warnings, and deliver webhooks (by default)."""
+    """Background work of `ymt serve`: warm the supervision warnings, collect leftover files (issue 10.8), and
+    deliver webhooks (by default)."""
     supervision.refresh_in_background(ymt)
-    if not ymt.settings.deliver_webhooks:
-        return []
-    return [delivery.start_in_process(ymt)]
+    background = [gc.start_in_process(ymt)]
+    if ymt.settings.deliver_webhooks:
+        background.append(delivery.start_in_process(ymt))
+    return background
 
 
 def _install_limits(app: FastAPI, settings: Settings) -> None:
