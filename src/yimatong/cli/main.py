@@ -26,7 +26,7 @@ def main(
 @app.command()
 def init() -> None:
     """创建或升级数据库并校验城市配置（可重复执行）。"""
-    with service(migrate=True) as ymt:
+    with service(migrate=True, create=True) as ymt:
         from yimatong.ledger import keys
         from yimatong.storage import ledger_meta
         from yimatong.storage.migrate import current_revision
@@ -90,7 +90,7 @@ def token_revoke(name: str = typer.Option(..., "--name")) -> None:
 
 # Command groups of other areas, registered when present.
 for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users",
-              "yimatong.cli.ledger"):
+              "yimatong.cli.ledger", "yimatong.cli.ops"):
     try:
         importlib.import_module(_name).register(app)
     except ModuleNotFoundError as _exc:
