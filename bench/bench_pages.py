@@ -99,7 +99,7 @@ def main() -> None:
         populate(app, n)
         print(f"{n} projects and parcels loaded in {time.perf_counter() - t0:.0f}s")
         with app.db.write() as s:
-            users.create(s, "bench", "bench-password", "admin")
+            users.create(s, "bench", "Loadtest-password-1", "admin", must_change_password=False)
         with ServerThread(create_app(app.settings, app)) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1366, "height": 860})
@@ -112,7 +112,7 @@ def main() -> None:
 
             baseline = min(load("/login", "input[name=username]") for _ in range(3))
             page.fill("input[name=username]", "bench")
-            page.fill("input[name=password]", "bench-password")
+            page.fill("input[name=password]", "Loadtest-password-1")
             t = time.perf_counter()
             page.click("button[type=submit]")
             page.wait_for_selector("text=按阶段")

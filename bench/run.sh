@@ -8,7 +8,7 @@ PG=$(scripts/pg.sh url ymt_bench)
 for b in bench/bench_*.py; do
   echo "=== $b ==="
   case "$b" in
-    *bench_codes.py|*bench_chain.py|*bench_spatial.py|*bench_ogc.py|*bench_ledger.py|*bench_tiles.py) .venv/bin/python "$b" --pg "$PG" "$@" ;;
+    *bench_codes.py|*bench_chain.py|*bench_spatial.py|*bench_ogc.py|*bench_ledger.py|*bench_tiles.py|*bench_claims.py) .venv/bin/python "$b" --pg "$PG" "$@" ;;
     *) .venv/bin/python "$b" "$@" ;;
   esac || echo "!!! $b failed"
 done

@@ -1,5 +1,5 @@
 """Screenshots of the pages with the demo data, for the README: starts `scripts/demo.sh` on a scratch data
-directory, logs in as demo / demo12345 in Debian's headless Chromium and saves docs/screenshots/demo-*.png.
+directory, logs in as demo / yimatong-2026 in Debian's headless Chromium and saves docs/screenshots/demo-*.png.
 
     .venv/bin/python scripts/screenshots.py
 """
@@ -42,7 +42,7 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1366, "height": 860}, locale="zh-CN")
                 page.goto(url + "/login")
                 page.fill("input[name=username]", "demo")
-                page.fill("input[name=password]", "demo12345")
+                page.fill("input[name=password]", "yimatong-2026")
                 page.click("button[type=submit]")
                 page.wait_for_selector("text=按阶段")
                 page.screenshot(path=str(OUT / "demo-dashboard.png"))

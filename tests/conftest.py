@@ -81,7 +81,8 @@ def db_url(template_db: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, deliver_webhooks=False)
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, deliver_webhooks=False,
+                    webhook_allow=LOOPBACK_TARGETS)
 
 
 @pytest.fixture
@@ -180,8 +181,11 @@ def project_body(**over: object) -> dict[str, object]:
     return body
 
 
+# Receivers in tests listen on loopback, which webhook targets may not be by default (contract "Webhook targets").
+LOOPBACK_TARGETS = "127.0.0.0/8"
 FAST_WEBHOOKS = {"YMT_WEBHOOK_BASE_DELAY_SECONDS": "0.05", "YMT_WEBHOOK_MAX_DELAY_SECONDS": "0.3",
-                 "YMT_WEBHOOK_POLL_SECONDS": "0.05", "YMT_WEBHOOK_TIMEOUT_SECONDS": "3"}
+                 "YMT_WEBHOOK_POLL_SECONDS": "0.05", "YMT_WEBHOOK_TIMEOUT_SECONDS": "3",
+                 "YMT_WEBHOOK_ALLOW": LOOPBACK_TARGETS}
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = 0.5               # how often an idle worker looks for due deliveries
     webhook_batch: int = 50                         # deliveries claimed at once
     webhook_concurrency: int = 8                    # parallel POSTs per worker
+    webhook_allow: str = ""                         # CIDRs or host names permitted as targets despite the rules
+    webhook_max_subscriptions: int = 50             # live subscriptions one token (or user) may hold
+    webhook_purge_batch: int = 1000                 # deliveries dropped per transaction by a purge
     session_secret: str | None = None               # web login cookies; generated into data_dir if unset
     write_wait_seconds: float = 30.0                # a write waits this long for another (an import), then 503
     # Geometries from outside (files, GeoJSON, results' meta.parcels): bounded before any quadratic work, then
@@ -51,6 +55,21 @@ class Settings(BaseSettings):
     blob_encryption: str | None = None              # aes-gcm | sm4-gcm: seal restricted results' files at rest
     blob_key: str | None = None                     # that key (hex or base64); or YMT_BLOB_KEY_FILE
     blob_key_file: Path | None = None
+    # --- accounts, sessions, tokens (等保 2.0 level-3 practice; see accounts/) ---
+    session_idle_minutes: float = 30.0              # a web session ends after this long without a request
+    session_max_hours: float = 8.0                  # and this long after the login, whatever happens
+    cookie_secure: Literal["auto", "always", "never"] = "auto"  # auto: Secure when the request came over TLS
+    trusted_proxies: str = "127.0.0.1,::1"          # peers whose X-Forwarded-For/-Proto count (CIDRs, comma-separated)
+    login_max_failures: int = 5                     # consecutive failures that lock an account …
+    login_lock_minutes: float = 15.0                # … for this long (from any address)
+    login_address_max_failures: int = 20            # failures from one address (across accounts) that throttle it …
+    login_address_window_minutes: float = 15.0      # … within this window
+    password_min_length: int = 10
+    password_min_classes: int = 3                   # of lower case, upper case, digits, other characters
+    password_history: int = 5                       # a new password may not be one of the last N
+    admin_totp: Literal["optional", "required"] = "optional"  # second factor (TOTP) for the admin role
+    token_default_days: int = 365                   # API token lifetime when none is given …
+    token_max_days: int = 1095                      # … and the longest one may ask for
     # --- operations (docs/DEPLOY.md) ---
     # Result files: file:///path (a directory, may be shared by several processes or hosts) or s3://bucket/prefix.
     # Unset: the data dir's files/.
@@ -62,8 +81,7 @@ class Settings(BaseSettings):
     s3_addressing: str = "path"                     # path (MinIO, Ceph, OBS) | virtual (Aliyun OSS needs it)
     log_format: str = "json"                        # json | text (key=value): the service's log lines on stderr
     log_level: str = "info"
-    request_id_header: str = "X-Request-Id"         # taken from a trusted proxy, else generated; echoed back
-    trusted_proxies: str = "127.0.0.1,::1"          # peers whose X-Forwarded-For/-Proto/X-Request-Id count (CIDRs)
+    request_id_header: str = "X-Request-Id"         # a well-formed one from the client is kept, else generated
     pg_bin_dir: Path | None = None                  # where pg_dump/pg_restore are (unset: PATH, then the newest
                                                     # /usr/lib/postgresql/*/bin)
     gc_grace_seconds: float = 3600.0                # leftover temp files and unreferenced files older than this

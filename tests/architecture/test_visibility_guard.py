@@ -25,7 +25,7 @@ ALLOWED = {
                           "use the view",
     "projects/registry.py": "write commands read a project's references to keep them unique and carry them over "
                             "in a merge; nothing read there is shown",
-    "delivery/worker.py": "loads the events of claimed deliveries; who receives which event was decided by the "
+    "delivery/queue.py": "loads the events of claimed deliveries; who receives which event was decided by the "
                           "visibility rule when the deliveries were enqueued",
 }
 

@@ -4,6 +4,7 @@ as a new user would, offline — every request must stay on the loopback address
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -11,19 +12,22 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from conftest import project_body
+from browser.waiting import wait_js
+from conftest import YMT, project_body
 from spatial.spatial_helpers import WULING, square
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SHOTS = os.environ.get("YMT_SCREENSHOT_DIR")
+INITIAL_PASSWORD, PASSWORD = "Initial-pass-2026", "Str0ng-passphrase"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 @pytest.fixture
 def browser_page(live_server):  # type: ignore[no-untyped-def]
-    out = live_server.ymt("user", "create", "--username", "demo", "--password", "demo12345", "--role", "registrar",
-                          "--display-name", "演示用户")
+    out = subprocess.run([YMT, "user", "create", "--username", "demo", "--password-stdin", "--role", "registrar",
+                          "--display-name", "演示用户"], env=live_server.env, input=INITIAL_PASSWORD + "\n",
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -65,8 +69,14 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page, tm
     page.wait_for_url("**/login**")
     shot(page, "01-login")
     page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "demo12345")
+    page.fill("input[name=password]", INITIAL_PASSWORD)
     page.click("button[type=submit]")
+    # the password an admin gave must be changed first
+    page.wait_for_selector("#password-forced")
+    page.fill("input[name=old_password]", INITIAL_PASSWORD)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.click("form[action='/account/password'] button[type=submit]")
     page.wait_for_selector("text=按阶段")
     page.wait_for_selector("b[data-warning-kind]:not(.pending)")  # counts filled in by dashboard.js
     shot(page, "02-dashboard")
@@ -98,11 +108,11 @@ def test_a_new_user_works_through_every_page(live_server, browser_page: Page, tm
     page.wait_for_url(f"**/code/{code}")
 
     page.click("nav >> text=一张图")
-    page.wait_for_function("window.ymtMap && window.ymtMap.loaded()")
+    wait_js(page, "window.ymtMap && window.ymtMap.loaded()")
     # at city scale the parcel is a dot from the vector tiles; closer in, its polygon
-    page.wait_for_function("window.ymtMap.queryRenderedFeatures({layers: ['parcels-dots']}).length > 0")
+    wait_js(page, "window.ymtMap.queryRenderedFeatures({layers: ['parcels-dots']}).length > 0")
     page.evaluate(f"void window.ymtMap.jumpTo({{center: [{WULING[0]}, {WULING[1]}], zoom: 16}})")
-    page.wait_for_function("window.ymtMap.queryRenderedFeatures({layers: ['parcels-fill']}).length > 0")
+    wait_js(page, "window.ymtMap.queryRenderedFeatures({layers: ['parcels-fill']}).length > 0")
     assert any("/ogc/collections/parcels/tiles/WebMercatorQuad/" in u for u in page.requests)  # type: ignore[attr-defined]
     box = page.locator("#map canvas").bounding_box()
     assert box is not None

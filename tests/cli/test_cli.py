@@ -18,8 +18,8 @@ def env(db_url: str, tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "YMT_DATABASE_URL": db_url, "YMT_DATA_DIR": str(tmp_path / "data")}
 
 
-def ymt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([YMT, *args], env=env, capture_output=True, text=True, timeout=120)
+def ymt(env: dict[str, str], *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([YMT, *args], env=env, capture_output=True, text=True, timeout=120, input=input)
 
 
 def test_init_twice_is_harmless(env) -> None:
@@ -78,12 +78,18 @@ def test_token_is_printed_alone_on_last_line_and_stored_hashed(env, db_url) -> N
 
 
 def test_user_create_refuses_bad_input_naming_the_option(env) -> None:
-    for args, field in ((["--username", "a b"], "username"), (["--username", "ok", "--password", "short"], "password"),
-                        (["--username", "ok", "--display-name", "名" * 101], "display_name")):
-        full = ["user", "create", "--password", "long-enough-1", "--role", "viewer", *args]
-        out = ymt(env, *full)
+    """The password comes from standard input (--password-stdin) or a prompt, never from the command line."""
+    for args, password, field in ((["--username", "a b"], "Long-enough-1", "username"),
+                                  (["--username", "ok"], "short", "password"),
+                                  (["--username", "ok", "--display-name", "名" * 101], "Long-enough-1", "display_name")):
+        full = ["user", "create", "--password-stdin", "--role", "viewer", *args]
+        out = ymt(env, *full, input=password + "\n")
         assert out.returncode != 0 and field in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
-    assert ymt(env, "user", "create", "--username", "ok", "--password", "long-enough-1").returncode == 0
+    assert ymt(env, "user", "create", "--username", "ok", "--password-stdin", input="Long-enough-1\n").returncode == 0
+    argv = ymt(env, "user", "create", "--username", "ok2", "--password", "Long-enough-1")
+    assert argv.returncode != 0 and "--password" in argv.stderr  # the option is gone
+    no_tty = ymt(env, "user", "create", "--username", "ok3", input="")  # no terminal to prompt on
+    assert no_tty.returncode != 0 and "--password-stdin" in no_tty.stderr and "Traceback" not in no_tty.stderr
 
 
 def test_ledger_verify_names_the_edited_event(client, registrar_headers, admin_headers, env, db_url) -> None:

@@ -15,11 +15,14 @@ from integration.receiver import Receiver
 SECRET = "s3cret-for-tests-0123456789"
 
 
-def subscribe(server, url: str, **extra) -> dict:  # type: ignore[no-untyped-def]
-    admin = {"Authorization": f"Bearer {server.token('admin')}"}
-    r = httpx.post(server.url + "/api/v1/subscriptions", json={"url": url, "secret": SECRET, **extra}, headers=admin)
+def subscribe(server, url: str, as_role: str = "admin", **extra) -> dict:  # type: ignore[no-untyped-def]
+    """A subscription made with a token of `as_role` (it sees what that token may see)."""
+    headers = {"Authorization": f"Bearer {server.token(as_role)}"}
+    r = httpx.post(server.url + "/api/v1/subscriptions", json={"url": url, "secret": SECRET, **extra},
+                   headers=headers)
     assert r.status_code == 201, r.text
-    return r.json() | {"admin": admin}
+    assert SECRET not in r.text  # the secret is never given back, not even on creation
+    return r.json() | {"admin": headers}
 
 
 def registrar(server) -> httpx.Client:  # type: ignore[no-untyped-def]
@@ -89,9 +92,13 @@ def test_receiver_down_gets_everything_in_order_when_back_and_parking(db_url, tm
 
 
 def test_restricted_events_only_for_roles_with_the_right(webhook_server) -> None:
-    viewer_rx, approval_rx = Receiver(), Receiver()
-    subscribe(webhook_server, viewer_rx.url, types=["result.added"])
-    subscribe(webhook_server, approval_rx.url, types=["result.added"], role="approval_system")
+    """A subscription sees what the token that created it may see: a viewer's gets no restricted event, the
+    approval system's gets its own restricted result, an admin's narrowed to a role gets what that role sees."""
+    viewer_rx, approval_rx, narrowed_rx = Receiver(), Receiver(), Receiver()
+    viewer = subscribe(webhook_server, viewer_rx.url, as_role="viewer", types=["result.added"])
+    assert viewer["role"] == "viewer"
+    subscribe(webhook_server, approval_rx.url, as_role="approval_system", types=["result.added"])
+    subscribe(webhook_server, narrowed_rx.url, types=["result.added"], role="registration_platform")
     appr = httpx.Client(base_url=webhook_server.url, timeout=30,
                         headers={"Authorization": f"Bearer {webhook_server.token('approval_system')}"})
     with registrar(webhook_server) as c:
@@ -101,32 +108,62 @@ def test_restricted_events_only_for_roles_with_the_right(webhook_server) -> None
     appr.post(f"/api/v1/projects/{code}/results", data={"meta": '{"stage": "land_approval", "kind": "公开批复"}'})
     approval_rx.wait_for(2)
     viewer_rx.wait_for(1)
+    narrowed_rx.wait_for(1)
     time.sleep(0.5)
     assert [r["event"]["data"]["kind"] for r in viewer_rx.received] == ["公开批复"]
+    assert [r["event"]["data"]["kind"] for r in narrowed_rx.received] == ["公开批复"]
     assert [r["event"]["data"]["kind"] for r in approval_rx.received] == ["征收方案", "公开批复"]
-    for rx in (viewer_rx, approval_rx):
+    for rx in (viewer_rx, approval_rx, narrowed_rx):
         rx.close()
 
 
+def test_a_token_may_not_subscribe_wider_than_itself(webhook_server) -> None:
+    rx = Receiver()
+    viewer = {"Authorization": f"Bearer {webhook_server.token('viewer')}"}
+    r = httpx.post(webhook_server.url + "/api/v1/subscriptions", headers=viewer,
+                   json={"url": rx.url, "secret": SECRET, "role": "admin"})
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "role"
+    mine = subscribe(webhook_server, rx.url, as_role="viewer")
+    others = subscribe(webhook_server, rx.url, as_role="viewer")
+    # a client system sees and manages only its own subscriptions; the admin sees every one
+    listed = httpx.get(webhook_server.url + "/api/v1/subscriptions", headers=mine["admin"]).json()["items"]
+    assert [s["id"] for s in listed] == [mine["id"]]
+    assert httpx.get(f"{webhook_server.url}/api/v1/subscriptions/{others['id']}",
+                     headers=mine["admin"]).status_code == 404
+    assert httpx.delete(f"{webhook_server.url}/api/v1/subscriptions/{others['id']}",
+                        headers=mine["admin"]).status_code == 404
+    admin = {"Authorization": f"Bearer {webhook_server.token('admin')}"}
+    everyone = httpx.get(webhook_server.url + "/api/v1/subscriptions", headers=admin).json()["items"]
+    assert {mine["id"], others["id"]} <= {s["id"] for s in everyone}
+    rx.close()
+
+
 def test_several_workers_never_deliver_twice(db_url, tmp_path) -> None:
+    """Three `ymt worker` processes and the in-process loop of `ymt serve` share one outbox: every event once,
+    each project's events in order."""
     from conftest import start_server
 
     data = tmp_path / "w"
     data.mkdir()
-    server = start_server(db_url, data, FAST_WEBHOOKS | {"YMT_DELIVER_WEBHOOKS": "false"})
-    env = {**server.env, **FAST_WEBHOOKS}
+    server = start_server(db_url, data, FAST_WEBHOOKS)
+    env = {**server.env, **FAST_WEBHOOKS, "YMT_WEBHOOK_BATCH": "5"}
     workers = [subprocess.Popen([YMT, "worker", "--name", f"w{i}"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) for i in range(3)]
     try:
         rx = Receiver()
         subscribe(server, rx.url)
         with registrar(server) as c:
-            for i in range(60):
-                c.post("/api/v1/projects", json=project_body(name=f"多进程{i}"))
-        seqs = rx.wait_for(60, timeout=90)
+            codes = [c.post("/api/v1/projects", json=project_body(name=f"多进程{i}")).json()["code"]
+                     for i in range(30)]
+            for code in codes:
+                c.put(f"/api/v1/projects/{code}/stages/pre_review", json={"status": "in_progress"})
+        rx.wait_for(60, timeout=90)
         time.sleep(1.0)
         seqs = rx.seqs()
         assert len(seqs) == len(set(seqs)) == 60
+        for code in codes:
+            mine = [r["event"]["type"] for r in rx.received if r["event"]["code"] == code]
+            assert mine == ["project.registered", "stage.changed"]
         rx.close()
     finally:
         for w in workers:

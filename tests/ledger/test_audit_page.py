@@ -13,8 +13,8 @@ from yimatong.accounts import users
 
 def test_web_export_is_audited_and_the_admin_page_lists_filters_and_exports(client, ymt) -> None:
     with ymt.db.write() as s:
-        users.create(s, "wangwu", "correct-horse-1", "admin", "王五")
-        users.create(s, "lisi", "correct-horse-2", "viewer", "李四")
+        users.create(s, "wangwu", "correct-horse-1", "admin", "王五", must_change_password=False)
+        users.create(s, "lisi", "correct-horse-2", "viewer", "李四", must_change_password=False)
     login(client, "lisi", "correct-horse-2")
     assert client.get("/projects.xlsx").status_code == 200
     assert client.get("/audit").status_code == 403

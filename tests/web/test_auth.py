@@ -22,7 +22,8 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def staff(ymt):  # type: ignore[no-untyped-def]
     with ymt.db.write() as s:
-        users.create(s, "zhangsan", "correct-horse-1", "registrar", "张三")
+        # a password the person chose (the forced change of an initial one is tested in test_accounts.py)
+        users.create(s, "zhangsan", "correct-horse-1", "registrar", "张三", must_change_password=False)
     return ("zhangsan", "correct-horse-1")
 
 

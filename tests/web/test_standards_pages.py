@@ -16,7 +16,7 @@ from yimatong.storage.models import Project
 
 def staff(ymt) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     with ymt.db.write() as s:
-        users.create(s, "lisi", "correct-horse-2", "registrar", "李四")
+        users.create(s, "lisi", "correct-horse-2", "registrar", "李四", must_change_password=False)
     return "lisi", "correct-horse-2"
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
 
 from yimatong.accounts import tokens
 from yimatong.core.context import Actor, App
@@ -24,26 +25,40 @@ F = TypeVar("F", bound=Callable[..., Any])
 bearer = HTTPBearer(auto_error=False, description="令牌：`ymt token create --name 系统名 --role 角色` 生成")
 # Paths that answer without a token (the contract's list), matched by prefix.
 PUBLIC_PATHS = ("/p/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc", "/static/", "/login",
-                "/logout", "/favicon")
+                "/logout", "/favicon", "/account")  # /login*, /account*: the session pages (web/account_pages.py)
 
 
 def get_app(request: Request) -> App:
     return request.app.state.ymt
 
 
-def get_actor(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
-    """A bearer token, or (for the web pages calling the API) a logged-in session."""
+def get_actor(request: Request, background: BackgroundTasks,
+              creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Actor:
+    """A bearer token, or (for the web pages calling the API) a logged-in session. An expired, revoked or
+    rotated-away token is a 401 whose detail says which."""
     session_actor = getattr(request.state, "session_actor", None)
     if creds is None:
         if session_actor is not None:
             return session_actor
         raise Unauthorized("缺少令牌：请在 Authorization 头中提供 Bearer 令牌")
     app = get_app(request)
+    address = request.client.host if request.client else None
     with app.db.read() as session:
-        actor = tokens.authenticate(session, creds.credentials)
-    if actor is None:
-        raise Unauthorized("令牌无效或已吊销")
-    return actor
+        found = tokens.check(session, creds.credentials, address)
+    if found.actor is None:
+        raise Unauthorized(found.problem or tokens.UNKNOWN, [("Authorization", found.problem or tokens.UNKNOWN)])
+    if found.touch and found.token_id is not None:  # after the answer is sent: never waits for a writer
+        background.add_task(_touch, app, found.token_id, address)
+    return found.actor
+
+
+def _touch(app: App, token_id: int, address: str | None) -> None:
+    """Last use (time, address), at most once a minute per token: a write outside the writers' lock."""
+    try:
+        with app.db.write(exclusive=False) as session:
+            tokens.touch(session, token_id, address)
+    except OperationalError:  # busy (a long import on SQLite): the next request records it
+        pass
 
 
 def requires(action: Action) -> Callable[..., Actor]:

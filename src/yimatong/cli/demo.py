@@ -1,5 +1,6 @@
 """`ymt demo`: a realistic demo library — projects in every stage, parcels in every district, results,
-warnings — plus a web login `demo` / `demo12345` and an admin API token."""
+warnings — plus a web login `demo` / `yimatong-2026` and an admin API token `demo-admin` (rotated on every run:
+the new secret is printed, the previous one stops)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 import functools
 import io
 import random
+import re
 from typing import Any
 
 import typer
@@ -14,6 +16,8 @@ from shapely.geometry import box
 from sqlalchemy import select
 
 from yimatong.accounts import tokens, users
+from yimatong.accounts.passwords import PasswordPolicy
+from yimatong.accounts.tokens import TokenLimits
 from yimatong.cli.common import service
 from yimatong.core.context import Actor, App, local_today
 from yimatong.parcels import spatial as spatial_checks
@@ -21,7 +25,7 @@ from yimatong.parcels import store as parcels
 from yimatong.projects import registry
 from yimatong.results import service as results
 from yimatong.stages import service as stages
-from yimatong.storage.models import ProjectSource, User
+from yimatong.storage.models import ApiToken, ProjectSource, User
 from yimatong.uow import UnitOfWork
 from yimatong.uow import run as uow_run
 
@@ -31,6 +35,9 @@ NAMES = ["{d}滨湖片区安置小区", "{d}高新区标准厂房", "{d}第一�
 # (project_type, supply_type, land_use) per name above
 ATTRS = [("07", "10", "0701"), ("01", "23", "1001"), ("04", "10", "0804"), ("04", "10", "0806"), ("02", "22", "0901"),
          ("01", "23", "1101"), ("06", "24", "0701"), ("03", "10", "1302"), ("03", "10", "1401"), ("07", "10", "0701")]
+DEMO_USER, DEMO_PASSWORD = "demo", "yimatong-2026"  # published with the demo: never on a real installation
+DEMO_TOKEN = "demo-admin"
+OLD_DEMO_TOKEN = re.compile(r"^demo-admin-\d{4}$")  # one more of these was added by every earlier run
 PATH = ["pre_review", "land_approval", "supply", "land_use_permit", "works_permit", "construction", "verification",
         "registration"]
 
@@ -50,12 +57,24 @@ def demo(per_district: int = typer.Option(6, "--per-district", help="每个区�
             n = load(ymt, per_district)
             typer.echo(f"已载入演示数据：{n} 个项目")
         with ymt.db.write() as session:
-            if session.execute(select(User.id).where(User.username == "demo")).first() is None:
-                users.create(session, "demo", "demo12345", "admin", "演示管理员")
-            token = tokens.create(session, f"demo-admin-{random.randint(1000, 9999)}", "admin")
-    typer.echo("网页登录：demo / demo12345", err=True)
-    typer.echo("管理员 API 令牌：", err=True)
+            if session.execute(select(User.id).where(User.username == DEMO_USER)).first() is None:
+                users.create(session, DEMO_USER, DEMO_PASSWORD, "admin", "演示管理员",
+                             policy=PasswordPolicy.of(ymt.settings), must_change_password=False, created_by="demo")
+            token = demo_token(session, TokenLimits.of_app(ymt))
+    typer.echo(f"网页登录：{DEMO_USER} / {DEMO_PASSWORD}", err=True)
+    typer.echo(f"管理员 API 令牌 {DEMO_TOKEN}（每次运行轮换，之前的令牌随即失效）：", err=True)
     typer.echo(token)
+
+
+def demo_token(session: Any, limits: TokenLimits) -> str:
+    """The demo's one admin token: rotated when it exists (a new secret, the old one stops), else created;
+    the randomly named ones earlier runs left behind are revoked."""
+    for name in session.execute(select(ApiToken.name).where(ApiToken.revoked_at.is_(None))).scalars().all():
+        if OLD_DEMO_TOKEN.match(name):
+            tokens.revoke(session, name)
+    if tokens.get(session, DEMO_TOKEN) is not None:
+        return tokens.rotate(session, DEMO_TOKEN)
+    return tokens.create(session, DEMO_TOKEN, "admin", owner="demo", limits=limits)
 
 
 def load(app: App, per_district: int) -> int:

@@ -10,8 +10,6 @@ import typer
 from yimatong.cli.common import STATE, fail, service, settings
 
 app = typer.Typer(help="一码通 yimatong：项目库与一码通枢纽", no_args_is_help=True, pretty_exceptions_enable=False)
-token_app = typer.Typer(help="API 令牌（每个接入系统一个）", no_args_is_help=True)
-app.add_typer(token_app, name="token")
 
 
 @app.callback()
@@ -29,8 +27,13 @@ def init() -> None:
     with service(migrate=True, create=True) as ymt:
         from yimatong.ledger import keys
         from yimatong.storage import ledger_meta
+        from yimatong.storage.files import private_dir
         from yimatong.storage.migrate import current_revision
 
+        # 0700: database, file store, keys and secrets live there (an older installation left them 0755)
+        private_dir(ymt.settings.data_dir)
+        if (ymt.settings.data_dir / "files").is_dir():
+            private_dir(ymt.settings.data_dir / "files")
         with ymt.db.write() as session:  # the ledger's hash is chosen once, here (YMT_LEDGER_HASH or the profile)
             try:
                 alg, note = ledger_meta.choose_hash(session, keys.hash_choice(ymt.settings, ymt.profile))
@@ -60,37 +63,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
         for key, env in (("db", "YMT_DATABASE_URL"), ("data_dir", "YMT_DATA_DIR"), ("profile", "YMT_PROFILE")):
             if STATE.get(key):
                 os.environ[env] = str(STATE[key])
-        uvicorn.run("yimatong.api.asgi:app", host=host, port=port, workers=workers, log_level="info")
-    else:
-        uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
-
-
-@token_app.command("create")
-def token_create(name: str = typer.Option(..., "--name", help="接入系统或使用者名称"),
-                 role: str = typer.Option(..., "--role", help="角色")) -> None:
-    """创建令牌；令牌单独打印在最后一行（只显示一次，库中只存哈希）。"""
-    from yimatong.accounts import tokens
-
-    with service(migrate=True) as ymt, ymt.db.write() as session:
-        token = tokens.create(session, name, role)
-    typer.echo(f"已为 {name}（{role}）创建令牌：", err=True)
-    typer.echo(token)
-
-
-@token_app.command("revoke")
-def token_revoke(name: str = typer.Option(..., "--name")) -> None:
-    """吊销令牌。"""
-    from yimatong.accounts import tokens
-
-    with service(migrate=True) as ymt, ymt.db.write() as session:
-        if not tokens.revoke(session, name):
-            raise fail(f"令牌 {name} 不存在", 1)
-    typer.echo(f"已吊销 {name}")
+        uvicorn.run("yimatong.api.asgi:app", host=host, port=port, workers=workers, log_level="info",
+                    proxy_headers=False)
+    else:  # the app applies X-Forwarded-* itself, from YMT_TRUSTED_PROXIES only (web/auth.py)
+        uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 # Command groups of other areas, registered when present.
 for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users",
-              "yimatong.cli.ledger", "yimatong.cli.ops"):
+              "yimatong.cli.ledger", "yimatong.cli.tokens", "yimatong.cli.ops"):
     try:
         importlib.import_module(_name).register(app)
     except ModuleNotFoundError as _exc:

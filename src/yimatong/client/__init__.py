@@ -15,7 +15,8 @@ The ledger can be checked without trusting the server: pin `ymt.ledger_keys()` o
 `ymt.tree_head()`, then `verify_tree_head(head, keys)`, `ymt.event_included(event, head)` and
 `ymt.head_extends(old_head, new_head)` (proofs checked offline in O(log n), RFC 9162).
 
-A webhook receiver checks each delivery with `verify_signature(secret, raw_body, headers["X-Ymt-Signature"])`.
+A webhook receiver checks each delivery with `verify_signature(secret, raw_body, request_headers)` (or with the
+`X-Ymt-Signature` value alone); during a secret rotation it accepts either secret's signature.
 """
 
 from yimatong.client.sdk import (

@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,31 @@ class YmtError(Exception):
         super().__init__(f"{status}: {self.detail}")
 
 
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """Constant-time check of `X-Ymt-Signature: sha256=<hex HMAC-SHA256(secret, body)>`."""
-    if not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+SIGNATURE_HEADERS = ("X-Ymt-Signature", "X-Ymt-Signature-Previous")
+
+
+def verify_signature(secret: str | Iterable[str], body: bytes, header: str | Mapping[str, str] | None,
+                     previous: str | None = None) -> bool:
+    """Constant-time check of a delivery's signature `sha256=<hex HMAC-SHA256(secret, body)>`.
+
+    `header` is the `X-Ymt-Signature` value, or the request's headers (then `X-Ymt-Signature` and, during a
+    secret rotation's overlap window, `X-Ymt-Signature-Previous` are both read). `previous` is the
+    `X-Ymt-Signature-Previous` value when passing values. `secret` may be several secrets (the old and the new
+    one while switching over). True when any signature matches any secret: a receiver still on the old secret
+    and one already on the new one both accept deliveries made during the window."""
+    if isinstance(header, Mapping):
+        lowered = {k.lower(): v for k, v in header.items()}
+        signatures = [lowered.get(h.lower()) for h in SIGNATURE_HEADERS]
+    else:
+        signatures = [header, previous]
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    ok = False
+    for key in secrets:
+        expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+        for sig in signatures:
+            if sig and sig.startswith("sha256="):
+                ok |= hmac.compare_digest(expected, sig)  # no early exit: the time does not tell which matched
+    return ok
 
 
 class YmtClient:
@@ -185,6 +204,32 @@ class YmtClient:
 
     def verify_ledger(self) -> Json:
         return self._call("GET", "/ledger/verify").json()
+
+    # webhooks: a system subscribes for itself and sees what its token may see
+    def subscribe(self, url: str, secret: str, types: list[str] | None = None, **scope: Any) -> Json:
+        return self._call("POST", "/subscriptions", json={"url": url, "secret": secret, "types": types or [],
+                                                          **scope}).json()
+
+    def subscriptions(self) -> list[Json]:
+        return self._call("GET", "/subscriptions").json()["items"]
+
+    def pause_subscription(self, sid: int) -> Json:
+        return self._call("POST", f"/subscriptions/{sid}/pause").json()
+
+    def resume_subscription(self, sid: int) -> Json:
+        return self._call("POST", f"/subscriptions/{sid}/resume").json()
+
+    def purge_subscription(self, sid: int) -> int:
+        return int(self._call("POST", f"/subscriptions/{sid}/purge").json()["purged"])
+
+    def rotate_secret(self, sid: int, secret: str | None = None, overlap_seconds: int = 86400) -> Json:
+        """Switch to a new secret; both signatures are sent during the overlap. Without `secret` the service
+        makes one and returns it (only this once) as `secret`."""
+        body: Json = {"overlap_seconds": overlap_seconds} | ({"secret": secret} if secret else {})
+        return self._call("POST", f"/subscriptions/{sid}/rotate-secret", json=body).json()
+
+    def delete_subscription(self, sid: int) -> None:
+        self._call("DELETE", f"/subscriptions/{sid}")
 
     # the verifiable log (RFC 9162): fetch heads and proofs, check them offline with the functions below
     def tree_head(self, size: int | None = None) -> Json:

@@ -21,7 +21,7 @@ def read_qr_texts(data: bytes) -> list[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_PIXELS:
                 raise QrImageError(f"图片过大（{image.width}×{image.height}），请拍摄较小的照片")
             image = ImageOps.exif_transpose(image)  # phones store the orientation apart from the pixels

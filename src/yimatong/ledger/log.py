@@ -16,7 +16,7 @@ from yimatong.errors import AppError
 from yimatong.ledger import merkle, outbox
 from yimatong.storage import ledger_meta
 from yimatong.storage.counters import next_counter
-from yimatong.storage.models import Event, table
+from yimatong.storage.models import Event, Project, table
 
 # Statements of the hot path built once (building them per call cost as much as running them).
 _HASH_AT = select(Event.hash).where(Event.seq == bindparam("seq"))
@@ -47,6 +47,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
     first = last - len(items) + 1
     prev = GENESIS if first == 1 else _hash_at(session, first - 1)
     at = rfc3339(now())
+    divisions = divisions_of(session, {item.code for item in items if item.code})
     alg, format_2 = ledger_meta.hash_alg(session), ledger_meta.format_2_from(session)
     rows = []
     for seq, item in enumerate(items, start=first):
@@ -56,7 +57,7 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
         h = event_hash(seq, item.type, item.code, actor.name, at, stored, prev, alg, seen_by)
         rows.append({"seq": seq, "type": item.type, "code": item.code, "actor": actor.name, "at": at,
                      "data": data_text, "prev_hash": prev, "hash": h, "confidentiality": item.confidentiality,
-                     "owner_role": item.owner_role})
+                     "owner_role": item.owner_role, "division": divisions.get(item.code or "")})
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
     session.execute(_INSERT_EVENTS, rows)
@@ -64,6 +65,17 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
     events = [SimpleNamespace(**row) for row in rows]  # plain records: no ORM state to build per event
     outbox.enqueue_many(session, events)
     return events
+
+
+def divisions_of(session: Session, codes: set[str]) -> dict[str, str]:
+    """The division of each project by code: events carry it for district scope (feeds, webhooks)."""
+    out: dict[str, str] = {}
+    todo = list(codes)
+    for i in range(0, len(todo), 5000):
+        for code, division in session.execute(select(Project.code, Project.division).where(
+                Project.code.in_(todo[i:i + 5000]))):
+            out[code] = division
+    return out
 
 
 def event_dict(ev: Event) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from yimatong.storage.files import private_dir
+
 READ_CHUNK = 1024 * 1024
 
 
@@ -50,7 +52,7 @@ class LocalBackend:
         self.url = root.resolve().as_uri()
 
     def spool(self) -> str:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)  # 0700: the store holds internal and restricted files
         return str(self.root)
 
     def path(self, key: str) -> Path:
@@ -85,7 +87,7 @@ class LocalBackend:
 
     def store(self, tmp: str, key: str) -> None:
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(final.parent, tighten=False)
         os.replace(tmp, final)
 
     def touch(self, key: str) -> None:
@@ -125,7 +127,7 @@ class S3Backend:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def spool(self) -> str:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.spool_dir)  # uploads wait here, plaintext, before they go to the bucket
         return str(self.spool_dir)
 
     def _head(self, key: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from yimatong.storage.dialect import dialect_for
+from yimatong.storage.files import ensure_private_file, private_file_mode
 
 
 def normalize_url(url: str) -> str:
@@ -35,8 +36,9 @@ def make_engine(url: str, begin: str = "IMMEDIATE", wait_seconds: float = 60.0) 
 
 def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
     db_path = make_url(url).database
-    if db_path and db_path != ":memory:":
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+        # created 0600 before SQLite opens it (SQLite would use the umask; its -wal/-shm copy the file's mode)
+        ensure_private_file(Path(db_path))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait_seconds}, pool_size=10,
                            max_overflow=20)
 
@@ -51,6 +53,9 @@ def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
         dialect_for("sqlite").on_connect(dbapi_conn)  # the SQL functions of spatial filters (OGC API)
+        if db_path and db_path != ":memory:":
+            for suffix in ("-wal", "-shm"):  # left 0644 by an installation before 0600 was the rule
+                private_file_mode(Path(db_path + suffix))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -32,8 +32,10 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Select,
+    Table,
     TextClause,
     and_,
+    false,
     func,
     literal,
     literal_column,
@@ -41,6 +43,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from typing_extensions import override
 
@@ -139,6 +142,11 @@ class Dialect:
         one writer, so every row it reads is its own."""
         return stmt
 
+    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:  # noqa: ARG002 - PostgreSQL's uses `of`
+        """Rows to change after reading them, locked against concurrent writers until commit (PostgreSQL
+        FOR UPDATE, waiting). SQLite has one writer at a time: nothing to add."""
+        return stmt
+
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         """Serialise the writers that take `key` (released at commit); give up after wait_ms."""
 
@@ -163,10 +171,30 @@ class Dialect:
         attribute columns) in `spec`'s tile; geometries clipped, snapped to the tile grid and simplified by it."""
         raise NotImplementedError
 
+    # --- upserts ------------------------------------------------------------------------------------------------
+    _insert: ClassVar[Any] = None  # the dialect's INSERT construct with ON CONFLICT
+
+    def insert_or_lock(self, session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str],
+                       touch: str, chunk: int = 500) -> None:
+        """Insert rows; where a row with the same `keys` exists, keep it unchanged but lock it (a no-op update of
+        `touch`). The lock matters on PostgreSQL: a concurrent transaction that deletes that row is waited for,
+        and the insert then goes ahead instead of being silently dropped (ON CONFLICT DO NOTHING would be)."""
+        for i in range(0, len(rows), chunk):
+            stmt = self._insert(table).values(rows[i:i + chunk])
+            # WHERE false: the existing row is locked (and a concurrent delete waited for) but not rewritten —
+            # a no-op update would leave a dead row version behind every time
+            session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={touch: table.c[touch]},
+                                                       where=false()))
+
+    def scan_in_index_order(self, session: Session) -> None:
+        """For the rest of the transaction, read through indexes in their order (claims: the first rows of an
+        index range, LIMIT n), whatever the statistics say. SQLite plans those by the index anyway."""
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
     exact_spatial = False
+    _insert = staticmethod(sqlite.insert)
 
     @override
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
@@ -210,7 +238,7 @@ class SQLiteDialect(Dialect):
         minx, miny, maxx, maxy = bbox
         cond = text(f"{table}_rtree.maxx >= :minx AND {table}_rtree.minx <= :maxx AND {table}_rtree.maxy >= :miny "
                     f"AND {table}_rtree.miny <= :maxy").bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
-        ids = select(literal_column(f"{table}_rtree.id")).select_from(text(f"{table}_rtree")).where(cond)
+        ids: Select[Any] = select(literal_column(f"{table}_rtree.id")).select_from(text(f"{table}_rtree")).where(cond)
         return literal_column(f"{table}.id").in_(ids)
 
     @override
@@ -241,11 +269,14 @@ class SQLiteDialect(Dialect):
 
 # pg_advisory_xact_lock(key): released at commit or rollback.
 _ADVISORY = text("SELECT pg_advisory_xact_lock(:key)")
+_NO_BITMAP = text("SET LOCAL enable_bitmapscan = off")
+_NO_SEQSCAN = text("SET LOCAL enable_seqscan = off")
 
 
 class PostgresDialect(Dialect):
     name = "postgresql"
     exact_spatial = True
+    _insert = staticmethod(postgresql.insert)
 
     @override
     def index_geometry(self, session: Session, table: str, row_id: int, geom_wkb: bytes, bounds: BBox) -> None:
@@ -302,6 +333,17 @@ class PostgresDialect(Dialect):
         stmt = select(func.ST_AsMVT(literal_column("t"), spec.layer, spec.extent, "geom", "id")).select_from(tile)
         out = session.execute(stmt).scalar()
         return bytes(out) if out is not None else b""
+
+    @override
+    def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
+        return stmt.with_for_update(of=of)
+
+    @override
+    def scan_in_index_order(self, session: Session) -> None:
+        # Statistics lag behind a burst (an import makes 20 000 heads at once, ANALYZE comes later): the planner
+        # then expects a few rows, takes a bitmap scan and sorts every due head to return 50 of them.
+        session.execute(_NO_BITMAP)
+        session.execute(_NO_SEQSCAN)
 
     @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:

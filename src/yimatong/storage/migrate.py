@@ -27,11 +27,16 @@ def upgrade(engine: Engine) -> str:
             # Two `ymt init` at once must not race on DDL.
             conn.exec_driver_sql("SELECT pg_advisory_lock(727274)")
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_unlock(727274)")
+        try:
+            command.upgrade(cfg, "head")
             conn.commit()
+        finally:
+            if engine.dialect.name == "postgresql":
+                # a session lock outlives a failed upgrade in the pooled connection: every later
+                # `ymt init` (or a second test worker) would wait for it forever
+                conn.rollback()
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(727274)")
+                conn.commit()
     return head_revision(engine)
 
 

@@ -171,6 +171,8 @@ class Event(Base):
     # Who may see it: public/internal for everyone with a token; restricted only admin/registrar/owner_role.
     confidentiality: Mapped[str] = mapped_column(String(16), nullable=False, default="internal")
     owner_role: Mapped[str | None] = mapped_column(String(40))
+    # The project's division when the event was appended (district scope of feeds and webhooks); not hashed.
+    division: Mapped[str | None] = mapped_column(String(12))
     __table_args__ = (Index("ix_events_code", "code", "seq"),)
 
 
@@ -257,14 +259,32 @@ class ControlLayerFeature(Base):
 
 
 class ApiToken(Base):
+    """A client system's token, stored as SHA-256. Names are unique among the tokens not revoked (a revoked
+    token keeps its row and name for the record; a new one may take the name)."""
+
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
     role: Mapped[str] = mapped_column(String(40), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column(String(12), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(100))  # who created it; None: created before 0005
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
+    divisions: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default=text("'[]'"))
+    sections: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default=text("'[]'"))
+    # the secret before the last rotation, accepted until previous_valid_until (the overlap)
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("uq_api_tokens_active_name", "name", unique=True, sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+        Index("ix_api_tokens_previous_hash", "previous_hash"),
+    )
 
 
 class User(Base):
@@ -278,6 +298,74 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(40), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # set for a password someone else chose (creation, an admin's reset): the user changes it at the next login
+    must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                                       server_default=text("false"))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    divisions: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default=text("'[]'"))
+    sections: Mapped[list] = mapped_column(JSON, nullable=False, default=list, server_default=text("'[]'"))
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    # TOTP second factor (RFC 6238), in use once a code from the enrolled app was accepted
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # each code is accepted once
+
+
+class PasswordHistory(Base):
+    """Hashes of a user's passwords (the current one included): a new one may not repeat the last N."""
+
+    __tablename__ = "password_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_password_history_user", "user_id", "id"),)
+
+
+class WebSession(Base):
+    """A web login, referenced by a signed cookie holding a random id whose SHA-256 is stored here: ending
+    the row ends the session in every server process at once."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    mfa_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # password ok, TOTP due
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    __table_args__ = (Index("ix_web_sessions_user", "user_id", "revoked_at"),
+                      Index("ix_web_sessions_created", "created_at"))
+
+
+class LoginGuard(Base):
+    """Failure counters of the login throttle, counted before any password is hashed: `u:<username>`
+    (consecutive failures; the lock) and `a:<address>` (failures across accounts within a window)."""
+
+    __tablename__ = "login_guards"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class LoginEvent(Base):
+    """Every login attempt, lock and unlock: who, from where, what happened."""
+
+    __tablename__ = "login_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    username: Mapped[str] = mapped_column(String(200), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    actor: Mapped[str | None] = mapped_column(String(100))  # who unlocked, reset, …
+    __table_args__ = (Index("ix_login_events_username", "username", "id"), Index("ix_login_events_at", "at"))
 
 
 class IdempotencyRecord(Base):
@@ -294,16 +382,27 @@ class IdempotencyRecord(Base):
 
 
 class Subscription(Base):
+    """Who gets which events. It sees exactly what its creator may see: the creator's role, sections and
+    divisions are stored with it (an admin may narrow them). `active` False = deleted; `paused` = stopped by
+    hand (events still queue); `parked` = stopped after a delivery ran out of retries."""
+
     __tablename__ = "subscriptions"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(String(500), nullable=False)
     types: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     secret: Mapped[str] = mapped_column(String(200), nullable=False)
+    # during a rotation's overlap window deliveries are signed with the previous secret too
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     role: Mapped[str] = mapped_column(String(40), nullable=False, default="viewer")
+    sections: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    divisions: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # empty: the whole city
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    paused: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     parked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_by: Mapped[str] = mapped_column(String(100), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    __table_args__ = (Index("ix_subscriptions_ready", "active", "paused", "parked", "id"),)
 
 
 class Delivery(Base):
@@ -324,8 +423,30 @@ class Delivery(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (
         UniqueConstraint("subscription_id", "seq", name="uq_deliveries_sub_seq"),
-        Index("ix_deliveries_due", "state", "next_attempt_at"),
+        # the next delivery of an ordering key after its head: one index step
         Index("ix_deliveries_sub_code", "subscription_id", "code", "seq"),
+        # a subscription's pending/parked deliveries (purge, list by state, queue metrics)
+        Index("ix_deliveries_sub_state", "subscription_id", "state", "seq"),
+    )
+
+
+class DeliveryHead(Base):
+    """The next due delivery of one ordering key of one subscription: the key is the project code ('' for
+    events without one). It points at the oldest undelivered delivery of that key, so only heads are ever
+    claimable and per-project order holds; a claim reads due heads through `ix_delivery_heads_due`, whatever
+    the backlog behind them. The row exists while the key has undelivered deliveries. While a worker holds it,
+    `next_attempt_at` is the lease's end."""
+
+    __tablename__ = "delivery_heads"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(40), nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "key", name="uq_delivery_heads_key"),
+        Index("ix_delivery_heads_due", "subscription_id", "next_attempt_at"),
     )
 
 

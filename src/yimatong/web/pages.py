@@ -20,7 +20,6 @@ from shapely import wkb
 from shapely.geometry import mapping
 from sqlalchemy import select
 
-from yimatong.accounts import users
 from yimatong.api.deps import declares
 from yimatong.api.routes.results import content_disposition
 from yimatong.core.context import Actor, App
@@ -45,7 +44,7 @@ from yimatong.projects import registry
 from yimatong.storage.models import ControlLayerFeature
 from yimatong.supervision import service as supervision
 from yimatong.uow import run as uow_run
-from yimatong.web import auth
+from yimatong.web import account_pages, auth
 from yimatong.web.templating import TEMPLATES
 
 router = APIRouter(include_in_schema=False)
@@ -58,6 +57,7 @@ GROUPS = [("批", "批"), ("供", "供"), ("用", "用"), ("补", "补"), ("查"
 def install(app: FastAPI) -> None:
     ymt: App = app.state.ymt
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(account_pages.router)
     app.include_router(router)
     auth.install(app, ymt)
 
@@ -83,9 +83,8 @@ def _actor(request: Request) -> Actor:
 
 def render(request: Request, template: str, active: str, **ctx: Any) -> HTMLResponse:
     app = _ymt(request)
-    user = request.session.get("user")
     return TEMPLATES.TemplateResponse(request, template, {
-        "active": active, "user": user, "csrf": auth.csrf_token(request), "profile": app.profile,
+        "active": active, "user": auth.current_user(request), "csrf": auth.csrf_token(request), "profile": app.profile,
         "tile_url": app.settings.tile_url, "tile_attribution": app.settings.tile_attribution or "",
         "status_text": STATUS_TEXT, "project_status": PROJECT_STATUS, **ctx})
 
@@ -95,7 +94,7 @@ def page(fn: Any) -> Any:
 
     def to_login(request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return RedirectResponse(auth.login_redirect(request, target), status_code=303)
 
     if inspect.iscoroutinefunction(fn):  # pages that read an upload are async
         @functools.wraps(fn)
@@ -115,39 +114,6 @@ def page(fn: Any) -> Any:
             return to_login(request)
 
     return declares(Action.READ)(wrapper)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/", error: str | None = None) -> HTMLResponse:
-    return render(request, "login.html", "login", next=_safe_next(next), error=error)
-
-
-def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-@router.post("/login")
-def login(request: Request, username: str = Form(...), password: str = Form(...), csrf: str = Form(""),
-          next: str = Form("/")) -> Response:
-    if not auth.csrf_ok(request, csrf):
-        return render(request, "login.html", "login", next=_safe_next(next), error="页面已过期，请重新登录")
-    with _ymt(request).db.read() as session:
-        user = users.authenticate(session, username, password)
-    if user is None:
-        return render(request, "login.html", "login", next=_safe_next(next), error="用户名或密码错误")
-    request.session.clear()
-    actor = users.actor_of(user)
-    request.session["user"] = {"username": user.username, "name": user.display_name, "role": user.role,
-                               "actor": actor.name}
-    auth.csrf_token(request)
-    return RedirectResponse(_safe_next(next), status_code=303)
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> Response:
-    if auth.csrf_ok(request, csrf):
-        request.session.clear()
-    return RedirectResponse("/login", status_code=303)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -300,8 +266,7 @@ def one_code(request: Request, code: str) -> Response:
     for r in data["results"]:
         by_stage.setdefault(r["stage"], []).append(r)
     return render(request, "one_code.html", "code", data=data, segments=segments, results_by_stage=by_stage,
-                  groups=GROUPS, parcels_json=json.dumps(data["parcels"], ensure_ascii=False),
-                  ref_labels=refs.LABELS | {"supervision_no": "电子监管号"})
+                  groups=GROUPS, ref_labels=refs.LABELS | {"supervision_no": "电子监管号"})
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -309,7 +274,7 @@ def one_code(request: Request, code: str) -> Response:
 def map_page(request: Request) -> Response:
     _actor(request)
     stages = [{"key": s.key, "name": s.name} for s in _ymt(request).profile.stages]
-    return render(request, "map.html", "map", stages_json=json.dumps(stages, ensure_ascii=False))
+    return render(request, "map.html", "map", stages=stages)
 
 
 @router.get("/imports", response_class=HTMLResponse)

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from yimatong.api.deps import get_app
 from yimatong.core.context import App
+from yimatong.delivery import metrics as delivery_metrics
 
 router = APIRouter(tags=["运维 Operations"])
 
@@ -29,6 +30,8 @@ def readyz(app: App = Depends(get_app)) -> Response:
     return JSONResponse({"status": "ready", "database": app.db.dialect})
 
 
-@router.get("/metrics", summary="Prometheus 指标", response_class=Response)
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get("/metrics", summary="Prometheus 指标", response_class=Response,
+            description="本进程的请求指标，以及从数据库算出的 webhook 投递队列指标（ymt_webhook_*：待投递、挂起、"
+                        "最久待投递时长、成功与失败次数）。")
+def metrics(app: App = Depends(get_app)) -> Response:
+    return Response(generate_latest() + delivery_metrics.exposition(app), media_type=CONTENT_TYPE_LATEST)

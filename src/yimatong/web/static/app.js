@@ -11,7 +11,14 @@ window.ymt = {
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
     return { ok: r.ok, status: r.status, data };
   },
-  esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]); },
+  // Builds an element from data: text always goes in as text (never parsed as HTML), so a stored value
+  // such as "</script><img onerror=…>" shows as what it is. Attributes are set one by one.
+  el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v);
+    for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) e.append(c instanceof Node ? c : String(c));
+    return e;
+  },
 };
 
 // A file input marked data-autosubmit sends its form as soon as a file is chosen (拍照扫码).

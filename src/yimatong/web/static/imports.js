@@ -27,7 +27,7 @@
     const rows = [];
     for (const k of ["refused", "review", "merged", "taken"]) for (const x of rep[k] || []) rows.push([x.row, labels[k], x.code || x.candidate_code || x.column || "", x.reason || x.name || (x.score ? "相似度 " + x.score : "")]);
     rows.sort((a, b) => a[0] - b[0]);
-    document.querySelector("#report-table tbody").innerHTML = rows.map(c => "<tr>" + c.map(v => `<td>${window.ymt.esc(v)}</td>`).join("") + "</tr>").join("");
+    document.querySelector("#report-table tbody").replaceChildren(...rows.map(c => window.ymt.el("tr", {}, c.map(v => window.ymt.el("td", {}, v)))));
   }
   form.addEventListener("submit", e => { e.preventDefault(); send(true); });
   confirmBtn.addEventListener("click", () => { confirmBtn.disabled = true; send(false); });
