@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from yimatong.api import openapi, problems
 from yimatong.api.input_guard import InputGuard
 from yimatong.api.ogc import routes as ogc
+from yimatong.api.request_context import RequestContext
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
 from yimatong.api.routes import ledger as ledger_routes
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
     # inside the size check and metrics installed next (middleware added later wraps what came before)
     app.add_middleware(InputGuard, max_bytes=settings.max_json_bytes)
     _install_limits(app, settings)
+    app.add_middleware(RequestContext, header=settings.request_id_header)  # outermost: ids and access log
     for module in ROUTERS:
         install = getattr(module, "install", None)
         if install is not None:

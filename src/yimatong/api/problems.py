@@ -14,6 +14,7 @@ from starlette.routing import compile_path
 from yimatong.domain.codes import CodeError
 from yimatong.domain.lifecycle import LifecycleError
 from yimatong.errors import AppError
+from yimatong.ops.logs import REQUEST_ID
 from yimatong.storage.db import is_busy
 
 PROBLEM = "application/problem+json"
@@ -30,6 +31,9 @@ def problem(status: int, detail: str, errors: list[tuple[str, str]] | None = Non
         "errors": [{"field": f, "message": m} for f, m in (errors or [])],
     }
     body.update(extra)
+    rid = REQUEST_ID.get()
+    if rid is not None:  # the id of the request (api/request_context.py): quoted to the operator, found in the logs
+        body.setdefault("request_id", rid)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
