@@ -124,7 +124,8 @@ def test_restore_refuses_a_damaged_backup_before_writing_anything(live_server: L
     restored = {**os.environ, "YMT_DATABASE_URL": empty_db, "YMT_DATA_DIR": str(tmp_path / "restored")}
     out = ymt(restored, "restore", str(tmp_path / "bk"))
     assert out.returncode == 1 and "sha256 与清单不符" in out.stderr and "Traceback" not in out.stderr
-    assert not (tmp_path / "restored").exists() or not any((tmp_path / "restored").iterdir())
+    written = [p for p in (tmp_path / "restored").rglob("*") if p.is_file() and p.stat().st_size]
+    assert written == []
     assert ymt(restored, "ledger", "verify").returncode == 2  # still no database there
 
 

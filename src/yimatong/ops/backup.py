@@ -205,7 +205,9 @@ def restore(app: App, directory: Path) -> dict[str, Any]:
 def _check_empty_target(app: App) -> None:
     data_dir = Path(app.settings.data_dir)
     if data_dir.exists():
-        held = [p.name for p in data_dir.iterdir() if p.name not in ("spool",)]
+        # an empty spool, or the empty database file opening the service made (mode 0600), hold nothing
+        held = [p.name for p in data_dir.iterdir()
+                if p.name != "spool" and not (p.is_file() and p.stat().st_size == 0)]
         if held:
             raise BackupError(f"数据目录 {data_dir} 不是空的（有 {'、'.join(sorted(held)[:5])}）：请恢复到空的数据目录")
     if app.db.dialect == "sqlite":
