@@ -116,7 +116,7 @@ def test_a_web_export_leaves_no_temp_dir(client, ymt, registrar_headers, tmp_pat
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     register(client, registrar_headers, name="导出测试项目")
     with ymt.db.write() as s:
-        users.create(s, "lisi", "correct-horse-2", "registrar", "李四")
+        users.create(s, "lisi", "correct-horse-2", "registrar", "李四", must_change_password=False)
     login(client, "lisi", "correct-horse-2")
     r = client.get("/projects.xlsx")
     assert r.status_code == 200
