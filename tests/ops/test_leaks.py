@@ -123,3 +123,20 @@ def test_a_web_export_leaves_no_temp_dir(client, ymt, registrar_headers, tmp_pat
     sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
     assert any("导出测试项目" in str(c.value) for row in sheet.iter_rows() for c in row)
     assert list(scratch.iterdir()) == []  # before the fix: a ymt-export-* directory per export
+
+
+def test_an_unreachable_object_store_is_a_503_and_leaves_nothing(ymt, registrar_headers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import free_port
+
+    down = Settings(**{**ymt.settings.model_dump(), "blob_url": "s3://gone/x", "s3_access_key": "a",
+                       "s3_secret_key": "b", "s3_endpoint": f"http://127.0.0.1:{free_port()}"})
+    app = App(down, load_profile("changde"))
+    try:
+        with TestClient(create_app(down, app)) as c:
+            code = register(c, registrar_headers)["code"]
+            r = add_result(c, registrar_headers, code, {"stage": "pre_review", "kind": "意见"}, [("a.pdf", b"%PDF x")])
+            assert r.status_code == 503 and r.json()["errors"][0]["field"] == "files", r.text
+            assert c.get(f"/api/v1/projects/{code}/results", headers=registrar_headers).json()["items"] == []
+        assert _leftovers(app) == []
+    finally:
+        app.close()

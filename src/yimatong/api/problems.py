@@ -15,6 +15,7 @@ from yimatong.domain.codes import CodeError
 from yimatong.domain.lifecycle import LifecycleError
 from yimatong.errors import AppError
 from yimatong.ops.logs import REQUEST_ID
+from yimatong.storage.blob_backends import BlobStoreError
 from yimatong.storage.db import is_busy
 
 PROBLEM = "application/problem+json"
@@ -49,6 +50,12 @@ def install(app: FastAPI) -> None:
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(exc.status, exc.detail, exc.errors, exc.title, headers=headers, **exc.extra)
+
+    @app.exception_handler(BlobStoreError)
+    async def _store_down(_: Request, exc: BlobStoreError) -> JSONResponse:
+        # the object store did not answer (or refused): nothing was recorded, the client may retry
+        return problem(503, f"文件存储暂不可用，请稍后重试（{exc}）", [("files", "文件存储不可用")],
+                       headers={"Retry-After": "10"})
 
     @app.exception_handler(CodeError)
     async def _code_error(_: Request, exc: CodeError) -> JSONResponse:
