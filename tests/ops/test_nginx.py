@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -76,7 +77,7 @@ http {{
     deadline = time.monotonic() + 30
     while True:
         try:
-            httpx.get(url + "/healthz", verify=str(crt), timeout=1)
+            httpx.get(url + "/healthz", verify=ssl.create_default_context(cafile=str(crt)), timeout=1)
             break
         except httpx.HTTPError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -104,7 +105,7 @@ def test_tls_proxy_forwards_scheme_client_and_request_id(proxied, tmp_path: Path
     assert redirect.status_code == 301 and redirect.headers["location"].startswith("https://")
 
     # from another loopback address than nginx's own: the service must see this one (X-Forwarded-For)
-    transport = httpx.HTTPTransport(verify=str(crt), local_address="127.0.0.3")
+    transport = httpx.HTTPTransport(verify=ssl.create_default_context(cafile=str(crt)), local_address="127.0.0.3")
     with httpx.Client(base_url=https_url, transport=transport) as web:
         r = web.get("/healthz", headers={"X-Request-Id": "client-chosen"})
         assert r.status_code == 200 and r.headers["strict-transport-security"]

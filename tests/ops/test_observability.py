@@ -65,3 +65,28 @@ def test_logs_are_json_lines_with_time_and_request_id_and_no_secrets(db_url: str
     assert access and access[0]["status"] == 201 and access[0]["path"] == "/api/v1/projects"
     for secret in (token, "Hunter2-secret-pw", "ymt_wrongtoken0123456789abcdef"):
         assert secret not in text
+
+
+def test_an_unhandled_error_is_a_problem_naming_the_request_and_logged(caplog) -> None:  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from yimatong.api.request_context import RequestContext
+
+    def boom(_request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database password=hunter2 exploded")
+
+    caplog.set_level("INFO", logger="yimatong.access")
+    app = Starlette(routes=[Route("/boom", boom)])
+    app.add_middleware(RequestContext)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom", headers={"X-Request-Id": "r-500"})
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["request_id"] == "r-500" and "r-500" in r.json()["detail"] and "hunter2" not in r.text
+    from yimatong.ops.logs import JsonFormatter
+
+    lines = [json.loads(JsonFormatter().format(rec)) for rec in caplog.records if rec.name == "yimatong.access"]
+    assert any(x["msg"] == "unhandled error" and "RuntimeError" in x["exc"] and "hunter2" not in x["exc"]
+               for x in lines)
+    assert any(x["msg"] == "request" and x["status"] == 500 and x["request_id"] == "r-500" for x in lines)

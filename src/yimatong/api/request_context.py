@@ -58,14 +58,14 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error", extra={"fields": _where(scope)})
+            log.exception("unhandled error", extra={"request_id": rid, "fields": _where(scope)})
             if started:
                 raise
             status = 500
             await problems.problem(500, f"服务器内部错误（请求编号 {rid}），已记录日志，请联系管理员")(
                 scope, receive, send_with_id)
         finally:
-            log.info("request", extra={"fields": {**_where(scope), "status": status,
+            log.info("request", extra={"request_id": rid, "fields": {**_where(scope), "status": status,
                                                   "ms": round((time.perf_counter() - start) * 1000, 1)}})
 
 
