@@ -17,12 +17,14 @@ if [ -z "$(pgver)" ] || ! ls /usr/share/postgresql/"$(pgver)"/extension/postgis.
   need_apt+=(postgis)
 fi
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || need_apt+=(fonts)
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx)  # the TLS reverse-proxy test (tests/ops/test_nginx.py)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq postgresql gdal-bin chromium fonts-noto-cjk >/dev/null
   $SUDO apt-get install -y -qq "postgresql-$(pgver)-postgis-3" >/dev/null
+  [ -x /usr/sbin/nginx ] || $SUDO apt-get install -y -qq nginx-light >/dev/null 2>&1 || $SUDO apt-get install -y -qq nginx >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -11,7 +11,9 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -190,3 +192,48 @@ FAST_WEBHOOKS = {"YMT_WEBHOOK_BASE_DELAY_SECONDS": "0.05", "YMT_WEBHOOK_MAX_DELA
 def webhook_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A live server whose in-process delivery retries fast (tests must not wait minutes for back-off)."""
     yield from serve(db_url, tmp_path / "hook-data", FAST_WEBHOOKS)
+
+
+MOTO_SERVER = str(Path(sys.executable).parent / "moto_server")
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    bucket: str
+
+    def env(self, prefix: str = "") -> dict[str, str]:
+        """The YMT_* settings of a blob store in this server's bucket (under `prefix`)."""
+        return {"YMT_BLOB_URL": f"s3://{self.bucket}/{prefix}".rstrip("/"), "YMT_S3_ENDPOINT": self.endpoint,
+                "YMT_S3_ACCESS_KEY": "testing", "YMT_S3_SECRET_KEY": "testing", "YMT_S3_REGION": "us-east-1"}
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-protocol server (moto's server mode, from the `test` extra) as its own process on loopback."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(endpoint + "/moto-api/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.2)
+    server = S3Server(endpoint, "ymt-files")
+    server.client().create_bucket(Bucket=server.bucket)
+    yield server
+    proc.terminate()
+    proc.wait(timeout=15)
+    log.close()

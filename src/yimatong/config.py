@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     admin_totp: Literal["optional", "required"] = "optional"  # second factor (TOTP) for the admin role
     token_default_days: int = 365                   # API token lifetime when none is given …
     token_max_days: int = 1095                      # … and the longest one may ask for
+    # --- operations (docs/DEPLOY.md) ---
+    # Result files: file:///path (a directory, may be shared by several processes or hosts) or s3://bucket/prefix.
+    # Unset: the data dir's files/.
+    blob_url: str | None = None
+    s3_endpoint: str | None = None                  # e.g. https://minio.internal:9000 (unset: AWS)
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_addressing: str = "path"                     # path (MinIO, Ceph, OBS) | virtual (Aliyun OSS needs it)
+    log_format: str = "json"                        # json | text (key=value): the service's log lines on stderr
+    log_level: str = "info"
+    request_id_header: str = "X-Request-Id"         # a well-formed one from the client is kept, else generated
+    pg_bin_dir: Path | None = None                  # where pg_dump/pg_restore are (unset: PATH, then the newest
+                                                    # /usr/lib/postgresql/*/bin)
+    gc_grace_seconds: float = 3600.0                # leftover temp files and unreferenced files older than this
+    gc_interval_seconds: float = 3600.0             # … are collected at start and this often (0: only at start)
+    clock_skew_seconds: float = 5.0                 # `ymt check`: the largest difference to the database's clock
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -27,6 +27,7 @@ LAYERS = [
     ("yimatong.intake",),
     ("yimatong.supervision",),
     ("yimatong.delivery",),
+    ("yimatong.ops",),
     ("yimatong.api",),
     ("yimatong.web",),
     ("yimatong.api.app", "yimatong.api.asgi"),  # the composition root: mounts the API and the pages

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from yimatong.api import openapi, problems
 from yimatong.api.input_guard import InputGuard
 from yimatong.api.ogc import routes as ogc
+from yimatong.api.request_context import RequestContext
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.routes import chain, codes, events, imports, ops, parcels, projects, results, stages, subscriptions
 from yimatong.api.routes import joint as joint_routes
@@ -22,6 +23,7 @@ from yimatong.core.context import App
 from yimatong.delivery import worker as delivery
 from yimatong.domain.profile import digits_only
 from yimatong.ledger import sequencer
+from yimatong.ops import gc
 from yimatong.profiles.loader import load_profile
 from yimatong.supervision import service as supervision
 from yimatong.web import audit_page, forms, pages, public
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
     # inside the size check and metrics installed next (middleware added later wraps what came before)
     app.add_middleware(InputGuard, max_bytes=settings.max_json_bytes)
     _install_limits(app, settings)
+    app.add_middleware(RequestContext, header=settings.request_id_header)  # outermost: ids and access log
     for module in ROUTERS:
         install = getattr(module, "install", None)
         if install is not None:
@@ -74,13 +77,14 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
 
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
-    """Background work of `ymt serve`: warm the supervision warnings, the ledger sequencer (PostgreSQL), and
-    deliver webhooks (by default)."""
+    """Background work of `ymt serve`: warm the supervision warnings, the ledger sequencer (PostgreSQL), collect
+    leftover files (issue 10.8), and deliver webhooks (by default)."""
     supervision.refresh_in_background(ymt)
-    stops = [stop for stop in (sequencer.start_in_process(ymt),) if stop is not None]
-    if not ymt.settings.deliver_webhooks:
-        return stops
-    return [*stops, delivery.start_in_process(ymt)]
+    background = [stop for stop in (sequencer.start_in_process(ymt),) if stop is not None]
+    background.append(gc.start_in_process(ymt))
+    if ymt.settings.deliver_webhooks:
+        background.append(delivery.start_in_process(ymt))
+    return background
 
 
 def _install_limits(app: FastAPI, settings: Settings) -> None:

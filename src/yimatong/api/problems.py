@@ -15,6 +15,8 @@ from starlette.routing import compile_path
 from yimatong.domain.codes import CodeError
 from yimatong.domain.lifecycle import LifecycleError
 from yimatong.errors import AppError
+from yimatong.ops.logs import REQUEST_ID
+from yimatong.storage.blob_backends import BlobStoreError
 from yimatong.storage.db import is_busy
 
 PROBLEM = "application/problem+json"
@@ -31,6 +33,9 @@ def problem(status: int, detail: str, errors: list[tuple[str, str]] | None = Non
         "errors": [{"field": f, "message": m} for f, m in (errors or [])],
     }
     body.update(extra)
+    rid = REQUEST_ID.get()
+    if rid is not None:  # the id of the request (api/request_context.py): quoted to the operator, found in the logs
+        body.setdefault("request_id", rid)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -44,6 +49,12 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str:
 async def app_error(_: Request, exc: AppError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return problem(exc.status, exc.detail, exc.errors, exc.title, headers=headers, **exc.extra)
+
+
+async def store_error(_: Request, exc: BlobStoreError) -> JSONResponse:
+    # the object store did not answer (or refused): nothing was recorded, the client may retry
+    return problem(503, f"文件存储暂不可用，请稍后重试（{exc}）", [("files", "文件存储不可用")],
+                   headers={"Retry-After": "10"})
 
 
 async def code_error(_: Request, exc: CodeError) -> JSONResponse:
@@ -94,6 +105,7 @@ ENGLISH_DETAILS = {"Not Found": "请求的资源不存在", "Method Not Allowed"
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(BlobStoreError, store_error)  # type: ignore[arg-type]
     app.add_exception_handler(CodeError, code_error)  # type: ignore[arg-type]
     app.add_exception_handler(LifecycleError, lifecycle_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]

@@ -57,19 +57,42 @@ def input_file(path: Path) -> bytes:
         raise fail(f"无法读取文件 {path}：{exc.strerror}") from None
 
 
+def refuse_missing_database(s: Settings) -> None:
+    """Only `ymt init` (and `ymt demo`) create a database: a SQLite file that is not there is refused before
+    anything would create it (SQLite makes an empty file on the first connection)."""
+    url = s.resolved_database_url()
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise fail(f"数据库不存在：{path}。请先运行 ymt init 创建数据库（或用 --db / YMT_DATABASE_URL 指向已有的数据库）")
+
+
+def require_initialised(app: App) -> None:
+    from yimatong.storage.migrate import current_revision
+
+    if current_revision(app.db.engine) is None:
+        raise fail("数据库尚未初始化（没有本系统的表）：请先运行 ymt init")
+
+
 @contextmanager
-def service(migrate: bool = False) -> Iterator[App]:
-    """The service container for one command; domain/service errors become clear messages, not tracebacks."""
+def service(migrate: bool = False, create: bool = False) -> Iterator[App]:
+    """The service container for one command; domain/service errors become clear messages, not tracebacks.
+    `create`: only for `ymt init` and `ymt demo`; every other command refuses a missing or uninitialised
+    database. `migrate`: bring an initialised database to the current version first."""
     s = settings()
     try:
         profile = load_profile(s.profile)
     except ProfileError as exc:
         raise fail(f"配置文件错误：{exc}") from None
+    if not create:
+        refuse_missing_database(s)
     try:
         app = App(s, profile)
     except (SQLAlchemyError, ValueError) as exc:
         raise fail(f"数据库地址无效：{exc}") from None
     try:
+        if not create:
+            require_initialised(app)
         if migrate:
             from yimatong.storage.migrate import upgrade
 

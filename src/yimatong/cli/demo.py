@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
 def demo(per_district: int = typer.Option(6, "--per-district", help="每个区县的项目数")) -> None:
     """载入演示数据（可重复执行：已载入时不重复）。"""
-    with service(migrate=True) as ymt:
+    with service(migrate=True, create=True) as ymt:
         with ymt.db.read() as session:
             loaded = session.execute(select(ProjectSource.id).where(ProjectSource.ref == "demo")).first()
         if loaded:

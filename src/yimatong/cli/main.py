@@ -24,7 +24,7 @@ def main(
 @app.command()
 def init() -> None:
     """创建或升级数据库并校验城市配置（可重复执行）。"""
-    with service(migrate=True) as ymt:
+    with service(migrate=True, create=True) as ymt:
         from yimatong.ledger import keys
         from yimatong.storage import ledger_meta
         from yimatong.storage.files import private_dir
@@ -52,8 +52,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
     """运行服务（REST API、OGC API、网页）。"""
     import uvicorn
 
-    with service(migrate=True):
-        pass
+    from yimatong.ops import logs
+
+    with service(migrate=True) as ymt:  # structured logs on stderr (YMT_LOG_FORMAT, YMT_LOG_LEVEL)
+        try:
+            logs.configure(ymt.settings.log_format, ymt.settings.log_level)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     from yimatong.api.app import create_app
 
     if workers > 1:
@@ -64,14 +69,15 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
             if STATE.get(key):
                 os.environ[env] = str(STATE[key])
         uvicorn.run("yimatong.api.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                    proxy_headers=False)
+                    proxy_headers=False, log_config=logs.uvicorn_log_config(), access_log=False)
     else:  # the app applies X-Forwarded-* itself, from YMT_TRUSTED_PROXIES only (web/auth.py)
-        uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", proxy_headers=False)
+        uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", proxy_headers=False,
+                    log_config=logs.uvicorn_log_config(), access_log=False)
 
 
 # Command groups of other areas, registered when present.
 for _name in ("yimatong.cli.data", "yimatong.cli.worker", "yimatong.cli.demo", "yimatong.cli.users",
-              "yimatong.cli.ledger", "yimatong.cli.tokens"):
+              "yimatong.cli.ledger", "yimatong.cli.tokens", "yimatong.cli.ops"):
     try:
         importlib.import_module(_name).register(app)
     except ModuleNotFoundError as _exc:

@@ -29,7 +29,10 @@ def worker(name: str = typer.Option(None, "--name", help="工作进程名（记�
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from yimatong.ops import logs
+
     with service(migrate=True) as ymt:
+        logs.configure(ymt.settings.log_format, ymt.settings.log_level)  # the same structured lines as serve
         typer.echo("投递进程已启动", err=True)
         leader = sequencer.start(ymt)  # the ledger sequencer too: any process can lead (PostgreSQL)
         delivery.loop(ymt, stop, name)

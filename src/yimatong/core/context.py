@@ -9,7 +9,7 @@ from functools import cached_property
 from yimatong.config import Settings
 from yimatong.domain.profile import Profile
 from yimatong.storage import ledger_meta
-from yimatong.storage.blobs import BlobStore, sealing_from
+from yimatong.storage.blobs import BlobStore, blob_store_from
 from yimatong.storage.db import Database
 
 ROLES = ("admin", "registrar", "approval_system", "registration_platform", "base_platform", "viewer")
@@ -71,7 +71,8 @@ class App:
     @cached_property
     def blobs(self) -> BlobStore:
         # addressed by the hash the database recorded (sha256 or sm3); restricted files sealed when configured
-        return BlobStore(self.settings.data_dir / "files", ledger_meta.resolver(self.db), sealing_from(self.settings))
+        # where: YMT_BLOB_URL (local directory by default, or S3)
+        return blob_store_from(self.settings, ledger_meta.resolver(self.db))
 
     def close(self) -> None:
         self.db.dispose()

@@ -25,7 +25,7 @@ from yimatong.errors import NotFound, TooLarge, invalid
 from yimatong.parcels import store as parcel_service
 from yimatong.projects import registry
 from yimatong.stages.service import check_date
-from yimatong.storage.blobs import TooLargeError
+from yimatong.storage.blobs import Staged, TooLargeError
 from yimatong.storage.models import Blob, Project, Result, ResultFile
 from yimatong.uow import UnitOfWork
 
@@ -114,30 +114,47 @@ def typed_check(app: App, stage: str, kind: str, data: dict[str, Any]) -> None:
         raise invalid(exc.field, exc.message) from None
 
 
-def store_files(app: App, uploads: list[Upload], seal: bool = False) -> list[dict[str, Any]]:
-    """Files are written to the store before the transaction (content-addressed, so an aborted request only
-    leaves an unreferenced blob, never a wrong one). `seal`: a restricted result's files, encrypted at rest
-    when the store has a cipher configured."""
-    stored = []
-    for i, up in enumerate(uploads):
-        try:
-            sha, size, head = app.blobs.put(up.stream, app.settings.max_upload_bytes, seal=seal)
-        except TooLargeError as exc:
-            raise TooLarge(f"文件 {safe_name(up.name)} 超过上限 {exc.limit} 字节",
-                           [(f"files.{i}", "文件过大")]) from None
-        name = safe_name(up.name)
-        stored.append({"name": name, "sha256": sha, "size": size, "media_type": sniff(head, name)})
-    return stored
+def stage_files(app: App, uploads: list[Upload], seal: bool = False) -> tuple[list[dict[str, Any]], list[Staged]]:
+    """Files are hashed into temp files before the transaction and put under their address only by `add`, once
+    the request has passed its checks (issue 10.8: a refused request used to leave its files in the store).
+    The caller `discard_files` in any case. `seal`: a restricted result's files, encrypted at rest when the
+    store has a cipher configured."""
+    entries: list[dict[str, Any]] = []
+    staged: list[Staged] = []
+    try:
+        for i, up in enumerate(uploads):
+            try:
+                one = app.blobs.stage(up.stream, app.settings.max_upload_bytes, seal=seal)
+            except TooLargeError as exc:
+                raise TooLarge(f"文件 {safe_name(up.name)} 超过上限 {exc.limit} 字节",
+                               [(f"files.{i}", "文件过大")]) from None
+            staged.append(one)
+            name = safe_name(up.name)
+            entries.append({"name": name, "sha256": one.sha256, "size": one.size,
+                            "media_type": sniff(one.head, name)})
+    except BaseException:
+        discard_files(app, staged)
+        raise
+    return entries, staged
+
+
+def discard_files(app: App, staged: list[Staged]) -> None:
+    for one in staged:
+        app.blobs.discard(one)
 
 
 def add(uow: UnitOfWork, code: str, meta: dict[str, Any], files: list[dict[str, Any]],
-        geoms: list[Any] | None = None) -> Result:
+        geoms: list[Any] | None = None, staged: list[Staged] | None = None) -> Result:
     """Record a result with its stored files and, if `meta.parcels` was given, its parcels (`geoms`: the
-    features already validated outside the transaction by `parcels.store.parse_features`). Derived rows — the
+    features already validated outside the transaction by `parcels.store.parse_features`; `staged`: the
+    files of `stage_files`, put under their address here, once the project, policy and state checks have
+    passed; a transaction that fails after that leaves an unreferenced file for `ops.gc`). Derived rows — the
     parcels, their events, the references copied from `data` — take the result's confidentiality."""
     project = uow.project(code, Action.RESULT_ADD, stage=meta["stage"])
     if geoms is None:
         geoms = parcel_service.parse_features(meta["parcels"], "meta.parcels")
+    for one in staged or []:
+        uow.app.blobs.commit(one)
     session = uow.session
     result = Result(project_id=project.id, stage=meta["stage"], kind=meta["kind"], doc_no=meta["doc_no"],
                     issued_at=meta["issued_at"], issuer=meta["issuer"], confidentiality=meta["confidentiality"],

@@ -1,5 +1,8 @@
 """Content-addressed file store: each file stored once under its hash, computed here on the server.
 
+Where the bytes live is the backend's business (`blob_backends`: a local directory or S3); the hash is always
+computed here on the server, from the bytes received, and the address is that hash.
+
 The address is the hash of the plaintext with the ledger's algorithm (`sha256`, or `sm3` for a database created
 with YMT_LEDGER_HASH=sm3; the API's `sha256` fields and the download's ETag carry this address whatever the
 algorithm, as the contract fixes their names).
@@ -19,7 +22,6 @@ import binascii
 import os
 import secrets
 import struct
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from yimatong.domain.ledger import Hasher
-from yimatong.storage.files import private_dir
+from yimatong.storage.blob_backends import Backend, LocalBackend, backend_from, temp_file
 
 CHUNK = 1024 * 1024
 MAGIC = b"YMTSEAL1"
@@ -108,10 +110,23 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", counter) + (b"\x01" if last else b"\x00")
 
 
+@dataclass(frozen=True)
+class Staged:
+    """An upload hashed into a temp file of the spool, not yet under its address (see BlobStore.stage)."""
+
+    sha256: str
+    size: int
+    head: bytes  # the first bytes, for sniffing the media type
+    tmp: str
+    sealed: bool
+
+
 class BlobStore:
-    def __init__(self, root: Path, hash_alg: str | Callable[[], str] = "sha256", sealing: Sealing | None = None
-                 ) -> None:
-        self.root = root
+    """Content-addressed files on a backend (local directory or S3), hashed and sealed here on the server."""
+
+    def __init__(self, backend: Backend | Path, hash_alg: str | Callable[[], str] = "sha256",
+                 sealing: Sealing | None = None) -> None:
+        self.backend: Backend = LocalBackend(backend) if isinstance(backend, Path) else backend
         self._alg = hash_alg
         self.sealing = sealing or Sealing(None, {})
 
@@ -119,25 +134,30 @@ class BlobStore:
     def hash_alg(self) -> str:
         return self._alg if isinstance(self._alg, str) else self._alg()
 
-    def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+    @property
+    def url(self) -> str:
+        return self.backend.url
 
-    def sealed_path(self, sha256: str) -> Path:
+    @staticmethod
+    def key(sha256: str) -> str:
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+    @staticmethod
+    def sealed_key(sha256: str) -> str:
         """Where a sealed file lives: beside the plain name, so that no plaintext is ever taken for a sealed one."""
-        return self.root / sha256[:2] / sha256[2:4] / (sha256 + ".sealed")
+        return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.sealed"
 
-    def _stored(self, sha256: str) -> Path:
-        sealed = self.sealed_path(sha256)
-        return sealed if sealed.is_file() else self.path(sha256)
+    def _stored(self, sha256: str) -> str:
+        sealed = self.sealed_key(sha256)
+        return sealed if self.backend.size(sealed) is not None else self.key(sha256)
 
-    def put(self, stream: BinaryIO, limit: int, seal: bool = False) -> tuple[str, int, bytes]:
-        """Copy a stream into the store atomically; returns (address, size, first bytes for sniffing).
-        Write to a temp file in the same directory tree, fsync, then rename: a crash never leaves a
-        half-written file under a real address. `seal`: encrypt at rest when a cipher is configured (the
-        plaintext is hashed; sealing needs the address, so the sealed copy is written after hashing)."""
-        private_dir(self.root)  # 0700: the store holds internal and restricted files
+    def stage(self, stream: BinaryIO, limit: int, seal: bool = False) -> Staged:
+        """Copy a stream into a temp file of the spool, fsync, hash (sealed when asked and a cipher is
+        configured: the plaintext is hashed; sealing needs the address, so the sealed copy is made after).
+        Nothing is under a real address yet: `commit` puts it there once the request is accepted, `discard`
+        drops it (a crash leaves only a `.upload-*` temp file, which `ops.gc` collects)."""
         digest, size, head = Hasher(self.hash_alg), 0, b""
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        fd, tmp = temp_file(self.backend, ".upload-")
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
@@ -152,19 +172,45 @@ class BlobStore:
                 os.fsync(out.fileno())
             sha = digest.hexdigest()
             sealing = seal and self.sealing.cipher is not None
-            final = self.sealed_path(sha) if sealing else self.path(sha)
-            if self.exists(sha):
-                os.unlink(tmp)
-            else:
-                private_dir(final.parent, tighten=False)
-                if sealing:
-                    self._seal_file(tmp, sha)
-                os.replace(tmp, final)
-            return sha, size, head
+            if sealing and not self.exists(sha):
+                self._seal_file(tmp, sha)
+            return Staged(sha, size, head, tmp, sealing)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+    def commit(self, staged: Staged) -> None:
+        """Put a staged file under its address in one step (a rename, or one S3 upload): a crash never leaves
+        a half-written file under a real address, and the address is always the hash computed here, never one
+        a client claims. A file already stored is refreshed instead, so that the collector of unreferenced
+        files (older than a grace period) never takes one a request is about to reference."""
+        if self.exists(staged.sha256):
+            self.backend.touch(self._stored(staged.sha256))
+            self.discard(staged)
+            return
+        if not os.path.exists(staged.tmp):  # committed before (a re-run of the command after a deadlock)
+            raise FileNotFoundError(staged.tmp)
+        self.backend.store(staged.tmp, self.sealed_key(staged.sha256) if staged.sealed else self.key(staged.sha256))
+
+    @staticmethod
+    def discard(staged: Staged) -> None:
+        if os.path.exists(staged.tmp):
+            os.unlink(staged.tmp)
+
+    def put(self, stream: BinaryIO, limit: int, seal: bool = False) -> tuple[str, int, bytes]:
+        """Stage and commit at once (for callers that reference the file in any case, e.g. the demo)."""
+        staged = self.stage(stream, limit, seal)
+        try:
+            self.commit(staged)
+        finally:
+            self.discard(staged)
+        return staged.sha256, staged.size, staged.head
+
+    def delete(self, sha256: str) -> None:
+        """Remove a stored file (plain and sealed); for the collector of unreferenced files only."""
+        self.backend.delete(self.key(sha256))
+        self.backend.delete(self.sealed_key(sha256))
 
     def _seal_file(self, plain_path: str, address: str) -> None:
         cipher = self.sealing.cipher
@@ -173,7 +219,7 @@ class BlobStore:
         prefix = secrets.token_bytes(7)
         header = MAGIC + bytes([CIPHERS[cipher]]) + prefix
         aad = header + address.encode()
-        fd, sealed = tempfile.mkstemp(dir=self.root, prefix=".seal-")
+        fd, sealed = temp_file(self.backend, ".seal-")
         try:
             with open(plain_path, "rb") as src, os.fdopen(fd, "wb") as out:
                 out.write(header)
@@ -193,54 +239,71 @@ class BlobStore:
             raise
 
     def exists(self, sha256: str) -> bool:
-        return self.path(sha256).is_file() or self.sealed_path(sha256).is_file()
+        return self.backend.size(self.key(sha256)) is not None or self.is_sealed(sha256)
 
     def is_sealed(self, sha256: str) -> bool:
-        return self.sealed_path(sha256).is_file()
+        return self.backend.size(self.sealed_key(sha256)) is not None
+
+    def _cipher_of(self, header: bytes) -> str:
+        if len(header) < _HEADER or not header.startswith(MAGIC):
+            raise SealError("加密文件的文件头无效")
+        cipher = next((c for c, n in CIPHERS.items() if n == header[len(MAGIC)]), None)
+        if cipher is None:
+            raise SealError("未知的文件加密算法")
+        return cipher
 
     def check_readable(self, sha256: str) -> None:
         """Raise SealError before any byte is sent when a sealed file's key is not configured."""
         if self.is_sealed(sha256):
-            with open(self.sealed_path(sha256), "rb") as f:
-                header = f.read(_HEADER)
-            cipher = next((c for c, n in CIPHERS.items() if len(header) == _HEADER and n == header[len(MAGIC)]), None)
-            if cipher is None:
-                raise SealError("加密文件的文件头无效")
-            self.sealing.key(cipher)
+            header = b"".join(self.backend.read(self.sealed_key(sha256), 0, _HEADER))
+            self.sealing.key(self._cipher_of(header))
 
-    def iter_bytes(self, sha256: str) -> Iterator[bytes]:
-        """The plaintext, whether the file is stored plain or sealed."""
-        sealed = self.sealed_path(sha256)
-        if not sealed.is_file():
-            with open(self.path(sha256), "rb") as f:
-                while chunk := f.read(CHUNK):
-                    yield chunk
+    def iter_bytes(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The plaintext from byte `start` up to `end` (exclusive; None: to the end), stored plain or sealed."""
+        sealed = self.sealed_key(sha256)
+        stored = self.backend.size(sealed)
+        if stored is None:
+            yield from self.backend.read(self.key(sha256), start, end)
             return
-        with open(sealed, "rb") as f:
-            header = f.read(_HEADER)
-            if not header.startswith(MAGIC) or len(header) < _HEADER:
-                raise SealError("加密文件的文件头无效")
-            cipher = next((c for c, n in CIPHERS.items() if n == header[len(MAGIC)]), None)
-            if cipher is None:
-                raise SealError("未知的文件加密算法")
-            gcm, prefix = _Gcm(cipher, self.sealing.key(cipher)), header[len(MAGIC) + 1:]
-            aad = header + sha256.encode()
-            block, counter = f.read(CHUNK + TAG), 0
-            while True:
-                nxt = f.read(CHUNK + TAG)
-                yield gcm.open(_nonce(prefix, counter, not nxt), block, aad)
-                if not nxt:
+        yield from self._open_sealed(sealed, sha256, stored, start, end)
+
+    def _open_sealed(self, key: str, sha256: str, stored: int, start: int, end: int | None) -> Iterator[bytes]:
+        """Decrypt only the chunks a range needs: chunk i is at header + i·(CHUNK+TAG), and the last one is
+        known from the stored size (its nonce carries the last-flag, so a cut-off file never opens)."""
+        header = b"".join(self.backend.read(key, 0, _HEADER))
+        cipher = self._cipher_of(header)
+        gcm, prefix = _Gcm(cipher, self.sealing.key(cipher)), header[len(MAGIC) + 1:]
+        aad = header + sha256.encode()
+        chunks = max(1, -(-(stored - _HEADER) // (CHUNK + TAG)))
+        first = start // CHUNK
+        if first >= chunks:
+            return
+        offset, pos = start - first * CHUNK, first * CHUNK
+        buffer = b""
+        counter = first
+        for piece in self.backend.read(key, _HEADER + first * (CHUNK + TAG)):
+            buffer += piece
+            while len(buffer) >= CHUNK + TAG:
+                block, buffer = buffer[:CHUNK + TAG], buffer[CHUNK + TAG:]
+                plain = gcm.open(_nonce(prefix, counter, counter == chunks - 1), block, aad)
+                out, done = _window(plain, pos, offset, end)
+                if out:
+                    yield out
+                if done:
                     return
-                block, counter = nxt, counter + 1
+                counter, pos, offset = counter + 1, pos + len(plain), 0
+        if counter < chunks:  # the last (short) chunk
+            plain = gcm.open(_nonce(prefix, counter, True), buffer, aad)
+            out, _ = _window(plain, pos, offset, end)
+            if out:
+                yield out
+        elif buffer:
+            raise SealError("加密文件无法通过完整性校验（文件被改动或密钥不对）")
 
     def fingerprint(self, sha256: str) -> str | None:
-        """The file's identity on disk (size, inode, change time): unchanged means not rewritten since. ctime
-        cannot be set back by a program (unlike mtime), so a rewrite always changes it. None: no file."""
-        try:
-            st = self._stored(sha256).stat()
-        except OSError:
-            return None
-        return f"{st.st_size}:{st.st_ino}:{st.st_ctime_ns}:{st.st_mtime_ns}"
+        """The stored file's identity (local: size, inode, change time; S3: size, ETag, time): unchanged means
+        not rewritten since. None: no file."""
+        return self.backend.fingerprint(self._stored(sha256))
 
     def verify(self, sha256: str) -> bool:
         if not self.exists(sha256):
@@ -252,6 +315,20 @@ class BlobStore:
         except SealError:
             return False
         return digest.hexdigest() == sha256
+
+
+def _window(plain: bytes, pos: int, offset: int, end: int | None) -> tuple[bytes, bool]:
+    """The part of one decrypted chunk (at plaintext position `pos`) from `offset` up to `end`; True when done."""
+    piece = plain[offset:]
+    if end is None:
+        return piece, False
+    stop = end - (pos + offset)
+    return piece[:max(0, stop)], pos + len(plain) >= end
+
+
+def blob_store_from(settings: object, hash_alg: str | Callable[[], str] = "sha256") -> BlobStore:
+    """The file store the settings describe: YMT_BLOB_URL (default the data dir's files/) and sealing."""
+    return BlobStore(backend_from(settings), hash_alg, sealing_from(settings))
 
 
 def sealing_from(settings: object) -> Sealing:

@@ -7,20 +7,22 @@ import functools
 import inspect
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from shapely import wkb
 from shapely.geometry import mapping
 from sqlalchemy import select
 
 from yimatong.api.deps import declares
+from yimatong.api.routes.results import content_disposition
 from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain import refs
@@ -35,6 +37,7 @@ from yimatong.intake import reviews
 from yimatong.intake.columns import KIND_LABELS
 from yimatong.ledger import audit, feed
 from yimatong.onecode import chain, search
+from yimatong.ops import gc
 from yimatong.parcels import store as parcel_service
 from yimatong.projects import export as exports
 from yimatong.projects import listing as project_list
@@ -183,13 +186,23 @@ def projects_xlsx(request: Request, q: str | None = None, division: str | None =
     actor = _actor(request)
     f = project_list.ProjectFilter(q=q or None, division=division or None, stage=stage or None,
                                    status=status or None, year=_year(year), zone=zone or None)
-    tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "projects.xlsx"
-    app = _ymt(request)
-    exports.export_projects(app, View.of(app, actor), tmp, f)
+    folder = tempfile.mkdtemp(prefix=gc.EXPORT_PREFIX, dir=gc.export_root())
+    try:  # issue 10.8: the folder goes now, whatever happens; the open file is streamed, then closed
+        tmp = Path(folder) / "projects.xlsx"
+        exports.export_projects(_ymt(request), View.of(_ymt(request), actor), tmp, f)
+        data = tmp.open("rb")
+    finally:
+        gc.remove_dir(folder)
     audit.record(_ymt(request), actor, "export.projects", f"projects.xlsx?{request.url.query}", "web",
                  request.client.host if request.client else None)
-    return FileResponse(tmp, filename="项目库.xlsx",
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return StreamingResponse(_chunks(data), headers={"Content-Disposition": content_disposition("项目库.xlsx")},
+                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _chunks(data: BinaryIO) -> Iterator[bytes]:
+    with data:
+        while chunk := data.read(1024 * 1024):
+            yield chunk
 
 
 @router.get("/code", response_class=HTMLResponse)
@@ -516,12 +529,17 @@ def warnings_xlsx(request: Request, kind: str | None = None, division: str | Non
     wq = WarningQuery.of(kind, division, level, q)
     with app.db.read() as session:
         items = [w for w in supervision.all_warnings(session, app) if wq.keeps(w)]
-    tmp = Path(tempfile.mkdtemp(prefix="ymt-export-")) / "warnings.xlsx"
-    supervision.export_warnings(app, tmp, items=items, shown_filters=wq.shown(app))
+    folder = tempfile.mkdtemp(prefix=gc.EXPORT_PREFIX, dir=gc.export_root())
+    try:  # issue 10.8: the folder goes now, whatever happens; the open file is streamed, then closed
+        tmp = Path(folder) / "warnings.xlsx"
+        supervision.export_warnings(app, tmp, items=items, shown_filters=wq.shown(app))
+        data = tmp.open("rb")
+    finally:
+        gc.remove_dir(folder)
     audit.record(app, actor, "export.warnings", f"warnings.xlsx?{request.url.query}", "web",
                  request.client.host if request.client else None)
-    return FileResponse(tmp, filename="预警清单.xlsx",
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return StreamingResponse(_chunks(data), headers={"Content-Disposition": content_disposition("预警清单.xlsx")},
+                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @router.get("/web/divisions.geojson")

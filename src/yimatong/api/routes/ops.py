@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from yimatong.api.deps import get_app
 from yimatong.core.context import App
 from yimatong.delivery import metrics as delivery_metrics
+from yimatong.ops import metrics as ops_metrics
 
 router = APIRouter(tags=["运维 Operations"])
 
@@ -32,6 +33,8 @@ def readyz(app: App = Depends(get_app)) -> Response:
 
 @router.get("/metrics", summary="Prometheus 指标", response_class=Response,
             description="本进程的请求指标，以及从数据库算出的 webhook 投递队列指标（ymt_webhook_*：待投递、挂起、"
-                        "最久待投递时长、成功与失败次数）。")
+                        "最久待投递时长、成功与失败次数），数据库、文件与导入指标（ymt_db_*、ymt_projects、ymt_blob*、"
+                        "ymt_imports*，见 ops/metrics.py）。")
 def metrics(app: App = Depends(get_app)) -> Response:
-    return Response(generate_latest() + delivery_metrics.exposition(app), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest() + delivery_metrics.exposition(app) + ops_metrics.exposition(app),
+                    media_type=CONTENT_TYPE_LATEST)

@@ -42,16 +42,19 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
     app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
     geoms = parcels.parse_features(checked["parcels"], "meta.parcels",  # validated outside the transaction
                                    budget=geometry_check.budget_of(app.settings))
-    stored = results.store_files(app, [results.Upload(f.filename or "", f.file) for f in files],
-                                 seal=checked["confidentiality"] == "restricted")  # encryption at rest
+    stored, staged = results.stage_files(app, [results.Upload(f.filename or "", f.file) for f in files],
+                                         seal=checked["confidentiality"] == "restricted")  # encryption at rest
 
     def work(uow: Any) -> tuple[int, dict[str, Any]]:
-        result = results.add(uow, code, checked, stored, geoms)
+        result = results.add(uow, code, checked, stored, geoms, staged)
         readiness.after_result(uow, code)  # [joint] registration.ready when this result completes the facts
         return 201, results.as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
 
     idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})
-    status, body = run_idempotent(app, actor, idem, work)
+    try:
+        status, body = run_idempotent(app, actor, idem, work)
+    finally:  # whatever the answer, no temp file stays behind (issue 10.8)
+        results.discard_files(app, staged)
     return JSONResponse(body, status_code=status)
 
 

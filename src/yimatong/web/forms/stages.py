@@ -18,6 +18,7 @@ from yimatong.core.visibility import View
 from yimatong.domain.enums import StageStatus
 from yimatong.domain.policy import Action
 from yimatong.errors import AppError
+from yimatong.joint import readiness
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.uow import run
@@ -117,7 +118,7 @@ async def stage_save(request: Request, code: str) -> Response:
     if key == "inspection":
         command = lambda uow: stages.add_inspection(uow, code, body)  # noqa: E731
     else:
-        command = lambda uow: stages.set_stage(uow, code, key, body)  # noqa: E731
+        command = lambda uow: readiness.set_stage(uow, code, key, body)  # noqa: E731  # the API's command
     try:
         await common.run(lambda: run(app, actor, command))
     except AppError as exc:

@@ -1,0 +1,1 @@
+"""Operations: backup and restore, the configuration check, the collector of leftover files (docs/DEPLOY.md)."""
