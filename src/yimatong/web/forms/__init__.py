@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from yimatong.web.forms import admin, parcels, projects, results, stages
+from yimatong.web.forms import admin, joint, parcels, projects, results, stages
 
 router = APIRouter(include_in_schema=False)
-for _module in (projects, stages, results, parcels, admin):
+for _module in (projects, stages, results, parcels, joint, admin):
     router.include_router(_module.router)
