@@ -47,9 +47,9 @@ def main() -> None:
                 page.wait_for_selector("text=按阶段")
                 page.screenshot(path=str(OUT / "demo-dashboard.png"))
                 page.goto(url + "/map")
-                page.wait_for_timeout(1500)
-                page.evaluate("void window.ymtMap.setView([29.04, 111.70], 13)")
-                page.wait_for_timeout(2000)
+                page.wait_for_timeout(2500)
+                page.evaluate("void window.ymtMap.jumpTo({center: [111.70, 29.04], zoom: 12})")  # MapLibre: lon, lat
+                page.wait_for_timeout(3000)
                 box = page.locator("#map").bounding_box()
                 assert box is not None
                 page.screenshot(path=str(OUT / "demo-map.png"))
