@@ -1,5 +1,7 @@
-"""A write that finds another one holding the database (a big import takes a minute) waits a bounded time and
-then answers 503 with Retry-After — the neighbour system retries — instead of hanging or failing with a 500."""
+"""A write that finds what it needs held by another one (SQLite: the database's one write lock; PostgreSQL: the
+serial counters a registration takes — there is no library-wide writers' lock there any more) waits a bounded
+time and then answers 503 with Retry-After — the neighbour system retries — instead of hanging or failing with a
+500."""
 
 from __future__ import annotations
 
@@ -24,7 +26,10 @@ def test_write_waits_then_answers_503(settings: Settings) -> None:
 
     def hold_the_writer() -> None:
         with holder.db.write() as session:
-            session.execute(text("SELECT 1"))  # the transaction (and the write lock) begins with a statement
+            if holder.db.dialect == "postgresql":  # what a registration must lock: its serial scope's counter
+                session.execute(text("LOCK TABLE counters IN EXCLUSIVE MODE"))
+            else:
+                session.execute(text("SELECT 1"))  # the transaction (and the write lock) begins with a statement
             started.set()
             release.wait(10)
 

@@ -113,6 +113,7 @@ class Database:
         ones that must not run twice at once (signing-key rotation, `ymt init`'s hash choice) — never the
         ordinary writers."""
         with self._factory() as session, session.begin():
+            self.sql.bound_lock_waits(session, self.write_wait_ms)  # a busy row answers 503, never hangs
             if exclusive:
                 self.sql.lock_for_writers(session, WRITER_LOCK_KEY, self.write_wait_ms)
             yield session
