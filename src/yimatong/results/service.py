@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -15,19 +16,20 @@ import filetype
 from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
-from yimatong.core.context import App, local_today, rfc3339
+from yimatong.core.context import Actor, App, local_today, rfc3339
 from yimatong.core.visibility import View
 from yimatong.domain import events as ev
 from yimatong.domain import refs, typed
 from yimatong.domain.enums import Confidentiality
 from yimatong.domain.policy import Action
 from yimatong.errors import NotFound, TooLarge, invalid
+from yimatong.formats import geometry_check
 from yimatong.parcels import store as parcel_service
 from yimatong.projects import registry
 from yimatong.stages.service import check_date
 from yimatong.storage.blobs import Staged, TooLargeError
 from yimatong.storage.models import Blob, Project, Result, ResultFile
-from yimatong.uow import UnitOfWork
+from yimatong.uow import Idempotency, UnitOfWork, run_idempotent
 
 LEVELS = Confidentiality.values()
 
@@ -253,3 +255,29 @@ def get_file(session: Session, view: View, result_id: int, file_id: int) -> Resu
     if f is None:
         raise NotFound(f"文件 {file_id} 不存在", [("file_id", "文件不存在")])
     return f
+
+
+def submit(app: App, actor: Actor, code: str, raw: Any, uploads: list[Upload], idempotency_key: str | None,
+           then: Callable[[UnitOfWork, str], None] | None = None) -> tuple[int, dict[str, Any]]:
+    """A result as a client submits it — the API's multipart POST and the web's 上传成果 alike: the metadata checked
+    and the stage writer refused before any file is read into the store, `meta.parcels` validated outside the
+    transaction, files staged, then one idempotent unit of work records the result (`then`, e.g. registration
+    readiness, runs in it); whatever the answer, no staged file stays behind (issue 10.8). Returns the status and
+    the result as the API shows it (the first answer again for a repeated Idempotency-Key)."""
+    checked = check_meta(app, raw)
+    app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
+    geoms = parcel_service.parse_features(checked["parcels"], "meta.parcels",
+                                          budget=geometry_check.budget_of(app.settings))
+    stored, staged = stage_files(app, uploads, seal=checked["confidentiality"] == "restricted")
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        result = add(uow, code, checked, stored, geoms, staged)
+        if then is not None:
+            then(uow, code)
+        return 201, as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
+
+    idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})
+    try:
+        return run_idempotent(app, actor, idem, work)
+    finally:
+        discard_files(app, staged)

@@ -17,13 +17,10 @@ from yimatong.core.context import Actor, App
 from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import invalid
-from yimatong.formats import geometry_check
 from yimatong.joint import readiness
-from yimatong.parcels import store as parcels
 from yimatong.results import packages
 from yimatong.results import service as results
 from yimatong.storage.blobs import SealError
-from yimatong.uow import Idempotency, run_idempotent
 
 router = APIRouter(prefix="/api/v1", tags=["成果 Results"])
 
@@ -38,23 +35,9 @@ def add_result(code: str, meta: str = Form(..., description="成果元数据 JSO
                app: App = Depends(get_app), actor: Actor = Depends(requires(Action.RESULT_ADD)),
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> JSONResponse:
     raw = loads_strict(meta, "meta")
-    checked = results.check_meta(app, raw)
-    app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"])  # before any file is stored
-    geoms = parcels.parse_features(checked["parcels"], "meta.parcels",  # validated outside the transaction
-                                   budget=geometry_check.budget_of(app.settings))
-    stored, staged = results.stage_files(app, [results.Upload(f.filename or "", f.file) for f in files],
-                                         seal=checked["confidentiality"] == "restricted")  # encryption at rest
-
-    def work(uow: Any) -> tuple[int, dict[str, Any]]:
-        result = results.add(uow, code, checked, stored, geoms, staged)
-        readiness.after_result(uow, code)  # [joint] registration.ready when this result completes the facts
-        return 201, results.as_dicts(uow.session, uow.view, [result], {result.project_id: code})[0]
-
-    idem = Idempotency(idempotency_key, f"results.add:{code}", {"meta": raw, "files": stored})
-    try:
-        status, body = run_idempotent(app, actor, idem, work)
-    finally:  # whatever the answer, no temp file stays behind (issue 10.8)
-        results.discard_files(app, staged)
+    uploads = [results.Upload(f.filename or "", f.file) for f in files]
+    # [joint] registration.ready when this result completes the facts
+    status, body = results.submit(app, actor, code, raw, uploads, idempotency_key, then=readiness.after_result)
     return JSONResponse(body, status_code=status)
 
 

@@ -177,20 +177,6 @@ async def _password(request: Request, username: str, form: FormData) -> Response
     return RedirectResponse(f"/admin/users?done=password:{username}", status_code=303)
 
 
-async def _enable(request: Request, username: str, _form: FormData) -> Response:
-    actor, app = common.actor_of(request), common.ymt(request)
-    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
-                                                     lambda s: users.enable(s, actor.name, username))))
-    return RedirectResponse(f"/admin/users?done=enabled:{username}", status_code=303)
-
-
-async def _unlock(request: Request, username: str, _form: FormData) -> Response:
-    actor, app = common.actor_of(request), common.ymt(request)
-    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
-                                                     lambda s: users.unlock(s, actor.name, username))))
-    return RedirectResponse(f"/admin/users?done=unlocked:{username}", status_code=303)
-
-
 async def _disable(request: Request, username: str, form: FormData) -> Response:
     """Two steps: the reason, then the confirmation; the account's sessions end at once."""
     actor, app = common.actor_of(request), common.ymt(request)
@@ -216,23 +202,27 @@ async def _disable(request: Request, username: str, form: FormData) -> Response:
     return RedirectResponse(f"/admin/users?done=disabled:{username}", status_code=303)
 
 
-async def _totp(request: Request, username: str, _form: FormData) -> Response:
-    """The person lost the authenticator: enrolled again at the next login; their sessions end."""
-    actor, app = common.actor_of(request), common.ymt(request)
-    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
-                                                     lambda s: users.reset_totp(s, actor.name, username))))
-    return RedirectResponse(f"/admin/users?done=totp:{username}", status_code=303)
+# One-click account changes: (the account function, the `done=` word the page shows). A lost authenticator
+# (totp) is enrolled again at the next login; totp and logout end the person's sessions.
+SIMPLE_ACTIONS: dict[str, tuple[Callable[[Session, str, str], Any], str]] = {
+    "enable": (users.enable, "enabled"), "unlock": (users.unlock, "unlocked"),
+    "totp": (users.reset_totp, "totp"), "logout": (users.logout_everywhere, "logout")}
 
 
-async def _logout(request: Request, username: str, _form: FormData) -> Response:
-    actor, app = common.actor_of(request), common.ymt(request)
-    await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
-                                                     lambda s: users.logout_everywhere(s, actor.name, username))))
-    return RedirectResponse(f"/admin/users?done=logout:{username}", status_code=303)
+def _simple(kind: str) -> Callable[[Request, str, FormData], Any]:
+    fn, done = SIMPLE_ACTIONS[kind]
+
+    async def handle(request: Request, username: str, _form: FormData) -> Response:
+        actor, app = common.actor_of(request), common.ymt(request)
+        await common.run(lambda: run(app, actor, managed(Action.ACCOUNT_MANAGE,
+                                                         lambda s: fn(s, actor.name, username))))
+        return RedirectResponse(f"/admin/users?done={done}:{username}", status_code=303)
+
+    return handle
 
 
-USER_ACTIONS = {"update": _update, "password": _password, "enable": _enable, "unlock": _unlock,
-                "disable": _disable, "totp": _totp, "logout": _logout}
+USER_ACTIONS = {"update": _update, "password": _password, "disable": _disable,
+                **{kind: _simple(kind) for kind in SIMPLE_ACTIONS}}
 for _kind in USER_ACTIONS:
     _user_action(_kind)
 

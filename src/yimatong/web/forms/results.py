@@ -1,7 +1,7 @@
 """上传成果: one result of a stage with several files, its kind, document number, date, issuer and
-confidentiality — the steps of `POST /api/v1/projects/{code}/results`: `results.check_meta`, the policy for the
-stage before any file is stored, `results.stage_files` (put in the store only by `add`), and `results.add` in the idempotent unit of work (the
-form's one-time key: a second click of a slow upload records one result)."""
+confidentiality — submitted through `results.submit`, the same submission as `POST /api/v1/projects/{code}/results`
+(checks and the stage writer before any file is stored, one idempotent unit of work; the form's one-time key: a
+second click of a slow upload records one result)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from yimatong.domain.policy import Action
 from yimatong.errors import AppError, NotFound
 from yimatong.joint import readiness
 from yimatong.results import service as results
-from yimatong.uow import Idempotency, run_idempotent
 from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
 from yimatong.web.forms.stages import _load
 
@@ -88,24 +87,12 @@ async def result_save(request: Request, code: str) -> Response:
     meta = {k: values[k] for k in META if values[k] is not None}
     meta.setdefault("kind", "")
     files = uploads_of(form)
-    staged: list[Any] = []
     try:
-        checked = results.check_meta(app, meta)
-        app.profile.policy.check(actor, Action.RESULT_ADD, stage=checked["stage"], division=project["division"])
-        stored, staged = await common.run(lambda: results.stage_files(
-            app, [results.Upload(f.filename or "", f.file) for f in files],
-            seal=checked["confidentiality"] == "restricted"))
-
-        def work(uow: Any) -> tuple[int, dict[str, Any]]:
-            result = results.add(uow, code, checked, stored, [], staged)
-            readiness.after_result(uow, code)  # registration.ready when this result completes the facts
-            return 201, {"id": result.id}
-
-        idem = Idempotency(values.get("idem"), f"results.add:{code}", {"meta": meta, "files": stored})
-        try:
-            _, out = await common.run(lambda: run_idempotent(app, actor, idem, work))
-        finally:  # whatever the answer, no temp file stays behind (issue 10.8)
-            results.discard_files(app, staged)
+        app.profile.policy.check(actor, Action.RESULT_ADD, division=project["division"])
+        # the API's submission: checks, staged files, one idempotent unit of work, nothing left on disk
+        _, out = await common.run(lambda: results.submit(
+            app, actor, code, meta, [results.Upload(f.filename or "", f.file) for f in files],
+            values.get("idem"), then=readiness.after_result))
     except AppError as exc:
         errors = FieldErrors.of(exc, LABELS, RENAME)
         return _page(request, project, values, errors, errors.status)
