@@ -33,7 +33,7 @@ from yimatong.errors import AppError, NotFound, invalid
 from yimatong.ledger import audit
 from yimatong.uow import UnitOfWork, run
 from yimatong.web import auth
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.common import FieldErrors, form_route, text
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
@@ -123,10 +123,7 @@ def _scope(form: FormData) -> tuple[list[str], list[str]]:
 @router.post("/admin/users")
 @form_route(Action.ACCOUNT_MANAGE)
 async def user_create(request: Request) -> Response:
-    try:
-        form = await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/users")
+    form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
     values: dict[str, Any] = {k: text(form, k) for k in ("username", "display_name", "role", "sections")}
     values["divisions"] = [str(v) for v in form.getlist("divisions")]
@@ -145,12 +142,9 @@ async def user_create(request: Request) -> Response:
 
 def _user_action(kind: str) -> None:
     @router.post(f"/admin/users/{{username}}/{kind}", name=f"user_{kind}")
-    @form_route(Action.ACCOUNT_MANAGE)
+    @form_route(Action.ACCOUNT_MANAGE, back="/admin/users")
     async def act(request: Request, username: str) -> Response:
-        try:
-            form = await _admin_form(request)
-        except CsrfRefused as exc:
-            return common.refused_page(request, exc, "/admin/users")
+        form = await _admin_form(request)
         try:
             return await USER_ACTIONS[kind](request, username, form)
         except AppError as exc:
@@ -261,10 +255,7 @@ def _days(value: str | None) -> float:
 @router.post("/admin/tokens")
 @form_route(Action.ACCOUNT_MANAGE)
 async def token_create(request: Request) -> Response:
-    try:
-        form = await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/tokens")
+    form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
     values: dict[str, Any] = {k: text(form, k) for k in ("name", "role", "expires_in", "sections")}
     values["divisions"] = [str(v) for v in form.getlist("divisions")]
@@ -289,13 +280,10 @@ async def token_create(request: Request) -> Response:
 
 
 @router.post("/admin/tokens/{name}/rotate")
-@form_route(Action.ACCOUNT_MANAGE)
+@form_route(Action.ACCOUNT_MANAGE, back="/admin/tokens")
 async def token_rotate(request: Request, name: str) -> Response:
     """A new secret under the same name, role and scope, shown once; the old one stops at once."""
-    try:
-        await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/tokens")
+    await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
 
     def work(s: Session) -> str:
@@ -312,12 +300,9 @@ async def token_rotate(request: Request, name: str) -> Response:
 
 
 @router.post("/admin/tokens/{name}/revoke")
-@form_route(Action.ACCOUNT_MANAGE)
+@form_route(Action.ACCOUNT_MANAGE, back="/admin/tokens")
 async def token_revoke(request: Request, name: str) -> Response:
-    try:
-        form = await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/tokens")
+    form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
     reason = text(form, "reason")
     if not reason or form.get("confirmed") != "yes":
@@ -419,10 +404,7 @@ def subs_page(request: Request) -> Response:
 @router.post("/admin/subscriptions")
 @form_route(Action.SUBSCRIPTION_MANAGE)
 async def sub_create(request: Request) -> Response:
-    try:
-        form = await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/subscriptions")
+    form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
     values: dict[str, Any] = {k: text(form, k) for k in ("url", "secret", "role")}
     values["types"] = [str(t) for t in form.getlist("types")]
@@ -510,12 +492,9 @@ async def _sub_final(request: Request, sid: int, form: FormData, kind: str) -> R
 
 
 @router.post("/admin/subscriptions/{sid}/{kind}")
-@form_route(Action.SUBSCRIPTION_MANAGE)
+@form_route(Action.SUBSCRIPTION_MANAGE, back="/admin/subscriptions")
 async def sub_action(request: Request, sid: int, kind: str) -> Response:
-    try:
-        form = await _admin_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/admin/subscriptions")
+    form = await _admin_form(request)
     try:
         if kind == "test":
             return await _sub_test(request, sid, form)

@@ -64,10 +64,12 @@ def may(request: Request, action: str, **where: Any) -> bool:
 TEMPLATES.env.globals["may"] = may
 
 
-def form_route(action: Action) -> Callable[[Callable[..., Any]], Handler]:
+def form_route(action: Action, back: str | None = None) -> Callable[[Callable[..., Any]], Handler]:
     """A form endpoint (a POST is async: it reads its body itself, so a malformed one is a Chinese page, never
-    FastAPI's English 422; a GET that only reads is a plain function run in the thread pool): declares its action for the route guard and sends people who are not logged in to the login
-    page and back."""
+    FastAPI's English 422; a GET that only reads is a plain function run in the thread pool): declares its action
+    for the route guard and sends people who are not logged in to the login page and back. What a handler does
+    not answer itself becomes a whole-page refusal here: an expired form (CSRF) with a link `back` to the form (a
+    template of the path parameters; default: this path), a service refusal (no such project, no right to it)."""
     def wrap(fn: Callable[..., Any]) -> Handler:
         @functools.wraps(fn)
         async def inner(request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -79,6 +81,11 @@ def form_route(action: Action) -> Callable[[Callable[..., Any]], Handler]:
             except LoginRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(auth.login_redirect(request, target), status_code=303)
+            except CsrfRefused as exc:
+                to = back.format(**request.path_params) if back else request.url.path
+                return refused_page(request, exc, to)
+            except AppError as exc:
+                return refused_page(request, exc)
 
         return declares(action)(inner)
 

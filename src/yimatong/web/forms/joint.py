@@ -21,7 +21,7 @@ from yimatong.joint import materials, reviews
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.uow import run
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.common import FieldErrors, form_route, text
 
 router = APIRouter(include_in_schema=False)
 LABELS = {"status": "意见", "text": "意见说明", "conditions": "条件", "sections": "会签科室", "key": "阶段",
@@ -88,13 +88,10 @@ def joint_page(request: Request, code: str, key: str | None = None) -> Response:
 
 
 @router.post("/code/{code}/joint/open")
-@form_route(Action.JOINT_REVIEW_OPEN)
+@form_route(Action.JOINT_REVIEW_OPEN, back="/code/{code}/joint")
 async def joint_open(request: Request, code: str) -> Response:
     app, actor = common.ymt(request), common.actor_of(request)
-    try:
-        form = await common.read_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/joint")
+    form = await common.read_form(request)
     key = text(form, "key") or ""
     body: dict[str, Any] = {"sections": [str(s) for s in form.getlist("sections")]}
     if not body["sections"]:
@@ -112,13 +109,10 @@ async def joint_open(request: Request, code: str) -> Response:
 
 
 @router.post("/code/{code}/joint/{review_id}/{section}")
-@form_route(Action.OPINION_SIGN)
+@form_route(Action.OPINION_SIGN, back="/code/{code}/joint")
 async def joint_sign(request: Request, code: str, review_id: int, section: str) -> Response:
     app, actor = common.ymt(request), common.actor_of(request)
-    try:
-        form = await common.read_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/joint")
+    form = await common.read_form(request)
     key = text(form, "key")
     values = {f: text(form, f) for f in ("status", "text", "conditions")}
     model, errors = common.validate(OpinionForm, {k: v for k, v in values.items() if v is not None}, LABELS)

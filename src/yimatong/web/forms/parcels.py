@@ -26,7 +26,7 @@ from yimatong.domain.policy import Action
 from yimatong.errors import AppError, Invalid, invalid
 from yimatong.parcels import files as parcel_import
 from yimatong.storage.files import private_dir, private_file_mode
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.common import FieldErrors, form_route, text
 from yimatong.web.forms.stages import _load
 
 router = APIRouter(include_in_schema=False)
@@ -114,13 +114,8 @@ def _refusals(report: dict[str, Any]) -> Invalid:
 async def parcels_post(request: Request, code: str) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
-    try:
-        form = await common.read_form(request)
-        project, _ = await common.run(lambda: _load(app, actor, code))
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/parcels")
-    except AppError as exc:
-        return common.refused_page(request, exc)
+    form = await common.read_form(request)
+    project, _ = await common.run(lambda: _load(app, actor, code))
     values = {"crs": text(form, "crs"), "strict": form.get("strict") == "on"}
     try:
         if text(form, "upload"):

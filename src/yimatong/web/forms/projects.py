@@ -28,7 +28,7 @@ from yimatong.parcels import store as parcels
 from yimatong.projects import registry
 from yimatong.storage.models import Project
 from yimatong.uow import Idempotency, run, run_idempotent
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, number, text
+from yimatong.web.forms.common import FieldErrors, form_route, number, text
 
 router = APIRouter(include_in_schema=False)
 CODED_FIELDS = ("division", "approval_type", "project_type", "supply_type", "land_use")
@@ -100,10 +100,7 @@ def new_project(request: Request) -> Response:
 async def register_project(request: Request) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
-    try:
-        form = await common.read_form(request)
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, "/projects/new")
+    form = await common.read_form(request)
     values = project_values(form)
     model, errors = common.validate(ProjectIn, register_body(values), LABELS, RENAME)
     if model is not None:
@@ -193,13 +190,8 @@ def changes_of(project: dict[str, Any], values: dict[str, Any]) -> dict[str, Any
 async def update_project(request: Request, code: str) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
-    try:
-        form = await common.read_form(request)
-        project = await common.run(lambda: _current(request, code))
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/edit")
-    except AppError as exc:
-        return common.refused_page(request, exc)
+    form = await common.read_form(request)
+    project = await common.run(lambda: _current(request, code))
     values = project_values(form)
     changes = changes_of(project, values)
     model, errors = common.validate(ProjectPatch, changes, LABELS)
@@ -328,13 +320,8 @@ def _change_route(kind: str) -> None:
     async def do(request: Request, code: str) -> Response:
         actor = common.actor_of(request)
         app = common.ymt(request)
-        try:
-            form = await common.read_form(request)
-            project = await common.run(lambda: _current(request, code))
-        except CsrfRefused as exc:
-            return common.refused_page(request, exc, f"/code/{code}/{kind}")
-        except AppError as exc:
-            return common.refused_page(request, exc)
+        form = await common.read_form(request)
+        project = await common.run(lambda: _current(request, code))
         values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
         model, errors = _check(kind, form)
         if model is None:

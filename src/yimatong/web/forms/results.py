@@ -20,7 +20,7 @@ from yimatong.domain.policy import Action
 from yimatong.errors import AppError, NotFound
 from yimatong.joint import readiness
 from yimatong.results import service as results
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.common import FieldErrors, form_route, text
 from yimatong.web.forms.stages import _load
 
 router = APIRouter(include_in_schema=False)
@@ -76,13 +76,8 @@ def uploads_of(form: FormData) -> list[UploadFile]:
 async def result_save(request: Request, code: str) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
-    try:
-        form = await common.read_form(request)
-        project, _ = await common.run(lambda: _load(app, actor, code))
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/results/new")
-    except AppError as exc:
-        return common.refused_page(request, exc)
+    form = await common.read_form(request)
+    project, _ = await common.run(lambda: _load(app, actor, code))
     values = {k: text(form, k) for k in (*META, "idem")}
     meta = {k: values[k] for k in META if values[k] is not None}
     meta.setdefault("kind", "")

@@ -22,7 +22,7 @@ from yimatong.joint import readiness
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.uow import run
-from yimatong.web.forms.common import CsrfRefused, FieldErrors, form_route, text
+from yimatong.web.forms.common import FieldErrors, form_route, text
 
 router = APIRouter(include_in_schema=False)
 FIELDS = ("status", "case_no", "department", "started_at", "finished_at", "note")
@@ -101,13 +101,8 @@ def stage_form(request: Request, code: str, key: str | None = None) -> Response:
 async def stage_save(request: Request, code: str) -> Response:
     actor = common.actor_of(request)
     app = common.ymt(request)
-    try:
-        form = await common.read_form(request)
-        project, rows = await common.run(lambda: _load(app, actor, code))
-    except CsrfRefused as exc:
-        return common.refused_page(request, exc, f"/code/{code}/stage")
-    except AppError as exc:
-        return common.refused_page(request, exc)
+    form = await common.read_form(request)
+    project, rows = await common.run(lambda: _load(app, actor, code))
     key = text(form, "key") or ""
     values = {f: text(form, f) for f in FIELDS}
     model_cls = InspectionIn if key == "inspection" else StagePut
