@@ -177,6 +177,15 @@ def test_an_admin_and_a_clerk_work_through_the_forms(live_server, width: int) ->
             page.wait_for_selector("#status >> text=作废")
             check(page)
 
+            # a typed result kind shows its data fields once chosen (出让合同: 电子监管号, 面积, 价款 …)
+            page.goto(f"{base}/code/{code}/results/new")
+            page.fill("#f-kind", "国有建设用地使用权出让合同")
+            page.press("#f-kind", "Tab")
+            page.wait_for_selector("#typed-fields")
+            assert "电子监管号" in page.inner_text("#typed-fields")
+            assert page.input_value("#f-stage") == "supply"
+            check(page)
+
             # 联合审查: the administrator sends 建设用地规划许可 to the profile's sections
             page.goto(f"{base}/code/{code}")
             page.click(".project-actions >> text=联合审查")

@@ -83,3 +83,30 @@ def test_a_clerk_uploads_a_permit_with_two_files(client, ymt, code) -> None:
     assert "许可证.pdf" in done.text and "附图.txt" in done.text
     with ymt.db.read() as s:
         assert s.execute(select(func.count()).select_from(ResultFile)).scalar_one() == 2
+
+
+def test_a_typed_contract_is_entered_field_by_field(client, ymt, code) -> None:
+    """出让合同 has a data schema in the profile: the form shows its fields in Chinese, refuses a malformed
+    电子监管号 or a number that is none beside the field (nothing written), and stores numbers as numbers."""
+    csrf = login(client, "lib")
+    kind = "国有建设用地使用权出让合同"
+    page = client.get(f"/code/{code}/results/new", params={"kind": kind})
+    assert page.status_code == 200 and 'id="typed-fields"' in page.text
+    assert "电子监管号" in page.text and "出让价款（元）" in page.text
+    assert 'name="data.term_years"' in page.text and '<option value="supply" selected>' in page.text
+    form = {"stage": "supply", "kind": kind, "doc_no": "常出让〔2026〕8号", "confidentiality": "internal",
+            "data.supervision_no": "4307022026B00123", "data.area_m2": "12,000.5", "data.term_years": "70",
+            "data.agreed_start": "2026-09-01"}
+    bad = post(client, f"/code/{code}/results/new", csrf, form | {"data.supervision_no": "4307-bad"})
+    assert bad.status_code == 422 and (field_error(bad.text, "data.supervision_no") or "").startswith("电子监管号")
+    assert 'value="4307-bad"' in bad.text  # what was typed stays in the form
+    nan = post(client, f"/code/{code}/results/new", csrf, form | {"data.price_yuan": "一千万"})
+    assert nan.status_code == 422 and field_error(nan.text, "data.price_yuan") == "出让价款（元）：应为数字"
+    with ymt.db.read() as s:
+        assert s.execute(select(func.count()).select_from(Result)).scalar_one() == 0
+    r = post(client, f"/code/{code}/results/new", csrf, form)
+    assert r.status_code == 303, r.text
+    with ymt.db.read() as s:
+        data = s.execute(select(Result.data)).scalar_one()
+    assert data == {"supervision_no": "4307022026B00123", "area_m2": 12000.5, "term_years": 70,
+                    "agreed_start": "2026-09-01"}

@@ -33,6 +33,47 @@ KINDS = ("建设项目用地预审与选址意见书", "农用地转用和土地
          "勘测定界报告", "执法监察记录")
 
 
+def typed_fields(app: App, kind: str | None) -> list[dict[str, Any]]:
+    """The data fields of a result kind the profile gives a schema (出让合同: 电子监管号, 面积, 价款, dates …), as the
+    form shows them: `data.<name>`, the Chinese label, the input type. None for a free-form kind."""
+    spec = app.profile.result_kinds.get(kind or "")
+    if spec is None:
+        return []
+    out = []
+    for name, prop in spec.schema_.get("properties", {}).items():
+        kind_of = prop.get("type", "string")
+        html = "date" if prop.get("format") == "date" else "number" if kind_of in ("number", "integer") else "text"
+        out.append({"name": f"data.{name}", "key": name, "label": prop.get("x-label", name), "type": kind_of,
+                    "input": html})
+    return out
+
+
+def typed_data(fields: list[dict[str, Any]], form: FormData) -> tuple[dict[str, Any], FieldErrors]:
+    """The typed fields as the schema's JSON types; a field left empty is left out (it shows as missing in the
+    registration readiness, never refuses the result); a number that is not one is named beside its field."""
+    data: dict[str, Any] = {}
+    errors = FieldErrors()
+    for f in fields:
+        raw = text(form, f["name"])
+        if raw is None:
+            continue
+        if f["type"] == "boolean":
+            data[f["key"]] = raw == "yes"
+        elif f["type"] in ("number", "integer"):
+            try:
+                number = float(raw.replace(",", "").replace("，", ""))
+            except ValueError:
+                errors.add(f["name"], "应为数字", {f["name"]: f["label"]})
+                continue
+            if f["type"] == "integer" and not number.is_integer():
+                errors.add(f["name"], "应为整数", {f["name"]: f["label"]})
+                continue
+            data[f["key"]] = int(number) if f["type"] == "integer" else number
+        else:
+            data[f["key"]] = raw
+    return data, errors
+
+
 def writable(app: App, actor: Any, project: dict[str, Any]) -> list[str]:
     return [s.key for s in app.profile.stages
             if app.profile.policy.may(actor, Action.RESULT_ADD, stage=s.key, division=project["division"])]
@@ -47,8 +88,10 @@ def _page(request: Request, project: dict[str, Any], values: dict[str, Any], err
     if not allowed:
         refused = app.profile.policy.refusal(actor, Action.RESULT_ADD, division=project["division"])
         refusal = refused[1] if refused else "您的角色不能为本项目的任何阶段提交成果"
+    typed = [k for k in app.profile.result_kinds]
     return common.render(request, "forms/result.html", status if allowed else 403, project=project, values=values,
-                         errors=errors, refusal=refusal, kinds=KINDS,
+                         errors=errors, refusal=refusal, kinds=typed + [k for k in KINDS if k not in typed],
+                         typed_kinds=typed, fields=typed_fields(app, values.get("kind")),
                          stage_options=[(s.key, f"{s.group or '码'} · {s.name}") for s in app.profile.stages
                                         if s.key in allowed],
                          levels=list(Confidentiality.labels().items()))
@@ -56,13 +99,15 @@ def _page(request: Request, project: dict[str, Any], values: dict[str, Any], err
 
 @router.get("/code/{code}/results/new")
 @form_route(Action.RESULT_ADD)
-def result_form(request: Request, code: str, stage: str | None = None) -> Response:
+def result_form(request: Request, code: str, stage: str | None = None, kind: str | None = None) -> Response:
     app = common.ymt(request)
     try:
         project, _ = _load(app, common.actor_of(request), code)
     except AppError as exc:
         return common.refused_page(request, exc)
-    values = {"stage": stage, "confidentiality": "internal", "idem": secrets.token_urlsafe(18)}
+    spec = app.profile.result_kinds.get(kind or "")
+    stage = stage or (spec.stage if spec else None)  # a typed kind belongs to one stage
+    values = {"stage": stage, "kind": kind, "confidentiality": "internal", "idem": secrets.token_urlsafe(18)}
     return _page(request, project, values, FieldErrors())
 
 
@@ -79,8 +124,15 @@ async def result_save(request: Request, code: str) -> Response:
     form = await common.read_form(request)
     project, _ = await common.run(lambda: _load(app, actor, code))
     values = {k: text(form, k) for k in (*META, "idem")}
-    meta = {k: values[k] for k in META if values[k] is not None}
+    meta: dict[str, Any] = {k: values[k] for k in META if values[k] is not None}
     meta.setdefault("kind", "")
+    fields = typed_fields(app, meta["kind"])
+    data, bad = typed_data(fields, form)
+    values |= {f["name"]: text(form, f["name"]) for f in fields}
+    if bad:
+        return _page(request, project, values, bad, 422)
+    if data:
+        meta["data"] = data
     files = uploads_of(form)
     try:
         app.profile.policy.check(actor, Action.RESULT_ADD, division=project["division"])
@@ -89,7 +141,8 @@ async def result_save(request: Request, code: str) -> Response:
             app, actor, code, meta, [results.Upload(f.filename or "", f.file) for f in files],
             values.get("idem"), then=readiness.after_result))
     except AppError as exc:
-        errors = FieldErrors.of(exc, LABELS, RENAME)
+        labels = LABELS | {f["name"]: f["label"] for f in fields}
+        errors = FieldErrors.of(exc, labels, RENAME | {f"meta.{f['name']}": f["name"] for f in fields})
         return _page(request, project, values, errors, errors.status)
     return RedirectResponse(f"/code/{code}/results/{out['id']}/added", status_code=303)
 

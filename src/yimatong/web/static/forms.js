@@ -101,7 +101,14 @@
   }));
 
   // --- choosing another stage shows that stage's current values -----------------------------------------
-  $$("select[data-reload]").forEach(s => s.addEventListener("change", () => {
+  // (a result kind with a data schema shows its fields: the kind input reloads the form when the typed fields to
+  // show change — to a typed kind, or away from the one shown — never for a free-form kind)
+  $$("select[data-reload], input[data-reload]").forEach(s => s.addEventListener("change", () => {
+    if (s.tagName === "INPUT") {
+      const typed = (s.dataset.typed || "").split("|").filter(Boolean);
+      const want = typed.includes(s.value) ? s.value : "";
+      if (want === (s.dataset.shown || "")) return;
+    }
     const url = new URL(window.location.href);
     url.searchParams.set(s.dataset.reload, s.value);
     url.searchParams.delete("done");
