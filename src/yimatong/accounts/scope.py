@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,16 +13,8 @@ from yimatong.errors import invalid
 
 SECTION_RE = re.compile(r"^[\w\-.]{1,40}$")
 SECTION_TABLES = ("section", "sections")
-# Times shown to people and typed by them without a zone: the bureau's (every profile so far is in China)
+# A time typed without a zone when no profile is at hand (every profile so far is in China)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def localtime(value: str | datetime | None) -> str:
-    """An RFC 3339 time (or a datetime) as people here read it: Beijing time, to the minute."""
-    if not value:
-        return ""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    return dt.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def divisions(profile: Profile | None, values: Iterable[str], field: str = "divisions") -> list[str]:

@@ -94,7 +94,8 @@ def check_expiry(expires_at: datetime | None, limits: TokenLimits, field: str = 
     if expires_at is None:
         return t + timedelta(days=limits.default_days)
     if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=scope.LOCAL_TZ)
+        # a time typed without a zone is the profile's local time
+        expires_at = expires_at.replace(tzinfo=limits.profile.tz if limits.profile is not None else scope.LOCAL_TZ)
     if expires_at > t + timedelta(days=limits.max_days):
         raise invalid(field, f"令牌有效期最长 {limits.max_days} 天")
     return expires_at

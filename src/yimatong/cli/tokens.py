@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import typer
 
 from yimatong.accounts import tokens
-from yimatong.accounts.scope import localtime
 from yimatong.accounts.tokens import TokenLimits
 from yimatong.cli.common import fail, service
 from yimatong.cli.users import cli_actor_name
+from yimatong.domain.localtime import format_local
 
 STATES = {"active": "有效", "expired": "已过期", "revoked": "已吊销"}
 
@@ -52,7 +52,7 @@ def create(name: str = typer.Option(..., "--name", help="接入系统或使用�
         row = tokens.get(session, name)
         assert row is not None  # just made
         expiry = tokens.describe(row)["expires_at"]
-    typer.echo(f"已为 {name}（{role}）创建令牌，有效期至 {localtime(expiry)}：", err=True)
+    typer.echo(f"已为 {name}（{role}）创建令牌，有效期至 {format_local(expiry, ymt.profile.tz)}：", err=True)
     typer.echo(token)
 
 
@@ -66,9 +66,9 @@ def list_tokens(as_json: bool = typer.Option(False, "--json", help="输出 JSON"
         return
     typer.echo("名称\t角色\t区县\t科室\t状态\t创建\t到期\t最近使用\t创建者")
     for t in rows:
-        used = f"{localtime(t['last_used_at'])} {t['last_used_address'] or ''}".strip() if t["last_used_at"] else "从未"
+        used = f"{format_local(t['last_used_at'], ymt.profile.tz)} {t['last_used_address'] or ''}".strip() if t["last_used_at"] else "从未"
         typer.echo("\t".join([t["name"], t["role"], "、".join(t["divisions"]) or "全市", "、".join(t["sections"]) or "—",
-                              STATES[t["state"]], localtime(t["created_at"]), localtime(t["expires_at"]), used,
+                              STATES[t["state"]], format_local(t["created_at"], ymt.profile.tz), format_local(t["expires_at"], ymt.profile.tz), used,
                               t["owner"] or "（升级前创建）"]))
 
 

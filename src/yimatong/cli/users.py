@@ -13,8 +13,8 @@ import typer
 
 from yimatong.accounts import logins, users
 from yimatong.accounts.passwords import PasswordPolicy
-from yimatong.accounts.scope import localtime
 from yimatong.cli.common import fail, service
+from yimatong.domain.localtime import format_local
 
 STDIN_HELP = "从标准输入读取密码（一行），供脚本使用；否则在终端提示输入"
 
@@ -77,7 +77,7 @@ def list_users(as_json: bool = typer.Option(False, "--json", help="输出 JSON")
             "须改密码" if u["must_change_password"] else "正常"
         typer.echo("\t".join([u["username"], u["display_name"], u["role"], "、".join(u["divisions"]) or "全市",
                               "、".join(u["sections"]) or "—", state, "是" if u["totp"] else "否",
-                              localtime(u["created_at"])]))
+                              format_local(u["created_at"], ymt.profile.tz)]))
 
 
 def update(username: str = typer.Argument(..., help="用户名"),
@@ -150,4 +150,4 @@ def events(username: str = typer.Argument(None, help="用户名（不给：全�
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for e in rows:
-        typer.echo("\t".join([localtime(e["at"]), e["kind"], e["username"], e["address"] or "", e["actor"] or ""]))
+        typer.echo("\t".join([format_local(e["at"], ymt.profile.tz), e["kind"], e["username"], e["address"] or "", e["actor"] or ""]))
