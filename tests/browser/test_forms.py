@@ -157,7 +157,7 @@ def test_an_admin_and_a_clerk_work_through_the_forms(live_server, width: int) ->
             page.fill("#f-username", "clerk")
             page.fill("#f-display_name", "审批科李四")
             page.select_option("#f-role", "approval_system")
-            page.fill("#f-sections", "construction_planning")  # signs for 建设规划管理科 in joint reviews
+            page.check("input[name=sections][value=construction_planning]")  # signs for 建设规划管理科
             page.fill("#f-password", INITIAL)
             page.click("#create-user")
             page.wait_for_selector("#done >> text=clerk")

@@ -31,7 +31,7 @@ def test_an_admin_creates_changes_resets_and_disables_a_user(client, ymt) -> Non
     assert weak.status_code == 422 and field_error(weak.text, "password") is not None
     assert user(ymt, "zhang") is None
     r = post(client, "/admin/users", csrf, {"username": "zhang", "display_name": "张三", "role": "approval_system",
-                                            "password": "Initial-pass-2026", "divisions": "430702", "sections": "land_use_control、planning"})
+                                            "password": "Initial-pass-2026", "divisions": "430702", "sections": ["land_use_control", "planning"]})
     assert r.status_code == 303
     u = user(ymt, "zhang")
     assert u is not None and u.role == "approval_system" and u.divisions == ["430702"] and u.sections == ["land_use_control", "planning"]

@@ -101,7 +101,7 @@ def _users_page(request: Request, status: int = 200, errors: FieldErrors | None 
     return admin_render(request, "admin/users.html", "/admin/users", 403 if refusal else status, rows=rows,
                         refusal=refusal, errors=errors or FieldErrors(), values=values or {"role": "viewer"},
                         roles=roles(), divisions=[(e.value, e.label) for e in app.profile.issuable("division")],
-                        done=request.query_params.get("done"), **ctx)
+                        sections=_sections(app), done=request.query_params.get("done"), **ctx)
 
 
 @router.get("/admin/users")
@@ -117,7 +117,14 @@ async def _admin_form(request: Request) -> FormData:
 
 
 def _scope(form: FormData) -> tuple[list[str], list[str]]:
-    return [str(v) for v in form.getlist("divisions") if v], _list(text(form, "sections"))
+    """Divisions and sections as the form sends them: ticked boxes (several fields of one name) — a field may
+    also hold several codes separated by 、 or commas (the compact row editor, older bookmarks)."""
+    sections = [v for raw in form.getlist("sections") if isinstance(raw, str) for v in _list(raw)]
+    return [str(v) for v in form.getlist("divisions") if v], sections
+
+
+def _sections(app: Any) -> list[tuple[str, str]]:
+    return [(s.value, s.label) for s in app.profile.sections]
 
 
 @router.post("/admin/users")
@@ -125,8 +132,8 @@ def _scope(form: FormData) -> tuple[list[str], list[str]]:
 async def user_create(request: Request) -> Response:
     form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
-    values: dict[str, Any] = {k: text(form, k) for k in ("username", "display_name", "role", "sections")}
-    values["divisions"] = [str(v) for v in form.getlist("divisions")]
+    values: dict[str, Any] = {k: text(form, k) for k in ("username", "display_name", "role")}
+    values["divisions"], values["sections"] = _scope(form)
     password = str(form.get("password") or "")
     divisions, sections = _scope(form)
     policy = PasswordPolicy.of(app.settings)
@@ -233,7 +240,7 @@ def _tokens_page(request: Request, status: int = 200, errors: FieldErrors | None
             rows = tokens.listing(session)
     values = values or {"role": "viewer", "expires_in": str(app.settings.token_default_days)}
     return admin_render(request, "admin/tokens.html", "/admin/tokens", 403 if refusal else status, rows=rows,
-                        refusal=refusal, errors=errors or FieldErrors(), values=values, roles=roles(),
+                        refusal=refusal, errors=errors or FieldErrors(), values=values, roles=roles(), sections=_sections(app),
                         divisions=[(e.value, e.label) for e in app.profile.issuable("division")],
                         max_days=app.settings.token_max_days, done=request.query_params.get("done"), **ctx)
 
@@ -257,8 +264,8 @@ def _days(value: str | None) -> float:
 async def token_create(request: Request) -> Response:
     form = await _admin_form(request)
     actor, app = common.actor_of(request), common.ymt(request)
-    values: dict[str, Any] = {k: text(form, k) for k in ("name", "role", "expires_in", "sections")}
-    values["divisions"] = [str(v) for v in form.getlist("divisions")]
+    values: dict[str, Any] = {k: text(form, k) for k in ("name", "role", "expires_in")}
+    values["divisions"], values["sections"] = _scope(form)
     divisions, sections = _scope(form)
     limits = tokens.TokenLimits.of_app(app)
     try:
