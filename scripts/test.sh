@@ -3,7 +3,8 @@
 # suite on SQLite (including the headless-browser tests) and on PostgreSQL + PostGIS. The two database runs go
 # side by side (two cores: each run is mostly one process waiting on its own servers and database); every test
 # has its own database, data directory and ports, so they do not meet. PostgreSQL's output streams, SQLite's log
-# follows it; the command fails if either run fails.
+# follows it; the command fails if either run fails. Tests that never meet the database (the pure core, parsers,
+# property tests) run in the SQLite run only (tests/conftest.py: pytest_collection_modifyitems).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -12,11 +13,11 @@ scripts/setup.sh >/dev/null
 PG_URL=$(scripts/pg.sh url)
 LOGS=$(mktemp -d)
 trap 'rm -rf "$LOGS"' EXIT
-.venv/bin/pytest -q -p no:cacheprovider "$@" >"$LOGS/sqlite.log" 2>&1 &
+.venv/bin/pytest -q -p no:cacheprovider --durations=12 "$@" >"$LOGS/sqlite.log" 2>&1 &
 SQLITE_PID=$!
 echo "== PostgreSQL + PostGIS ($PG_URL); SQLite alongside, its log follows =="
 set +e
-YMT_TEST_DATABASE="$PG_URL" .venv/bin/pytest -q -p no:cacheprovider -m "not browser" "$@"
+YMT_TEST_DATABASE="$PG_URL" .venv/bin/pytest -q -p no:cacheprovider --durations=12 -m "not browser" "$@"
 PG_RC=$?
 wait "$SQLITE_PID"
 SQLITE_RC=$?

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -36,6 +37,35 @@ def is_pg() -> bool:
 
 def _pg_admin_url() -> str:
     return TEST_DB.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+# A test meets the database under test through the `db_url`/`template_db` fixtures, or by reading the choice itself
+# (modules that call `is_pg()` or read `TEST_DB`/`YMT_TEST_DATABASE` to make databases of their own). Everything
+# else — the pure core, parsers, property tests of codes and geometry — answers the same whatever the database, so the
+# PostgreSQL run leaves it to the SQLite run instead of running it twice (the two runs go side by side and the
+# PostgreSQL one is the longer: this keeps the test command inside its budget).
+_DATABASE_FIXTURES = {"db_url", "template_db"}
+_DATABASE_MARKS = ("is_pg(", "TEST_DB", "YMT_TEST_DATABASE")
+
+
+def _meets_the_database(item: pytest.Item) -> bool:
+    if _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    return _module_reads_the_choice(str(item.fspath))
+
+
+@functools.cache
+def _module_reads_the_choice(path: str) -> bool:
+    return any(m in Path(path).read_text(encoding="utf-8") for m in _DATABASE_MARKS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not is_pg() or os.environ.get("YMT_TEST_EVERYTHING_ON_PG"):
+        return
+    same_everywhere = [item for item in items if not _meets_the_database(item)]
+    if same_everywhere:
+        config.hook.pytest_deselected(items=same_everywhere)
+        items[:] = [item for item in items if _meets_the_database(item)]
 
 
 @pytest.fixture(scope="session")
