@@ -131,7 +131,7 @@ def test_restore_refuses_a_damaged_backup_before_writing_anything(live_server: L
 
 def test_upgrade_backs_up_first_then_migrates(db_url: str, tmp_path: Path) -> None:
     from yimatong.storage.db import make_engine
-    from yimatong.storage.migrate import alembic_config, head_revision
+    from yimatong.storage.migrate import alembic_config, current_revision, head_revision
 
     env = {**os.environ, "YMT_DATABASE_URL": db_url, "YMT_DATA_DIR": str(tmp_path / "data")}
     engine = make_engine(db_url)
@@ -142,9 +142,16 @@ def test_upgrade_backs_up_first_then_migrates(db_url: str, tmp_path: Path) -> No
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "-1")
-    engine.dispose()
     check = ymt(env, "check")
     assert check.returncode == 1 and "ymt upgrade" in check.stderr
+    # only init, demo and upgrade change the schema: a server or a command migrating by itself would skip the
+    # backup (and on several hosts change the schema under the others still running)
+    older = current_revision(engine)
+    for args in (("serve", "--port", str(free_port())), ("worker",), ("token", "create", "--name", "甲", "--role", "admin")):
+        refused = ymt(env, *args)
+        assert refused.returncode != 0 and "ymt upgrade" in refused.stderr and "Traceback" not in refused.stderr, args
+        assert current_revision(engine) == older, args
+    engine.dispose()
     out = ymt(env, "upgrade", "--backup-dir", str(tmp_path / "pre"))
     assert out.returncode == 0, out.stderr
     manifest = json.loads((tmp_path / "pre" / "manifest.json").read_text(encoding="utf-8"))

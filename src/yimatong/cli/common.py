@@ -67,18 +67,27 @@ def refuse_missing_database(s: Settings) -> None:
             raise fail(f"数据库不存在：{path}。请先运行 ymt init 创建数据库（或用 --db / YMT_DATABASE_URL 指向已有的数据库）")
 
 
-def require_initialised(app: App) -> None:
-    from yimatong.storage.migrate import current_revision
+def require_initialised(app: App, any_version: bool = False) -> None:
+    """An initialised database at the program's version. Only `ymt init`, `ymt demo` and `ymt upgrade` migrate:
+    a server or a command that migrated by itself would skip `ymt upgrade`'s backup, and on several hosts the first
+    one started would change the schema under the others still running the old code."""
+    from yimatong.storage.migrate import current_revision, head_revision
 
-    if current_revision(app.db.engine) is None:
+    current = current_revision(app.db.engine)
+    if current is None:
         raise fail("数据库尚未初始化（没有本系统的表）：请先运行 ymt init")
+    head = head_revision(app.db.engine)
+    if not any_version and current != head:
+        raise fail(f"数据库版本 {current} 与程序需要的版本 {head} 不一致：请先运行 ymt upgrade（先备份，再迁移）；"
+                   "若数据库比程序新，请换用与之相符的程序版本")
 
 
 @contextmanager
-def service(migrate: bool = False, create: bool = False) -> Iterator[App]:
+def service(migrate: bool = False, create: bool = False, any_version: bool = False) -> Iterator[App]:
     """The service container for one command; domain/service errors become clear messages, not tracebacks.
-    `create`: only for `ymt init` and `ymt demo`; every other command refuses a missing or uninitialised
-    database. `migrate`: bring an initialised database to the current version first."""
+    `create`: only for `ymt init`, `ymt demo` and `ymt restore`; every other command refuses a missing or
+    uninitialised database, and one not at the program's version unless `any_version` (backup, upgrade).
+    `migrate`: bring the database to the current version first (`ymt init`, `ymt demo`)."""
     s = settings()
     try:
         profile = load_profile(s.profile)
@@ -92,7 +101,7 @@ def service(migrate: bool = False, create: bool = False) -> Iterator[App]:
         raise fail(f"数据库地址无效：{exc}") from None
     try:
         if not create:
-            require_initialised(app)
+            require_initialised(app, any_version)
         if migrate:
             from yimatong.storage.migrate import upgrade
 

@@ -68,7 +68,7 @@ def import_command(
     if report_file is not None:
         output_file(report_file, (".xlsx", ".json"))
     data = input_file(file)
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         report = _run_import(ymt, kind, file, data, dry_run, partial, crs, code, layer, strict, land_use_edition)
         at = localtime.format_local(now(), ymt.profile.tz)  # the time people read: local
     _print_report(kind, report, at)
@@ -87,7 +87,7 @@ def _resume(job_id: int, report_file: Path | None) -> None:
 
     if report_file is not None:
         output_file(report_file, (".xlsx", ".json"))
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         try:
             report = import_jobs.resume(ymt, cli_actor(), job_id, _job_progress).as_dict()
         except AppError as exc:
@@ -174,7 +174,7 @@ def export_projects(file: Path = typer.Argument(..., help="输出 xlsx"),
     from yimatong.projects import listing as project_list
 
     output_file(file, (".xlsx",))
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         n = exports.export_projects(ymt, View.of(ymt, cli_actor()), file, project_list.ProjectFilter(
             division=division, year=year, stage=stage, status=status))
         _audit(ymt, "export.projects", file)
@@ -191,7 +191,7 @@ def export_parcels(file: Path = typer.Argument(..., help="输出 .geojson、.gpk
     output_file(file, (".geojson", ".json", ".gpkg", ".zip", ".txt"))
     if encoding.lower() not in ("utf-8", "utf8", "gbk"):
         raise fail(f"--encoding 应为 utf-8 或 gbk，收到 {encoding}")
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         n = parcel_import.export_parcels(ymt, cli_actor(), file, code=code,
                                          encoding="GBK" if encoding.lower() == "gbk" else "UTF-8")
         _audit(ymt, "export.parcels", file)
@@ -203,7 +203,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
     from yimatong.supervision import service as supervision
 
     output_file(file, (".xlsx",))
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         n = supervision.export_warnings(ymt, file)
         _audit(ymt, "export.warnings", file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
@@ -215,6 +215,6 @@ def export_template(kind: str = typer.Argument(..., help=", ".join(KINDS)),
     from yimatong.intake import templates
 
     output_file(file, (".xlsx",))
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         templates.write_template(ymt, kind, file)
     typer.echo(f"已写出模板 {file}")

@@ -57,7 +57,7 @@ def verify(from_checkpoint: Path = typer.Option(None, "--from-checkpoint", help=
 
     head = _json_file(from_checkpoint, "树头") if from_checkpoint else None
     pinned = _pinned(key)
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         with ymt.db.read() as session:
             remembered = dict(session.execute(select(BlobCheck.sha256, BlobCheck.fingerprint)).tuples().all()) \
                 if quick else None
@@ -119,7 +119,7 @@ def sequence() -> None:
     """把已提交但尚未排序的事件记入台账（通常由 ymt serve / ymt worker 自动完成；进程崩溃后可手动运行）。"""
     from yimatong.ledger import sequencer
 
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         done = sequencer.drain(ymt, wait_ms=int(ymt.settings.write_wait_seconds * 1000))
         with ymt.db.read() as session:
             left, _ = sequencer.pending(session)
@@ -133,7 +133,7 @@ def tree_head(output: Path = typer.Option(None, "--output", "-o", help="写入�
 
     if output:
         output_file(output, (".json",))
-    with service(migrate=False) as ymt, ymt.db.write(exclusive=False) as session:
+    with service() as ymt, ymt.db.write(exclusive=False) as session:
         head = treeheads.current(session, ymt.settings.data_dir, keys.signature_alg(ymt.settings, ymt.profile))
     text = json.dumps(head, ensure_ascii=False, indent=2)
     if output:
@@ -148,7 +148,7 @@ def list_keys() -> None:
     """打印台账签名公钥（与 GET /api/v1/ledger/keys 相同的 JSON，可作为 --key 文件保存）。"""
     from yimatong.ledger import keys
 
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         typer.echo(json.dumps({"items": keys.listed(session)}, ensure_ascii=False, indent=2))
 
 
@@ -173,7 +173,7 @@ def rotate_key(alg: str = typer.Option(None, "--alg", help="ed25519 或 sm2（�
                                   previous_key_id=previous.key_id if previous else None), None)
         return new, previous
 
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         new, previous = run(ymt, cli_actor(), work, exclusive=True)  # never two rotations at once
     typer.echo(f"已启用新签名密钥 {new.key_id}（{new.alg}）" + (f"，停用 {previous.key_id}" if previous else ""))
 
@@ -185,7 +185,7 @@ def checkpoint(output: Path = typer.Option(None, "--output", "-o", help="写入�
 
     if output:
         output_file(output, (".json",))
-    with service(migrate=False) as ymt, ymt.db.write(exclusive=False) as session:
+    with service() as ymt, ymt.db.write(exclusive=False) as session:
         text = checkpoints.dumps(checkpoints.create(session, ymt.settings.data_dir,
                                                     keys.signature_alg(ymt.settings, ymt.profile)))
     if output:
@@ -204,7 +204,7 @@ def check_checkpoint(file: Path = typer.Argument(..., help="检查点 JSON 文�
 
     data = _json_file(file, "检查点")
     pinned = _pinned(key)
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         ok, message = checkpoints.check(session, data, pinned)
     if not ok:
         raise fail(message, 1)
@@ -218,7 +218,7 @@ def witness_add(name: str = typer.Option(..., "--name", help="见证方名称，
     from yimatong.ledger import treeheads
 
     pem = input_file(key).decode("utf-8", "replace")
-    with service(migrate=False) as ymt, ymt.db.write(exclusive=False) as session:
+    with service() as ymt, ymt.db.write(exclusive=False) as session:
         row = treeheads.add_witness(session, name, pem)
         alg = row.alg
     typer.echo(f"已登记见证方 {name}（{alg}）")
@@ -229,7 +229,7 @@ def witness_list() -> None:
     """列出见证方。"""
     from yimatong.ledger import treeheads
 
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         for w in treeheads.witnesses(session):
             typer.echo(f"{w['name']}\t{w['alg']}\t{w['key_id']}")
 
@@ -239,7 +239,7 @@ def audit_verify() -> None:
     """重算访问审计记录的哈希链；完好时退出码 0。"""
     from yimatong.ledger import audit
 
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         length, bad_seq, reason = audit.verify(session)
     if reason:
         raise fail(f"审计记录校验失败：seq={bad_seq}：{reason}", 1)
@@ -253,7 +253,7 @@ def audit_list(actor: str = typer.Option(None, "--actor"), action: str = typer.O
     """列出访问审计记录（seq 升序）。"""
     from yimatong.ledger import audit
 
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         page = audit.page(session, after, limit, None, audit.Filter(actor=actor, action=action))
     for r in page["items"]:
         typer.echo(f"{r['seq']}\t{r['at']}\t{r['actor']}\t{r['action']}\t{r['object']}\t{r['interface']}\t{r['address'] or ''}")

@@ -54,7 +54,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"),
 
     from yimatong.ops import logs
 
-    with service(migrate=True) as ymt:  # structured logs on stderr (YMT_LOG_FORMAT, YMT_LOG_LEVEL)
+    with service() as ymt:  # structured logs on stderr (YMT_LOG_FORMAT, YMT_LOG_LEVEL)
         try:
             logs.configure(ymt.settings.log_format, ymt.settings.log_level)
         except ValueError as exc:

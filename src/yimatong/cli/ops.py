@@ -69,7 +69,7 @@ def backup(directory: Path = typer.Argument(..., help="备份目录（不存在�
     from yimatong.ops.backup import BackupError
     from yimatong.ops.backup import backup as make_backup
 
-    with service() as ymt:
+    with service(any_version=True) as ymt:  # the backup before an upgrade is taken of the older version
         try:
             manifest = make_backup(ymt, directory)
         except BackupError as exc:
@@ -102,7 +102,7 @@ def upgrade(backup_dir: Path = typer.Option(None, "--backup-dir",
     from yimatong.storage.migrate import current_revision, head_revision
     from yimatong.storage.migrate import upgrade as migrate
 
-    with service() as ymt:
+    with service(any_version=True) as ymt:
         current, head = current_revision(ymt.db.engine), head_revision(ymt.db.engine)
         if current == head:
             typer.echo(f"数据库已是最新版本 {head}，无需升级")

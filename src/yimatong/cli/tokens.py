@@ -43,7 +43,7 @@ def create(name: str = typer.Option(..., "--name", help="接入系统或使用�
     if expires_in is not None and expires_at is not None:
         raise fail("--expires-in 与 --expires-at 只能给一个")
     at = parse_time(expires_at, "--expires-at") if expires_at is not None else None
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         limits = TokenLimits.of_app(ymt)
         if expires_in is not None:
             at = tokens.expiry_in_days(expires_in, limits, "expires-in")
@@ -59,7 +59,7 @@ def create(name: str = typer.Option(..., "--name", help="接入系统或使用�
 def list_tokens(as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
                 active_only: bool = typer.Option(False, "--active", help="只列出未吊销的")) -> None:
     """列出令牌：名称、角色、范围、创建、到期、最近使用（从不显示令牌本身）。"""
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         rows = tokens.listing(session, include_revoked=not active_only)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -78,7 +78,7 @@ def revoke(name: str = typer.Argument(None, help="令牌名称"),
     name = name or name_option
     if not name:
         raise fail("请给出令牌名称：ymt token revoke NAME")
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         if not tokens.revoke(session, name):
             raise fail(f"令牌 {name} 不存在或已吊销", 1)
     typer.echo(f"已吊销 {name}")
@@ -88,7 +88,7 @@ def rotate(name: str = typer.Argument(..., help="令牌名称"),
            overlap_minutes: float = typer.Option(0, "--overlap-minutes", min=0,
                                                  help="旧令牌继续有效的分钟数（默认 0：立即失效）")) -> None:
     """轮换令牌：新令牌（名称、角色、范围、到期不变）单独打印在最后一行；旧令牌立即或在重叠期后失效。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         token = tokens.rotate(session, name, timedelta(minutes=overlap_minutes))
     note = f"旧令牌在 {overlap_minutes:g} 分钟后失效" if overlap_minutes else "旧令牌已失效"
     typer.echo(f"已轮换 {name}；{note}。新令牌：", err=True)

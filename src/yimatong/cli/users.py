@@ -58,7 +58,7 @@ def create(username: str = typer.Option(..., "--username", help="登录名：字
            password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP)) -> None:
     """创建网页登录账号（密码以 argon2 哈希保存；首次登录须修改密码）。"""
     password = read_password(password_stdin)
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         users.create(session, username, password, role, display_name, policy=PasswordPolicy.of(ymt.settings),
                      profile=ymt.profile, divisions=division, sections=section, created_by=cli_actor_name())
     typer.echo(f"已创建账号 {username}（{role}）；首次登录时须修改密码")
@@ -66,7 +66,7 @@ def create(username: str = typer.Option(..., "--username", help="登录名：字
 
 def list_users(as_json: bool = typer.Option(False, "--json", help="输出 JSON")) -> None:
     """列出账号（角色、范围、状态；不含密码）。"""
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         rows = users.listing(session, ymt)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -90,7 +90,7 @@ def update(username: str = typer.Argument(..., help="用户名"),
     """修改账号的角色、名称、区县范围或科室（对已登录的会话立即生效）。"""
     divisions = [] if all_divisions else (division or None)
     sections = [] if no_sections else (section or None)
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         users.update(session, cli_actor_name(), username, profile=ymt.profile, role=role, display_name=display_name,
                      divisions=divisions, sections=sections)
     typer.echo(f"已更新账号 {username}")
@@ -98,14 +98,14 @@ def update(username: str = typer.Argument(..., help="用户名"),
 
 def disable(username: str = typer.Argument(..., help="用户名")) -> None:
     """停用账号（其所有会话立即结束）。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         users.disable(session, cli_actor_name(), username)
     typer.echo(f"已停用 {username}，其所有登录已结束")
 
 
 def enable(username: str = typer.Argument(..., help="用户名")) -> None:
     """重新启用账号。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         users.enable(session, cli_actor_name(), username)
     typer.echo(f"已启用 {username}")
 
@@ -114,28 +114,28 @@ def reset_password(username: str = typer.Argument(..., help="用户名"),
                    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP)) -> None:
     """重置密码（用户下次登录时须修改；其所有会话立即结束，锁定解除）。"""
     password = read_password(password_stdin)
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         users.reset_password(ymt, cli_actor_name(), username, password)
     typer.echo(f"已重置 {username} 的密码；下次登录时须修改")
 
 
 def unlock(username: str = typer.Argument(..., help="用户名")) -> None:
     """解除因连续登录失败造成的锁定。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         was = users.unlock(session, cli_actor_name(), username)
     typer.echo(f"已解锁 {username}" if was else f"{username} 未被锁定，已清零失败计数")
 
 
 def logout(username: str = typer.Argument(..., help="用户名")) -> None:
     """让该账号在所有设备上退出登录。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         n = users.logout_everywhere(session, cli_actor_name(), username)
     typer.echo(f"已结束 {username} 的 {n} 个登录会话")
 
 
 def reset_totp(username: str = typer.Argument(..., help="用户名")) -> None:
     """重置两步验证（丢失手机时）：下次登录时重新启用。"""
-    with service(migrate=True) as ymt, ymt.db.write() as session:
+    with service() as ymt, ymt.db.write() as session:
         users.reset_totp(session, cli_actor_name(), username)
     typer.echo(f"已重置 {username} 的两步验证")
 
@@ -144,7 +144,7 @@ def events(username: str = typer.Argument(None, help="用户名（不给：全�
            limit: int = typer.Option(50, "--limit", min=1, max=1000, help="条数"),
            as_json: bool = typer.Option(False, "--json", help="输出 JSON")) -> None:
     """登录日志：每次登录尝试、锁定、解锁与账号变更（最新的在前）。"""
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         rows = logins.events(session, username, limit)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -31,7 +31,7 @@ def worker(name: str = typer.Option(None, "--name", help="工作进程名（记�
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from yimatong.ops import logs
 
-    with service(migrate=True) as ymt:
+    with service() as ymt:
         logs.configure(ymt.settings.log_format, ymt.settings.log_level)  # the same structured lines as serve
         typer.echo("投递进程已启动", err=True)
         leader = sequencer.start(ymt)  # the ledger sequencer too: any process can lead (PostgreSQL)
@@ -49,7 +49,7 @@ def webhook_list() -> None:
     """列出全部订阅：编号、状态、角色与范围、未送达条数、地址。"""
     from yimatong.api.routes.subscriptions import sub_dict
 
-    with service(migrate=False) as ymt, ymt.db.read() as session:
+    with service() as ymt, ymt.db.read() as session:
         subs = [sub_dict(session, s) for s in session.execute(select(Subscription).order_by(Subscription.id))
                 .scalars()]
     if not subs:
@@ -75,14 +75,14 @@ def webhook_purge(sid: int = typer.Argument(..., min=1, help="订阅编号")) ->
     """丢弃订阅全部未送达的投递（分批提交，不长时间占用写锁）并解除挂起。"""
     from yimatong.delivery import queue
 
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         _existing(ymt, sid)
         n = queue.purge(ymt, sid, ymt.settings.webhook_purge_batch)
     typer.echo(f"订阅 {sid}：已清除 {n} 条未送达的投递")
 
 
 def _set_paused(sid: int, paused: bool) -> None:
-    with service(migrate=False) as ymt:
+    with service() as ymt:
         if not _existing(ymt, sid).active:
             raise fail(f"订阅 {sid} 已删除", 1)
         with ymt.db.write(exclusive=False) as session:
