@@ -10,6 +10,7 @@ polygons would make tiles of many megabytes; every parcel still contributes to a
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -96,8 +97,27 @@ def parcel_rows(view: View, points: bool) -> Select[Any]:
 def ledger_state(session: Session, view: View) -> tuple[Any, ...]:
     """The last ledger event the caller may see: every change of a parcel, a link, a result or a stage appends an
     event, so what a caller's tile shows can only change when this moves (the tile's ETag carries it). A change
-    hidden from the caller leaves their tiles — and this — as they were."""
-    return (session.execute(view.event_query().with_only_columns(func.max(Event.seq))).scalar(),)
+    hidden from the caller leaves their tiles — and this — as they were.
+
+    The caller's last event can only move when the log's head does (events are appended, never changed), so it is
+    computed again only then: the head is one probe of the primary key, where the caller's own maximum may walk
+    back over many events it may not see (a district user's last event can be far behind the head)."""
+    head = session.execute(_HEAD).scalar()
+    per_db = _LEDGER_STATES.setdefault(session.get_bind(), {})
+    key = _visibility_key(view)
+    known = per_db.get(key)
+    if known is not None and known[0] == head and known[1] is view.policy:
+        return known[2]
+    state = (session.execute(view.event_query().with_only_columns(func.max(Event.seq))).scalar(),)
+    if len(per_db) >= _MAX_STATEMENTS:
+        per_db.clear()
+    per_db[key] = (head, view.policy, state)
+    return state
+
+
+_HEAD = select(func.max(Event.seq))
+# per engine (a process may serve several databases: tests, tools), per visibility: (head, policy, state)
+_LEDGER_STATES: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, ...]]]] = WeakKeyDictionary()
 
 
 def control_state(session: Session) -> tuple[Any, ...]:

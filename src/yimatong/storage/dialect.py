@@ -338,6 +338,8 @@ class SQLiteDialect(Dialect):
     def mvt(self, session: Session, stmt: Select[Any], spec: TileSpec) -> bytes:
         rows = session.execute(stmt, spec.params()).mappings().all()
         features = _cells(rows, spec) if spec.points else _polygons(rows, spec)
+        if not features:  # as ST_AsMVT over no rows: an empty tile (the route answers 204)
+            return b""
         return mapbox_vector_tile.encode([{"name": spec.layer, "features": features}],
                                          default_options={"extents": spec.extent, "y_coord_down": True})
 
