@@ -85,7 +85,7 @@ def kept_pg(admin_url: str, name: str) -> str:
     return url
 
 
-def run(url: str, n: int, reps: int, label: str, load_only: bool = False) -> list[str]:
+def run(url: str, n: int, reps: int, label: str, load_only: bool = False, city_calls: int = 10) -> list[str]:
     reuse = loaded(url, n)
     app = fresh_app(url, Path(tempfile.mkdtemp()))
     if not reuse:
@@ -101,7 +101,7 @@ def run(url: str, n: int, reps: int, label: str, load_only: bool = False) -> lis
             base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
         for name, z in ZOOMS.items():
             x, y = tile_of(*CENTRE, z)
-            k = reps if z >= 12 else max(5, reps // 5)  # a city tile reads a third of the city: fewer rounds
+            k = reps if z >= 12 else city_calls  # a city tile reads a third of the city: fewer rounds
             with app.db.read() as session:
                 def ours() -> bytes:
                     return tiles.parcel_tile(session, view, z, x, y, app.settings.tile_polygon_zoom)  # noqa: B023
@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--n", type=int)
     ap.add_argument("--keep", help="keep and reuse the loaded databases under this name")
     ap.add_argument("--only", choices=["sqlite", "pg"])
+    ap.add_argument("--city-calls", type=int, default=10, help="calls of each kind for the city tile")
     ap.add_argument("--load-only", action="store_true", help="load (or check) the kept databases, measure nothing")
     args = ap.parse_args()
     n = args.n or (20_000 if args.quick else 1_000_000)
@@ -160,11 +161,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     if args.only != "pg":
         path = f"/var/tmp/{args.keep}.sqlite3" if args.keep else f"{tempfile.mkdtemp()}/tiles.sqlite3"
-        for line in run(f"sqlite:///{path}", n, reps, "SQLite", args.load_only):
+        for line in run(f"sqlite:///{path}", n, reps, "SQLite", args.load_only, args.city_calls):
             print(line, flush=True)
     if args.pg and args.only != "sqlite":
         url = kept_pg(args.pg, args.keep) if args.keep else pg_database(args.pg, "ymt_bench_tiles")
-        for line in run(url, n, reps, "PostGIS", args.load_only):
+        for line in run(url, n, reps, "PostGIS", args.load_only, args.city_calls):
             print(line, flush=True)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.visibility import View
+from yimatong.ledger import merkle
 from yimatong.storage.dialect import Dialect, TileSpec, dialect_of
 from yimatong.storage.models import ControlLayerFeature, Event, Project, ProjectParcel
 from yimatong.storage.models import Parcel as ParcelRow
@@ -102,7 +103,7 @@ def ledger_state(session: Session, view: View) -> tuple[Any, ...]:
     The caller's last event can only move when the log's head does (events are appended, never changed), so it is
     computed again only then: the head is one probe of the primary key, where the caller's own maximum may walk
     back over many events it may not see (a district user's last event can be far behind the head)."""
-    head = session.execute(_HEAD).scalar()
+    head = merkle.size(session)  # the highest seq of the one log (the tree's size): no row's content is read
     per_db = _LEDGER_STATES.setdefault(session.get_bind(), {})
     key = _visibility_key(view)
     known = per_db.get(key)
@@ -115,7 +116,6 @@ def ledger_state(session: Session, view: View) -> tuple[Any, ...]:
     return state
 
 
-_HEAD = select(func.max(Event.seq))
 # per engine (a process may serve several databases: tests, tools), per visibility: (head, policy, state)
 _LEDGER_STATES: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, ...]]]] = WeakKeyDictionary()
 
