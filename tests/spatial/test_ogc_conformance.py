@@ -19,7 +19,8 @@ Covered abstract tests (ids as in the ATS annexes):
   basic-spatial-functions (S_INTERSECTS with POINT and BBOX), basic-spatial-functions-plus (POLYGON,
   MULTIPOLYGON, LINESTRING), temporal-functions (all fifteen T_ functions on updated_at and on stage dates).
 - Tiles (OGC 20-057): core (tile op, 404 outside the matrix, 400 malformed), tileset, tilesets-list,
-  geodata-tilesets, mvt (decoded, the right features); TMS 2.0 tilematrixset (WebMercatorQuad document).
+  geodata-tilesets, mvt (decoded, the right features); TMS 2.0 tilematrixset (WebMercatorQuad document;
+  CGCS2000Quad and its tiles in test_tiles.py).
 Visibility: a filter, a bbox, a tile never shows a restricted parcel to a role that may not see it, nor another
 district's parcels to a scoped reader.
 """

@@ -10,12 +10,14 @@ polygons would make tiles of many megabytes; every parcel still contributes to a
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from yimatong.core.visibility import View
-from yimatong.storage.dialect import TileSpec, dialect_of
+from yimatong.ledger import merkle
+from yimatong.storage.dialect import Dialect, TileSpec, dialect_of
 from yimatong.storage.models import ControlLayerFeature, Event, Project, ProjectParcel
 from yimatong.storage.models import Parcel as ParcelRow
 
@@ -32,27 +34,90 @@ def parcel_source(view: View) -> Any:
                              code.scalar_subquery().label("code"))
 
 
-def parcel_tile(session: Session, view: View, z: int, x: int, y: int, polygon_zoom: int) -> bytes:
-    points = z < polygon_zoom
-    spec = TileSpec(z, x, y, "parcels", "parcels", points=points)
-    source = parcel_source(view)
-    if points:  # the code is not needed for a dot: fewer distinct cells
-        source = view.parcel_query(ParcelRow.id.label("id"), source.selected_columns.stage)
-    return dialect_of(session).mvt(session, source, spec)
+def parcel_tile(session: Session, view: View, z: int, x: int, y: int, polygon_zoom: int,
+                tms: str = "WebMercatorQuad") -> bytes:
+    spec = TileSpec(z, x, y, "parcels", "parcels", points=z < polygon_zoom, tms=tms)
+    dialect = dialect_of(session)
+    return dialect.mvt(session, _statement(dialect, view, spec), spec)
 
 
-def control_tile(session: Session, z: int, x: int, y: int) -> bytes:
+def control_tile(session: Session, z: int, x: int, y: int, tms: str = "WebMercatorQuad") -> bytes:
     """The control layers (city-wide reference data every reader sees), one MVT layer with `kind`."""
-    source: Select[Any] = select(  # type: ignore[assignment]  # mvt takes any columns
-        ControlLayerFeature.id.label("id"), ControlLayerFeature.kind.label("kind"), ControlLayerFeature.name.label("name"))
-    return dialect_of(session).mvt(session, source, TileSpec(z, x, y, "control_layers", "control_features"))
+    spec = TileSpec(z, x, y, "control_layers", "control_features", tms=tms)
+    dialect = dialect_of(session)
+    key = (dialect.name, "control", spec.shape())
+    cached = _STATEMENTS.get(key)
+    if cached is None:
+        source: Select[Any] = select(  # type: ignore[assignment]  # mvt takes any columns
+            ControlLayerFeature.id.label("id"), ControlLayerFeature.kind.label("kind"),
+            ControlLayerFeature.name.label("name"))
+        cached = _remember(key, None, dialect.tile_statement(source, spec))
+    return dialect.mvt(session, cached[1], spec)
+
+
+# --- the tile statements, built once ---------------------------------------------------------------------------
+# Building the statement through the View (visibility subqueries, the tile's SQL) cost more than running it: a
+# street tile's SQL takes a fraction of a millisecond. So each statement is built once per what it depends on —
+# the reader's visibility (`_visibility_key`: the policy object, the role, the divisions: everything View's clauses
+# read) and the tile's shape (points or polygons, layer, matrix set) — with the tile's position bound at run time.
+# SQLAlchemy then finds its compiled form in its cache and psycopg prepares it on the server.
+_STATEMENTS: dict[tuple[Any, ...], tuple[Any, Select[Any]]] = {}  # key → (the policy it was built with, stmt)
+_MAX_STATEMENTS = 1024  # distinct (role, divisions) × shapes; forgotten all at once past it
+
+
+def _visibility_key(view: View) -> tuple[Any, ...]:
+    """Two views with equal keys build equal clauses (`View` reads only the policy, the role and the divisions
+    of its actor; the policy is compared by identity: a reloaded profile is a new key)."""
+    actor = view.actor
+    return (id(view.policy), None if actor is None else (actor.role, tuple(sorted(actor.divisions))))
+
+
+def _statement(dialect: Dialect, view: View, spec: TileSpec) -> Select[Any]:
+    key = (dialect.name, "parcels", _visibility_key(view), spec.shape())
+    cached = _STATEMENTS.get(key)
+    if cached is None or cached[0] is not view.policy:  # the policy is kept alive with it: its id stays its own
+        cached = _remember(key, view.policy, dialect.tile_statement(parcel_rows(view, spec.points), spec))
+    return cached[1]
+
+
+def _remember(key: tuple[Any, ...], policy: Any, stmt: Select[Any]) -> tuple[Any, Select[Any]]:
+    if len(_STATEMENTS) >= _MAX_STATEMENTS:
+        _STATEMENTS.clear()
+    _STATEMENTS[key] = (policy, stmt)
+    return policy, stmt
+
+
+def parcel_rows(view: View, points: bool) -> Select[Any]:
+    """The rows of a parcel tile: without the code for a dot (fewer distinct cells)."""
+    source = parcel_source(view)
+    if points:
+        return view.parcel_query(ParcelRow.id.label("id"), source.selected_columns.stage)
+    return source
 
 
 def ledger_state(session: Session, view: View) -> tuple[Any, ...]:
     """The last ledger event the caller may see: every change of a parcel, a link, a result or a stage appends an
     event, so what a caller's tile shows can only change when this moves (the tile's ETag carries it). A change
-    hidden from the caller leaves their tiles — and this — as they were."""
-    return (session.execute(view.event_query().with_only_columns(func.max(Event.seq))).scalar(),)
+    hidden from the caller leaves their tiles — and this — as they were.
+
+    The caller's last event can only move when the log's head does (events are appended, never changed), so it is
+    computed again only then: the head is one probe of the primary key, where the caller's own maximum may walk
+    back over many events it may not see (a district user's last event can be far behind the head)."""
+    head = merkle.size(session)  # the highest seq of the one log (the tree's size): no row's content is read
+    per_db = _LEDGER_STATES.setdefault(session.get_bind(), {})
+    key = _visibility_key(view)
+    known = per_db.get(key)
+    if known is not None and known[0] == head and known[1] is view.policy:
+        return known[2]
+    state = (session.execute(view.event_query().with_only_columns(func.max(Event.seq))).scalar(),)
+    if len(per_db) >= _MAX_STATEMENTS:
+        per_db.clear()
+    per_db[key] = (head, view.policy, state)
+    return state
+
+
+# per engine (a process may serve several databases: tests, tools), per visibility: (head, policy, state)
+_LEDGER_STATES: WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, ...]]]] = WeakKeyDictionary()
 
 
 def control_state(session: Session) -> tuple[Any, ...]:

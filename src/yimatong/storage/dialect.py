@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     TextClause,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -59,11 +60,18 @@ MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world (EPSG:3857), m
 EARTH_RADIUS = 6378137.0
 
 
+GEOGRAPHIC_TMS = "CGCS2000Quad"  # the geographic tile matrix set in EPSG:4490 (see TileSpec)
+
+
 @dataclass(frozen=True)
 class TileSpec:
-    """One vector tile of the WebMercatorQuad tile matrix set (OGC 17-083r4 Annex D.1): z/x/y (y from the top),
-    the MVT layer name, extent and buffer in tile units. `points`: each row as one point at the centre of its box,
-    merged per grid cell of `cell` units with a count `n` (low zooms: every parcel shown, none clipped away)."""
+    """One vector tile: z/x/y (y from the top) of a tile matrix set, the MVT layer name, extent and buffer in tile
+    units. `points`: each row as one point at the centre of its box, merged per grid cell of `cell` units with a
+    count `n` (low zooms: every parcel shown, none clipped away).
+
+    `tms`: WebMercatorQuad (OGC 17-083r4 Annex D.1, EPSG:3857) or CGCS2000Quad — WorldCRS84Quad's layout
+    (Annex D.2: two 180° tiles at level 0, each level halves them) over the CGCS2000 geographic CRS (EPSG:4490),
+    the CRS our geometries are stored in: tile units are then linear in longitude and latitude."""
 
     z: int
     x: int
@@ -74,20 +82,44 @@ class TileSpec:
     buffer: int = 64
     points: bool = False
     cell: int = 8
+    tms: str = "WebMercatorQuad"
 
-    def mercator_bounds(self) -> BBox:
-        size = 2 * MERCATOR_HALF / (1 << self.z)
-        minx = -MERCATOR_HALF + self.x * size
-        maxy = MERCATOR_HALF - self.y * size
+    @property
+    def geographic(self) -> bool:
+        return self.tms == GEOGRAPHIC_TMS
+
+    def shape(self) -> tuple[Any, ...]:
+        """What the tile statement's SQL depends on (everything but the tile's position: that is bound)."""
+        return self.layer, self.table, self.extent, self.buffer, self.points, self.cell, self.geographic
+
+    def native_bounds(self) -> BBox:
+        """The tile in its matrix set's CRS, x (easting / longitude) first."""
+        if self.geographic:
+            size = 180.0 / (1 << self.z)
+            minx, maxy = -180.0 + self.x * size, 90.0 - self.y * size
+        else:
+            size = 2 * MERCATOR_HALF / (1 << self.z)
+            minx, maxy = -MERCATOR_HALF + self.x * size, MERCATOR_HALF - self.y * size
         return minx, maxy - size, minx + size, maxy
 
     def lonlat_bounds(self) -> BBox:
         """The tile with its buffer, in lon/lat: the rows to read."""
-        minx, miny, maxx, maxy = self.mercator_bounds()
+        minx, miny, maxx, maxy = self.native_bounds()
         pad = (maxx - minx) * self.buffer / self.extent
+        if self.geographic:
+            return max(-180.0, minx - pad), max(-90.0, miny - pad), min(180.0, maxx + pad), min(90.0, maxy + pad)
         lon0, lat0 = mercator_to_lonlat(minx - pad, miny - pad)
         lon1, lat1 = mercator_to_lonlat(maxx + pad, maxy + pad)
         return lon0, lat0, lon1, lat1
+
+    def params(self) -> dict[str, float]:
+        """The bound parameters of a tile statement (`Dialect.tile_statement`): `b_*` the box of rows to read
+        (lon/lat), `e_*` the tile in its CRS, `scale` tile units per CRS unit."""
+        b, e = self.lonlat_bounds(), self.native_bounds()
+        out = {f"b_{k}": v for k, v in zip(("minx", "miny", "maxx", "maxy"), b, strict=True)}
+        out |= {f"e_{k}": v for k, v in zip(("minx", "miny", "maxx", "maxy"), e, strict=True)}
+        out["scale"] = self.extent / (e[2] - e[0])
+        return out
 
 
 def mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
@@ -188,9 +220,16 @@ class Dialect:
         """A WHERE clause: the row's geometry in relation `op` (a CQL2 spatial function) to `geom` (lon/lat)."""
         raise NotImplementedError
 
-    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
-        """A Mapbox Vector Tile of the rows of `source` (built by the visibility layer: an `id` column and the
-        attribute columns) in `spec`'s tile; geometries clipped, snapped to the tile grid and simplified by it."""
+    def tile_statement(self, source: Select[Any], spec: TileSpec) -> Select[Any]:
+        """The statement of the tiles of `spec`'s shape (`TileSpec.shape`) over the rows of `source` (built by
+        the visibility layer: an `id` column and the attribute columns). The tile's position is a bound parameter
+        (`TileSpec.params`): build it once per source and shape, run it for every tile (`mvt`) — SQLAlchemy then
+        compiles it once and the driver may prepare it."""
+        raise NotImplementedError
+
+    def mvt(self, session: Session, stmt: Select[Any], spec: TileSpec) -> bytes:
+        """The Mapbox Vector Tile `spec` from a `tile_statement` of its shape; geometries clipped, snapped to the
+        tile grid and simplified by it."""
         raise NotImplementedError
 
     # --- upserts ------------------------------------------------------------------------------------------------
@@ -283,17 +322,24 @@ class SQLiteDialect(Dialect):
         return and_(self.box_clause(table, geom.bounds), exact == 1)
 
     @override
-    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
-        cond = self.box_clause(spec.table, spec.lonlat_bounds())
+    def tile_statement(self, source: Select[Any], spec: TileSpec) -> Select[Any]:
         t = spec.table
+        _check_table(t)
+        cond = text(f"{t}_rtree.maxx >= :b_minx AND {t}_rtree.minx <= :b_maxx AND {t}_rtree.maxy >= :b_miny "
+                    f"AND {t}_rtree.miny <= :b_maxy")
+        ids: Select[Any] = select(literal_column(f"{t}_rtree.id")).select_from(text(f"{t}_rtree")).where(cond)
         if spec.points:
             cols = [literal_column(f"{t}.{c}", Float).label(c) for c in ("minx", "miny", "maxx", "maxy")]
-            rows = session.execute(source.add_columns(*cols).where(cond)).mappings().all()
-            features = _cells(rows, spec)
         else:
-            rows = session.execute(source.add_columns(literal_column(f"{t}.geom_wkb", LargeBinary).label("_g"))
-                                   .where(cond)).mappings().all()
-            features = _polygons(rows, spec)
+            cols = [literal_column(f"{t}.geom_wkb", LargeBinary).label("_g")]
+        return source.add_columns(*cols).where(literal_column(f"{t}.id").in_(ids))
+
+    @override
+    def mvt(self, session: Session, stmt: Select[Any], spec: TileSpec) -> bytes:
+        rows = session.execute(stmt, spec.params()).mappings().all()
+        features = _cells(rows, spec) if spec.points else _polygons(rows, spec)
+        if not features:  # as ST_AsMVT over no rows: an empty tile (the route answers 204)
+            return b""
         return mapbox_vector_tile.encode([{"name": spec.layer, "features": features}],
                                          default_options={"extents": spec.extent, "y_coord_down": True})
 
@@ -354,18 +400,25 @@ class PostgresDialect(Dialect):
         return getattr(func, SPATIAL_FUNCTIONS[op])(literal_column(f"{table}.geom"), literal_geom)
 
     @override
-    def mvt(self, session: Session, source: Select[Any], spec: TileSpec) -> bytes:
+    def tile_statement(self, source: Select[Any], spec: TileSpec) -> Select[Any]:
         t = spec.table
-        rows = source.where(self.box_clause(t, spec.lonlat_bounds()))
+        _check_table(t)
+        box_ = func.ST_MakeEnvelope(*_bound("b"), 4490)
+        rows = source.where(literal_column(f"{t}.geom").op("&&")(box_))
         if spec.points:
             tile = _pg_cells(rows, spec)
         else:
-            env = func.ST_TileEnvelope(spec.z, spec.x, spec.y)
-            geom = func.ST_AsMVTGeom(func.ST_Transform(literal_column(f"{t}.geom"), 3857), env, spec.extent,
-                                     spec.buffer, True)
-            tile = rows.add_columns(geom.label("geom")).subquery("t")
-        stmt = select(func.ST_AsMVT(literal_column("t"), spec.layer, spec.extent, "geom", "id")).select_from(tile)
-        out = session.execute(stmt).scalar()
+            geom: Any = literal_column(f"{t}.geom")
+            if not spec.geographic:  # CGCS2000Quad tiles are in the storage CRS: no reprojection
+                geom = func.ST_Transform(geom, 3857)
+            env = func.ST_MakeEnvelope(*_bound("e"), 4490 if spec.geographic else 3857)
+            mvt_geom = func.ST_AsMVTGeom(geom, env, spec.extent, spec.buffer, True)
+            tile = rows.add_columns(mvt_geom.label("geom")).subquery("t")
+        return select(func.ST_AsMVT(literal_column("t"), spec.layer, spec.extent, "geom", "id")).select_from(tile)
+
+    @override
+    def mvt(self, session: Session, stmt: Select[Any], spec: TileSpec) -> bytes:
+        out = session.execute(stmt, spec.params()).scalar()
         return bytes(out) if out is not None else b""
 
     @override
@@ -405,16 +458,23 @@ class PostgresDialect(Dialect):
         return sorted(int(v) for (v,) in rows)
 
 
+def _bound(prefix: str) -> list[Any]:
+    return [bindparam(f"{prefix}_{k}", type_=Float) for k in ("minx", "miny", "maxx", "maxy")]
+
+
 def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
     """Low-zoom rows as grid-cell points in tile coordinates (the centre of each row's box, in Web Mercator by
     its formula: no reprojection of polygons), one per cell and attribute values, with their count `n`."""
-    minx, miny, maxx, maxy = spec.mercator_bounds()
     t = spec.table
     lon = (literal_column(f"{t}.minx", Float) + literal_column(f"{t}.maxx", Float)) / 2
     lat = (literal_column(f"{t}.miny", Float) + literal_column(f"{t}.maxy", Float)) / 2
-    mx = lon * (MERCATOR_HALF / 180)
-    my = func.ln(func.tan((lat + 90) * (math.pi / 360))) * EARTH_RADIUS
-    scale = spec.extent / (maxx - minx)
+    if spec.geographic:
+        mx, my = lon, lat
+    else:
+        mx = lon * (MERCATOR_HALF / 180)
+        my = func.ln(func.tan((lat + 90) * (math.pi / 360))) * EARTH_RADIUS
+    minx, _, _, maxy = _bound("e")
+    scale = bindparam("scale", type_=Float)
     cx = func.floor((mx - minx) * scale / spec.cell).cast(Integer).label("_cx")
     cy = func.floor((maxy - my) * scale / spec.cell).cast(Integer).label("_cy")
     inner = rows.add_columns(cx, cy).subquery("s")
@@ -428,8 +488,10 @@ def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
 
 def _tile_xy(lon: Any, lat: Any, spec: TileSpec) -> tuple[Any, Any]:
     """lon/lat (numpy arrays) → tile units, y down."""
-    minx, _, maxx, maxy = spec.mercator_bounds()
+    minx, _, maxx, maxy = spec.native_bounds()
     scale = spec.extent / (maxx - minx)
+    if spec.geographic:
+        return (np.asarray(lon) - minx) * scale, (maxy - np.asarray(lat)) * scale
     mx = np.asarray(lon) * (MERCATOR_HALF / 180)
     lat_r = np.radians(np.clip(np.asarray(lat), -85.06, 85.06))
     my = np.log(np.tan(np.pi / 4 + lat_r / 2)) * EARTH_RADIUS

@@ -11,6 +11,7 @@ from yimatong.api.ogc import crs as crslib
 from yimatong.api.ogc.filtering import Queryable
 from yimatong.api.ogc.params import DEFAULT_LIMIT, MAX_LIMIT
 from yimatong.api.ogc.providers import Provider
+from yimatong.storage.dialect import GEOGRAPHIC_TMS
 
 F1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
 F2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/"
@@ -39,8 +40,13 @@ REL_SCHEME = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
 WEB_MERCATOR = "WebMercatorQuad"
 WEB_MERCATOR_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 EPSG3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
-TILE_TEMPLATE = "/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}"
+EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+CGCS2000_QUAD = GEOGRAPHIC_TMS
+TILE_TEMPLATE = "/tiles/{tms}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
 MAX_ZOOM = 22
+TMS_TITLES = {WEB_MERCATOR: "Web Mercator 四叉树（EPSG:3857）", CGCS2000_QUAD: "CGCS2000 经纬度四叉树（EPSG:4490）"}
+TMS_CRS = {WEB_MERCATOR: EPSG3857, CGCS2000_QUAD: EPSG4490}
+TMS_URI = {WEB_MERCATOR: WEB_MERCATOR_URI}  # CGCS2000Quad is ours, not in the OGC register: linked, not named
 
 
 def landing(base: str, root: str) -> dict[str, Any]:
@@ -74,9 +80,21 @@ def queryables(url: str, p: Provider, qs: dict[str, Queryable]) -> dict[str, Any
 
 
 def tile_matrix_sets(base: str) -> dict[str, Any]:
-    return {"tileMatrixSets": [{"id": WEB_MERCATOR, "title": "Web Mercator 四叉树（EPSG:3857）", "uri": WEB_MERCATOR_URI,
-                                "links": [{"href": f"{base}/tileMatrixSets/{WEB_MERCATOR}", "rel": "self",
-                                           "type": JSON}]}]}
+    return {"tileMatrixSets": [{"id": t, "title": TMS_TITLES[t], "crs": TMS_CRS[t]} | _uri(t) | {
+        "links": [{"href": f"{base}/tileMatrixSets/{t}", "rel": "self", "type": JSON}]} for t in TMS_TITLES]}
+
+
+def _uri(tms: str) -> dict[str, str]:
+    return {"uri": TMS_URI[tms]} if tms in TMS_URI else {}
+
+
+def tile_matrix_set(tms: str) -> dict[str, Any]:
+    return web_mercator_quad() if tms == WEB_MERCATOR else cgcs2000_quad()
+
+
+def matrix_size(tms: str, z: int) -> tuple[int, int]:
+    """(matrixWidth, matrixHeight) of level z: the geographic set has two columns at level 0."""
+    return (2 ** (z + 1) if tms == CGCS2000_QUAD else 2**z), 2**z
 
 
 def web_mercator_quad() -> dict[str, Any]:
@@ -91,21 +109,37 @@ def web_mercator_quad() -> dict[str, Any]:
                               "matrixWidth": 2**z, "matrixHeight": 2**z} for z in range(MAX_ZOOM + 1)]}
 
 
+def cgcs2000_quad() -> dict[str, Any]:
+    """WorldCRS84Quad's layout (OGC 17-083r4 Annex D.2: level 0 is two 180° × 180° tiles, each level halves them)
+    over CGCS2000 geographic (EPSG:4490). TMS 2.0 §7.1 (/req/tilematrixset/orderedAxes, pointOfOrigin): the CRS's
+    axis order is latitude, longitude, so `orderedAxes` is [Lat, Lon] and the origin (the top-left corner) is
+    [90, -180] in that order. Scales as Annex D.2's (CGCS2000's semi-major axis is WGS 84's, 6 378 137 m: the same
+    metres per degree); tile rows still count from the top and columns from longitude -180."""
+    return {"id": CGCS2000_QUAD, "title": "CGCS2000 经纬度四叉树（与 WorldCRS84Quad 同一分级，EPSG:4490）",
+            "crs": EPSG4490, "orderedAxes": ["Lat", "Lon"],
+            "tileMatrices": [{"id": str(z), "scaleDenominator": 279541132.0143589 / 2**z,
+                              "cellSize": 0.703125 / 2**z, "cornerOfOrigin": "topLeft",
+                              "pointOfOrigin": [90.0, -180.0], "tileWidth": 256, "tileHeight": 256,
+                              "matrixWidth": 2 ** (z + 1), "matrixHeight": 2**z} for z in range(MAX_ZOOM + 1)]}
+
+
 def tilesets(base: str, p: Provider) -> dict[str, Any]:
-    return {"tilesets": [_tileset_summary(base, p)]}
+    return {"tilesets": [_tileset_summary(base, p, t) for t in TMS_TITLES]}
 
 
-def _tileset_summary(base: str, p: Provider) -> dict[str, Any]:
-    url = f"{base}/collections/{p.id}/tiles/{WEB_MERCATOR}"
-    return {"title": f"{p.title}（矢量瓦片）", "dataType": "vector", "crs": EPSG3857, "tileMatrixSetURI": WEB_MERCATOR_URI,
+def _tileset_summary(base: str, p: Provider, tms: str) -> dict[str, Any]:
+    url = f"{base}/collections/{p.id}/tiles/{tms}"
+    uri = {"tileMatrixSetURI": TMS_URI[tms]} if tms in TMS_URI else {}
+    return {"title": f"{p.title}（矢量瓦片，{tms}）", "dataType": "vector", "crs": TMS_CRS[tms]} | uri | {
             "links": [{"href": url, "rel": "self", "type": JSON},
-                      {"href": f"{base}/tileMatrixSets/{WEB_MERCATOR}", "rel": REL_SCHEME, "type": JSON},
-                      {"href": f"{base}/collections/{p.id}{TILE_TEMPLATE}", "rel": "item", "type": MVT,
-                       "templated": True}]}
+                      {"href": f"{base}/tileMatrixSets/{tms}", "rel": REL_SCHEME, "type": JSON},
+                      {"href": f"{base}/collections/{p.id}{TILE_TEMPLATE.format(tms=tms)}", "rel": "item",
+                       "type": MVT, "templated": True}]}
 
 
-def tileset(base: str, p: Provider, layer_props: dict[str, dict[str, Any]], polygon_zoom: int) -> dict[str, Any]:
-    doc = _tileset_summary(base, p)
+def tileset(base: str, p: Provider, tms: str, layer_props: dict[str, dict[str, Any]], polygon_zoom: int
+            ) -> dict[str, Any]:
+    doc = _tileset_summary(base, p, tms)
     doc["links"].append({"href": f"{base}/collections/{p.id}", "rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata",
                          "type": JSON})
     doc["layers"] = [{"id": p.id, "title": p.title, "dataType": "vector", "geometryDimension": 2,
@@ -179,8 +213,9 @@ def openapi30(base: str, providers: dict[str, Provider], queryable_names: dict[s
         "/api": _get("本 OpenAPI 3.0 定义", OAS30, [], (401,)),
         "/collections": _get("图层列表", JSON, ["f"], (400, 401)),
         "/tileMatrixSets": _get("瓦片矩阵集", JSON, ["f"], (401,)),
-        "/tileMatrixSets/WebMercatorQuad": _get("WebMercatorQuad", JSON, ["f"], (401,)),
     }
+    for t in TMS_TITLES:
+        paths[f"/tileMatrixSets/{t}"] = _get(t, JSON, ["f"], (401,))
     for cid, p in providers.items():
         c = f"/collections/{cid}"
         q_params = [_param(name, {"type": "string"}, f"可查询属性 {name} 等于此值") for name in queryable_names[cid]]
@@ -192,9 +227,10 @@ def openapi30(base: str, providers: dict[str, Provider], queryable_names: dict[s
         paths[c + "/queryables"] = _get(f"{p.title}可查询属性", SCHEMA, ["f"], extra=[fixed])
         if p.tiles:
             paths[c + "/tiles"] = _get(f"{p.title}瓦片集列表", JSON, ["f"], extra=[fixed])
-            paths[c + "/tiles/WebMercatorQuad"] = _get(f"{p.title}瓦片集", JSON, ["f"], extra=[fixed])
-            paths[c + "/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}"] = _get(
-                f"{p.title}矢量瓦片", MVT, ["tileMatrix", "tileRow", "tileCol"], (400, 401, 404), extra=[fixed])
+            for t in TMS_TITLES:
+                paths[f"{c}/tiles/{t}"] = _get(f"{p.title}瓦片集（{t}）", JSON, ["f"], extra=[fixed])
+                paths[c + TILE_TEMPLATE.format(tms=t)] = _get(
+                    f"{p.title}矢量瓦片（{t}）", MVT, ["tileMatrix", "tileRow", "tileCol"], (400, 401, 404), extra=[fixed])
     return {"openapi": "3.0.3", "info": {"title": "一码通 yimatong OGC API", "version": "1.0"},
             "servers": [{"url": base}], "paths": paths,
             "components": {"parameters": PARAMS,

@@ -99,7 +99,7 @@ class Provider:
         row = session.execute(view.parcel_extent()).one()
         return None if row[0] is None else [float(v) for v in row]
 
-    def tile(self, session: Session, view: View, z: int, x: int, y: int) -> bytes:  # noqa: ARG002
+    def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:  # noqa: ARG002
         raise NotFound(f"图层 {self.id} 没有矢量瓦片", [("collectionId", "此图层不提供瓦片")])
 
     def tile_state(self, session: Session, view: View) -> tuple[Any, ...]:
@@ -200,8 +200,8 @@ class ParcelsProvider(Provider):
         return feats[0]
 
     @override
-    def tile(self, session: Session, view: View, z: int, x: int, y: int) -> bytes:
-        return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom)
+    def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:
+        return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom, tms)
 
 
 _ALL_SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_crosses",
@@ -365,8 +365,8 @@ class ControlLayersProvider(Provider):
         return None if row[0] is None else [float(v) for v in row]
 
     @override
-    def tile(self, session: Session, view: View, z: int, x: int, y: int) -> bytes:
-        return tiles.control_tile(session, z, x, y)
+    def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:
+        return tiles.control_tile(session, z, x, y, tms)
 
     @override
     def tile_state(self, session: Session, view: View) -> tuple[Any, ...]:

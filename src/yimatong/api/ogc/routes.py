@@ -1,5 +1,5 @@
 """The OGC API endpoints: OGC API - Features Parts 1 (core, GeoJSON, OpenAPI 3.0), 2 (CRS) and 3 (queryables,
-CQL2 filtering), and OGC API - Tiles (Mapbox Vector Tiles in WebMercatorQuad). Behind the same bearer tokens (or
+CQL2 filtering), and OGC API - Tiles (Mapbox Vector Tiles in WebMercatorQuad and CGCS2000Quad). Behind the same bearer tokens (or
 the staff's login session) as the REST API; every read through the caller's `View`."""
 
 from __future__ import annotations
@@ -167,12 +167,12 @@ def tile_matrix_sets(request: Request, _: Actor = READ) -> Response:
 def tile_matrix_set(tms_id: str, request: Request, _: Actor = READ) -> Response:
     _doc_params(request)
     _check_tms(tms_id)
-    return _json(docs.web_mercator_quad())
+    return _json(docs.tile_matrix_set(tms_id))
 
 
 def _check_tms(tms_id: str) -> None:
-    if tms_id != docs.WEB_MERCATOR:
-        raise NotFound(f"瓦片矩阵集 {tms_id} 不存在", [("tileMatrixSetId", "可选 WebMercatorQuad")])
+    if tms_id not in docs.TMS_TITLES:
+        raise NotFound(f"瓦片矩阵集 {tms_id} 不存在", [("tileMatrixSetId", f"可选 {'、'.join(docs.TMS_TITLES)}")])
 
 
 def _tiled(app: App, cid: str) -> Provider:
@@ -202,7 +202,7 @@ def collection_tileset(collection_id: str, tms_id: str, request: Request, app: A
     _doc_params(request)
     _check_tms(tms_id)
     p = _tiled(app, collection_id)
-    return _json(docs.tileset(_base(request), p, _LAYER_PROPS.get(p.id, {}), app.settings.tile_polygon_zoom))
+    return _json(docs.tileset(_base(request), p, tms_id, _LAYER_PROPS.get(p.id, {}), app.settings.tile_polygon_zoom))
 
 
 def _tile_index(text: str, name: str, limit: int | None) -> int:
@@ -225,25 +225,27 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
     _check_tms(tms_id)
     p = _tiled(app, collection_id)
     z = _tile_index(tile_matrix, "tileMatrix", docs.MAX_ZOOM + 1)
-    y = _tile_index(tile_row, "tileRow", 2**z)
-    x = _tile_index(tile_col, "tileCol", 2**z)
+    width, height = docs.matrix_size(tms_id, z)
+    y = _tile_index(tile_row, "tileRow", height)
+    x = _tile_index(tile_col, "tileCol", width)
     view = View.of(app, actor)
     with app.db.read() as session:
-        etag = _etag(p, z, x, y, view, p.tile_state(session, view), app.settings.tile_polygon_zoom)
+        etag = _etag(p, tms_id, z, x, y, view, p.tile_state(session, view), app.settings.tile_polygon_zoom)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
         if _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
-        body = p.tile(session, view, z, x, y)
+        body = p.tile(session, view, z, x, y, tms_id)
     if not body:  # Tiles /rec/core/tc-empty: an empty tile is 204
         return Response(status_code=204, headers=headers)
     return Response(body, media_type=docs.MVT, headers=headers)
 
 
-def _etag(p: Provider, z: int, x: int, y: int, view: View, state: tuple[Any, ...], polygon_zoom: int) -> str:
+def _etag(p: Provider, tms: str, z: int, x: int, y: int, view: View, state: tuple[Any, ...], polygon_zoom: int
+          ) -> str:
     """Who sees what (role, districts), the data's state and the tile: equal ETags mean equal tiles."""
     actor = view.actor
     who = (actor.role, sorted(actor.divisions)) if actor is not None else ("public", [])
-    key = orjson.dumps([TILE_FORMAT, p.id, z, x, y, who, [str(s) for s in state], polygon_zoom])
+    key = orjson.dumps([TILE_FORMAT, p.id, tms, z, x, y, who, [str(s) for s in state], polygon_zoom])
     return '"' + hashlib.sha256(key).hexdigest()[:32] + '"'
 
 
