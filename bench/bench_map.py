@@ -9,7 +9,7 @@ Correctness before timing: at the street view the parcels drawn (`queryRenderedF
 compared with a brute-force query of the parcels whose geometry meets the view (no cap, none missing); at the
 city view the dots' counts `n` are summed.
 
-    .venv/bin/python bench/bench_map.py --pg URL [--n N] [--sqlite]
+    .venv/bin/python bench/bench_map.py --pg URL [--n N] [--rounds R] [--sqlite] [--reuse DB-URL]
 """
 
 from __future__ import annotations
@@ -102,14 +102,15 @@ def parcels_in(app: Any, box: list[float]) -> set[int]:
         return {i for i, g in rows if wkb.loads(g).intersects(q)}
 
 
-def run(url: str, n: int, label: str, rounds: int) -> list[str]:
+def run(url: str, n: int, label: str, rounds: int, reuse: bool = False) -> list[str]:
     tmp = Path(tempfile.mkdtemp())
     app = fresh_app(url, tmp)
-    t0 = time.perf_counter()
-    load(app, make_parcels(n))
-    print(f"{label}: {n:,} parcels loaded in {time.perf_counter() - t0:.0f} s", flush=True)
-    with app.db.write() as s:
-        users.create(s, "bench", PASSWORD, "admin", must_change_password=False)
+    if not reuse:  # --reuse: a database this benchmark loaded before (the load takes minutes at 1 000 000)
+        t0 = time.perf_counter()
+        load(app, make_parcels(n))
+        print(f"{label}: {n:,} parcels loaded in {time.perf_counter() - t0:.0f} s", flush=True)
+        with app.db.write() as s:
+            users.create(s, "bench", PASSWORD, "admin", must_change_password=False)
     from playwright.sync_api import sync_playwright
 
     proc, base = start_serve(url, tmp)
@@ -133,11 +134,13 @@ def run(url: str, n: int, label: str, rounds: int) -> list[str]:
             page.goto(base + "/map")
             wait_js(page, "window.ymtMap && window.ymtMap.loaded() && window.ymtMap.areTilesLoaded()")
             opened = (time.perf_counter() - t) * 1000
+            print(f"  map opened in {opened:.0f} ms", flush=True)
             page.evaluate("void window.ymtMap.once('idle', () => { window.__open = true; })")
             ours: dict[str, list[dict[str, Any]]] = {s[0]: [] for s in STEPS}
             for _ in range(rounds):
                 for name, lon, lat, z in STEPS:
                     ours[name].append(jump(page, lon, lat, z))
+                    print(f"  parcels on  {name}: {ours[name][-1]}", flush=True)
             # correctness at the street view: every parcel meeting the view is drawn, none that does not
             jump(page, C[0], C[1], 16)
             drawn = page.evaluate(DRAWN, [3])
@@ -160,10 +163,15 @@ def run(url: str, n: int, label: str, rounds: int) -> list[str]:
             for _ in range(rounds):
                 for name, lon, lat, z in STEPS:
                     bare[name].append(jump(page, lon, lat, z))
+                    print(f"  parcels off {name}: {bare[name][-1]}", flush=True)
             browser.close()
     finally:
         proc.terminate()
-        proc.wait(20)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:  # still busy with a tile: the measurements are taken, stop it
+            proc.kill()
+            proc.wait(20)
     app.close()
     login = min(logins)
     lines.append(f"{label}: login page {login:.0f} ms; map opened (city view, tiles drawn) {opened:.0f} ms")
@@ -193,10 +201,13 @@ def main() -> None:
     ap.add_argument("--sqlite", action="store_true")
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--reuse", help="the URL of a database loaded by an earlier run (skips the load)")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     out: list[str] = []
-    if args.pg:
+    if args.reuse:
+        out += run(args.reuse, args.n, "PostGIS", args.rounds, reuse=True)
+    elif args.pg:
         out += run(pg_database(args.pg, "ymt_gisbench_map"), args.n, "PostGIS", args.rounds)
     if args.sqlite:
         out += run(f"sqlite:///{tempfile.mkdtemp()}/map.sqlite3", args.n, "SQLite", args.rounds)
