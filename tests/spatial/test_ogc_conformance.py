@@ -119,6 +119,22 @@ def test_unknown_or_malformed_parameters_are_400(client, world, query) -> None:
     assert body["errors"][0]["field"]
 
 
+@pytest.mark.parametrize(("lang", "flt"), [
+    ("cql2-text", "T_AFTER(updated_at)"), ("cql2-text", "S_INTERSECTS(geometry)"), ("cql2-text", "CASEI() = 'a'"),
+    ("cql2-text", "T_BEFORE(updated_at, TIMESTAMP('2026-01-01T00:00:00Z'), TIMESTAMP('2026-01-02T00:00:00Z'))"),
+    ("cql2-json", '{"op": ">", "args": [{"property": "year"}]}'),
+    ("cql2-json", '{"op": "in", "args": [{"property": "stage"}, "intake"]}')])
+def test_filters_of_the_wrong_shape_are_400_every_time(client, world, lang, flt) -> None:
+    """Text filters are checked by the grammar and the compiler (not the slow JSON schema): a function with the
+    wrong number of arguments is still a 400 naming `filter`, and an invalid JSON filter is refused again when
+    sent again (valid ones are remembered, invalid ones never)."""
+    for _ in range(2):
+        r = client.get("/ogc/collections/projects/items", params={"filter": flt, "filter-lang": lang},
+                       headers=world["h"]["viewer"])
+        assert r.status_code == 400, (flt, r.text)
+        assert r.json()["errors"][0]["field"] == "filter"
+
+
 def test_bbox_four_six_numbers_and_bbox_crs_axis_order(client, world) -> None:
     h = world["h"]["registrar"]
     x, y = WULING

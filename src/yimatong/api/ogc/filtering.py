@@ -15,6 +15,7 @@ and spatial-functions for collections whose geometry supports them, temporal-fun
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ TEMPORAL_OPS = ("t_after", "t_before", "t_contains", "t_disjoint", "t_during", "
                 "t_finishes", "t_intersects", "t_meets", "t_metby", "t_overlappedby", "t_overlaps", "t_startedby",
                 "t_starts")
 COMPARISONS = {"=": "__eq__", "<>": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+# operands each operator takes (CQL2 §7; the text grammar and the JSON schema say the same): checked here because
+# cql2-text is not run through the schema (see `parse`)
+ARITY: dict[str, range] = {
+    "and": range(2, 1 << 31), "or": range(2, 1 << 31), "not": range(1, 2), "like": range(2, 3),
+    "between": range(3, 4), "in": range(2, 3), "isnull": range(1, 2), **{op: range(2, 3) for op in COMPARISONS},
+    **{op: range(2, 3) for op in SPATIAL_OPS}, **{op: range(2, 3) for op in TEMPORAL_OPS}}
 MAX_VERTICES = 10_000  # a filter's geometry literal: a hostile polygon must not tie up the database
 MAX_NODES = 500
 LOCAL = ZoneInfo("Asia/Shanghai")  # a DATE compared with a timestamp is that day in the bureau's time zone
@@ -78,19 +85,31 @@ class Queryable:
 
 
 def parse(text_or_json: str | dict[str, Any], lang: str) -> dict[str, Any]:
-    """The canonical CQL2-JSON of a filter, or 400 naming `filter`."""
+    """The canonical CQL2-JSON of a filter, or 400 naming `filter`.
+
+    cql2-text is validated by its grammar (OGC 21-065r2 Annex B BNF: a parsed text has the structure of a CQL2
+    expression); cql2-json, which can be any JSON, also against the CQL2 JSON schema. cql2-rs compiles that schema
+    on every `validate()` call (0.2-0.9 s, bench/RESULTS.md "ogc"), so a filter is validated once per distinct
+    canonical form and the verdict kept: a client paging through a filter sends it again with every page.
+    What neither checks (arity of functions, operand types) the Compiler refuses with a 400."""
     try:
         if lang == "cql2-text":
             assert isinstance(text_or_json, str)
-            expr = cql2.parse_text(text_or_json)
-        else:
-            raw = text_or_json if isinstance(text_or_json, str) else json.dumps(text_or_json)
-            expr = cql2.parse_json(raw)
-        expr.validate()
-        return expr.to_json()
+            return cql2.parse_text(text_or_json).to_json()
+        raw = text_or_json if isinstance(text_or_json, str) else json.dumps(text_or_json)
+        canonical = cql2.parse_json(raw).to_json()
+        _validate(json.dumps(canonical, sort_keys=True))
+        return canonical
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise bad("filter", f"filter 不是合法的 {lang} 表达式：{first}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _validate(canonical: str) -> None:
+    """Raises cql2.ValidationError for an invalid filter; a valid one is remembered (an invalid one is not:
+    lru_cache keeps no exceptions), so the cost is paid once per distinct valid filter."""
+    cql2.parse_json(canonical).validate()
 
 
 # bounds of a temporal value: a SQL expression or Python value, or an open end
@@ -120,7 +139,11 @@ class Compiler:
             return true() if node else false()
         if not isinstance(node, dict) or "op" not in node:
             raise bad("filter", "filter 的顶层应为谓词（比较、空间或时间函数、AND/OR/NOT）")
-        op, args = str(node["op"]).lower(), list(node.get("args") or [])
+        op, args = str(node["op"]).lower(), node.get("args") or []
+        if not isinstance(args, list):
+            raise bad("filter", f"{node['op']} 的参数应为列表")
+        if op in ARITY and len(args) not in ARITY[op]:
+            raise bad("filter", f"{str(node['op']).upper()} 的参数个数不对")
         if op in ("and", "or"):
             parts = [self.condition(a) for a in args]
             return and_(*parts) if op == "and" else or_(*parts)
@@ -133,6 +156,8 @@ class Compiler:
         if op == "between":
             return and_(self._compare(">=", args[0], args[1]), self._compare("<=", args[0], args[2]))
         if op == "in":
+            if not isinstance(args[1], list):
+                raise bad("filter", "IN 的第二个参数应为列表")
             return or_(*[self._compare("=", args[0], v) for v in args[1]]) if args[1] else false()
         if op == "isnull":
             kind, expr = self.value(args[0])
@@ -169,6 +194,8 @@ class Compiler:
             if "timestamp" in node:
                 return "timestamp", _timestamp(node["timestamp"])
             if str(node.get("op", "")).lower() == "casei":
+                if not isinstance(node.get("args"), list) or len(node["args"]) != 1:
+                    raise bad("filter", "CASEI 只有一个参数")
                 kind, expr = self.value(node["args"][0])
                 if kind != "string":
                     raise bad("filter", "CASEI 只用于文本")

@@ -167,8 +167,14 @@ class ParcelsProvider(Provider):
     def page(self, session: Session, view: View, q: ItemsQuery, where: list[ColumnElement[bool]],
              filter_json: dict[str, Any] | None) -> Page:
         ids = view.parcel_query(Parcel.id).where(*where)
+        if where:  # filtered: the page and its count in one pass (the visibility join is the costly part)
+            rows = session.execute(ids.add_columns(func.count().over()).order_by(Parcel.id).limit(q.limit)
+                                   .offset(q.offset)).all()
+            if rows:
+                return Page(self._features(session, view, [r[0] for r in rows], q.crs), int(rows[0][1]))
+        # unfiltered: counting and paging over the id index (index-only scans) beat one pass over every row
         matched = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
-        page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(q.limit).offset(q.offset))]
+        page = [r[0] for r in session.execute(ids.order_by(Parcel.id).limit(q.limit).offset(q.offset))] if matched else []
         return Page(self._features(session, view, page, q.crs), matched)
 
     def _features(self, session: Session, view: View, ids: list[int], crs: crslib.Crs) -> list[Feature]:
