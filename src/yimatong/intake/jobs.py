@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -212,10 +213,17 @@ class _Staged:
     fields: dict[str, Any]
 
 
+# SQLite's default busy handler (sqliteDefaultBusyCallback in main.c) sleeps 1, 2, 5 … 50, then 100 ms between
+# attempts at a held lock: a writer waiting on it looks again at most this long after the lock was released.
+SQLITE_BUSY_RETRY_SECONDS = 0.1
+
+
 class _Runner:
     def __init__(self, app: App, actor: Actor, job_id: int, lease: str, progress: Progress | None) -> None:
         self.app, self.actor, self.job_id, self.lease, self.progress = app, actor, job_id, lease, progress
         self.batch = max(1, app.settings.import_batch)
+        # rows of the next publishing batch: from a few, adapted to the hold-time budget (at most doubling)
+        self.publish_size = min(self.batch, 20)
 
     def _tx(self, work: Callable[[UnitOfWork, ImportJob], Any], *, exclusive: bool = False) -> Any:
         """One transaction of this runner on its job (row-locked), refused once the job is no longer its own."""
@@ -343,7 +351,7 @@ class _Runner:
 
     # --- publishing ---
     def _publish(self) -> None:
-        while self._tx(self._publish_chunk, exclusive=True):
+        while self._publish_timed():
             self._tell()
 
         def finish(uow: UnitOfWork, job: ImportJob) -> None:
@@ -358,10 +366,29 @@ class _Runner:
         self._tx(finish, exclusive=True)
         self._tell()
 
-    def _publish_chunk(self, uow: UnitOfWork, job: ImportJob) -> bool:
+    def _publish_timed(self) -> bool:
+        """One publishing batch, sized so that it holds the locks other writers need (SQLite's one write lock;
+        on PostgreSQL the serial counters of its divisions) for about `import_batch_seconds`: a registration
+        waits at most about one batch. A batch of `import_batch` rows took over a second under load, and
+        back to back such batches kept a waiting registration out for seconds (issue 16: p99 during an
+        import). Then, on SQLite, the lock is left free for one retry interval of the busy handler: a writer
+        that was waiting finds it free when it looks again, instead of the next batch having taken it first
+        (PostgreSQL queues lock waiters: the one waiting gets the row at the commit)."""
+        size = self.publish_size
+        t = time.perf_counter()
+        more: bool = self._tx(lambda uow, job: self._publish_chunk(uow, job, size), exclusive=True)
+        held = max(time.perf_counter() - t, 1e-3)
+        budget = self.app.settings.import_batch_seconds
+        if budget > 0:
+            self.publish_size = max(1, min(self.batch, 2 * size, int(size * budget / held)))
+        if more and self.app.db.sql.single_writer:
+            time.sleep(SQLITE_BUSY_RETRY_SECONDS)
+        return more
+
+    def _publish_chunk(self, uow: UnitOfWork, job: ImportJob, size: int) -> bool:
         rows = list(uow.session.execute(select(ImportJobRow).where(
             ImportJobRow.job_id == job.id, ImportJobRow.published.is_(False),
-            ImportJobRow.outcome.in_(PUBLISHED_BY)).order_by(ImportJobRow.row_no).limit(self.batch)).scalars())
+            ImportJobRow.outcome.in_(PUBLISHED_BY)).order_by(ImportJobRow.row_no).limit(size)).scalars())
         if not rows:
             return False
         _Publisher(uow, job).publish(rows)
