@@ -223,7 +223,7 @@ class _Runner:
         self.app, self.actor, self.job_id, self.lease, self.progress = app, actor, job_id, lease, progress
         self.batch = max(1, app.settings.import_batch)
         # rows of the next publishing batch: from a few, adapted to the hold-time budget (at most doubling)
-        self.publish_size = min(self.batch, 20)
+        self.publish_size = min(self.batch, 20) if app.settings.import_batch_seconds > 0 else self.batch
 
     def _tx(self, work: Callable[[UnitOfWork, ImportJob], Any], *, exclusive: bool = False) -> Any:
         """One transaction of this runner on its job (row-locked), refused once the job is no longer its own."""
