@@ -7,7 +7,7 @@ The registrations are in 武陵区 (430702), a division the file also registers 
 the import's publishing batches: the worst case). Only registrations answered while the import process was still
 running count as "during". Afterwards `ymt ledger verify` must pass and each serial scope must be gap-free.
 
-    .venv/bin/python bench/bench_import_load.py [--quick] [--pg URL] [--rows N] [-n N] [--clients C]
+    .venv/bin/python bench/bench_import_load.py [--quick] [--pg URL [--no-sqlite]] [--rows N] [-n N] [--clients C]
 """
 
 from __future__ import annotations
@@ -208,6 +208,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int)
     ap.add_argument("-n", type=int, help="sequential registrations per phase")
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = ap.parse_args()
     rows = args.rows or (10_000 if args.quick else 100_000)
     n = args.n or (100 if args.quick else 300)
@@ -216,7 +217,7 @@ def main() -> None:
     print("| database | registrations | n idle / during | failures idle / during | idle p50 / p99 ms | "
           "during p50 / p99 ms | p99 ratio | longest wait during ms |\n|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as t:
-        for db in ["SQLite"] + (["PostgreSQL"] if args.pg else []):
+        for db in ([] if args.no_sqlite else ["SQLite"]) + (["PostgreSQL"] if args.pg else []):
             run(db, args.pg, rows, n, args.clients, per_client, Path(t))
 
 
