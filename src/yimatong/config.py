@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = 1024 * 1024 * 1024    # all members together, as declared and as actually unpacked
     max_shared_strings: int = 1_000_000             # xlsx shared-string table (held in memory by the reader)
     import_batch: int = 500                         # rows per staging / publishing transaction of an import job
+    import_batch_seconds: float = 0.25              # … at most: a publishing batch is sized to hold the lock this long
     report_rows: int = 200                          # rows of each kind in an import report answered by the API
     # Verifiable ledger and 国密 (GB/T 39786-2021). The hash is recorded in the database by `ymt init` and only
     # matters there: a database keeps the hash it was created with. Unset: the profile's `ledger.hash`, or sha256.

@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -212,10 +213,17 @@ class _Staged:
     fields: dict[str, Any]
 
 
+# SQLite's default busy handler (sqliteDefaultBusyCallback in main.c) sleeps 1, 2, 5 … 50, then 100 ms between
+# attempts at a held lock: a writer waiting on it looks again at most this long after the lock was released.
+SQLITE_BUSY_RETRY_SECONDS = 0.1
+
+
 class _Runner:
     def __init__(self, app: App, actor: Actor, job_id: int, lease: str, progress: Progress | None) -> None:
         self.app, self.actor, self.job_id, self.lease, self.progress = app, actor, job_id, lease, progress
         self.batch = max(1, app.settings.import_batch)
+        # rows of the next publishing batch: from a few, adapted to the hold-time budget (at most doubling)
+        self.publish_size = min(self.batch, 20) if app.settings.import_batch_seconds > 0 else self.batch
 
     def _tx(self, work: Callable[[UnitOfWork, ImportJob], Any], *, exclusive: bool = False) -> Any:
         """One transaction of this runner on its job (row-locked), refused once the job is no longer its own."""
@@ -343,7 +351,7 @@ class _Runner:
 
     # --- publishing ---
     def _publish(self) -> None:
-        while self._tx(self._publish_chunk, exclusive=True):
+        while self._publish_timed():
             self._tell()
 
         def finish(uow: UnitOfWork, job: ImportJob) -> None:
@@ -358,14 +366,41 @@ class _Runner:
         self._tx(finish, exclusive=True)
         self._tell()
 
-    def _publish_chunk(self, uow: UnitOfWork, job: ImportJob) -> bool:
+    def _publish_timed(self) -> bool:
+        """One publishing batch, sized so that it holds the locks other writers need (SQLite's one write lock;
+        on PostgreSQL the serial counters of its divisions) for about `import_batch_seconds`: a registration
+        waits at most about one batch. A batch of `import_batch` rows took over a second under load, and
+        back to back such batches kept a waiting registration out for seconds (issue 16: p99 during an
+        import). Then, on SQLite, the lock is left free for as long as the batch held it (at least one retry
+        interval of the busy handler): SQLite does not queue waiters, each looks again every 100 ms, and a
+        lock taken back at once (or held 70 % of the time) let a registration miss every look for 2 s under
+        load — 503. PostgreSQL queues lock waiters (the one waiting gets the row at the commit): no pause."""
+        size = self.publish_size
+        t = time.perf_counter()
+        more: bool = self._tx(lambda uow, job: self._publish_chunk(uow, job, size), exclusive=True)
+        held = max(time.perf_counter() - t, 1e-3)
+        budget = self.app.settings.import_batch_seconds
+        if budget > 0:
+            # never below a tenth of import_batch: a batch's fixed cost (the job row, the sequencing) would
+            # otherwise dominate and the job crawl
+            floor = max(1, self.batch // 10)
+            self.publish_size = max(floor, min(self.batch, 2 * size, int(size * budget / held)))
+        if more and self.app.db.sql.single_writer:
+            time.sleep(max(SQLITE_BUSY_RETRY_SECONDS, min(held, 2 * budget)))
+        return more
+
+    def _publish_chunk(self, uow: UnitOfWork, job: ImportJob, size: int) -> bool:
+        # Rows are published in row order, so everything up to the last batch's last row is done: the query
+        # starts there instead of skipping every published row again (quadratic at 100 000 rows).
+        through = int(job.meta.get("published_through", 0))
         rows = list(uow.session.execute(select(ImportJobRow).where(
-            ImportJobRow.job_id == job.id, ImportJobRow.published.is_(False),
-            ImportJobRow.outcome.in_(PUBLISHED_BY)).order_by(ImportJobRow.row_no).limit(self.batch)).scalars())
+            ImportJobRow.job_id == job.id, ImportJobRow.row_no > through, ImportJobRow.published.is_(False),
+            ImportJobRow.outcome.in_(PUBLISHED_BY)).order_by(ImportJobRow.row_no).limit(size)).scalars())
         if not rows:
             return False
         _Publisher(uow, job).publish(rows)
         job.rows_published += len(rows)
+        job.meta = {**job.meta, "published_through": rows[-1].row_no}
         return True
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from yimatong.storage.dialect import dialect_for
@@ -61,6 +64,8 @@ def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
     def _on_begin(conn):
         # Writers take the write lock at BEGIN (IMMEDIATE): no lock-upgrade deadlocks under concurrent
         # writers. The read engine begins DEFERRED and never blocks on writers in WAL mode.
+        if begin == "IMMEDIATE":  # what is left of the write wait after queuing in this process
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={_WAIT_LEFT_MS.get(int(wait_seconds * 1000))}")
         conn.exec_driver_sql(f"BEGIN {begin}")
 
     return engine
@@ -80,6 +85,8 @@ def _ensure_wal(cur: sqlite3.Cursor) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
 
 
+_WAIT_LEFT_MS: contextvars.ContextVar[int] = contextvars.ContextVar("ymt_sqlite_wait_left_ms")
+
 WRITER_LOCK_KEY = 7240529  # an advisory lock key: arbitrary but fixed
 
 
@@ -94,6 +101,11 @@ class Database:
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
         self.sql = dialect_for(self.engine.dialect.name)  # the dialect layer, chosen once
+        # SQLite: the writers of this process queue here, and only the one at the head waits in SQLite's busy
+        # handler. That handler does not queue: each waiter looks again every 100 ms, so with four threads of
+        # a server (and an import in another process) polling, one could miss every look for the whole write
+        # wait and answer 503 although the lock was free most of the time (issue 16).
+        self._writers = threading.RLock() if self.sql.single_writer else None
 
     @property
     def dialect(self) -> str:
@@ -112,11 +124,28 @@ class Database:
         write_wait_seconds, then a 503): it serialises only the operations that take it — the administrative
         ones that must not run twice at once (signing-key rotation, `ymt init`'s hash choice) — never the
         ordinary writers."""
-        with self._factory() as session, session.begin():
+        with self._queued(), self._factory() as session, session.begin():
             self.sql.bound_lock_waits(session, self.write_wait_ms)  # a busy row answers 503, never hangs
             if exclusive:
                 self.sql.lock_for_writers(session, WRITER_LOCK_KEY, self.write_wait_ms)
             yield session
+
+    @contextmanager
+    def _queued(self) -> Iterator[None]:
+        """SQLite: wait for this process's other writers (at most the write wait, then the 503 of a busy
+        database), and give SQLite's busy handler only what is left of the wait."""
+        if self._writers is None:
+            yield
+            return
+        t = time.monotonic()
+        if not self._writers.acquire(timeout=self.write_wait_ms / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+        token = _WAIT_LEFT_MS.set(max(1, self.write_wait_ms - int((time.monotonic() - t) * 1000)))
+        try:
+            yield
+        finally:
+            _WAIT_LEFT_MS.reset(token)
+            self._writers.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
