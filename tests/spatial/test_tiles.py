@@ -19,6 +19,7 @@ from sqlalchemy import select
 from api.helpers import add_result, register
 from spatial.spatial_helpers import DINGCHENG, WULING, square
 from yimatong.accounts import tokens
+from yimatong.storage.dialect import TileSpec
 from yimatong.storage.models import Event
 
 SECRET = (111.6925, 29.0405)  # beside the first 武陵区 parcel: in its street and district tiles
@@ -87,7 +88,7 @@ def _merc_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 BUFFER = 64 / 4096  # the tiles' buffer (TileSpec.buffer / extent)
-CELL = 8 / 4096  # a point tile's grid cell: cells -1 … 512 are kept
+CELL = TileSpec(0, 0, 0, "parcels").cell / 4096  # a point tile's grid cell, as a share of the tile
 
 
 def _merc_box(z: int, x: int, y: int, pad: float = BUFFER):  # type: ignore[no-untyped-def]
