@@ -122,7 +122,7 @@ def register_many(uow: UnitOfWork, items: list[tuple[dict[str, Any], dict[str, s
     for pid, (i, _, row), srcs in zip(ids, todo, sources, strict=True):
         project = SimpleNamespace(id=pid, **row)
         out[i] = project
-        uow.emit(ev.ProjectRegistered(project=project_snapshot(project, srcs)), project.code)
+        uow.emit(ev.ProjectRegistered(project=project_snapshot(project, srcs)), project.code, division=project.division)
     return out
 
 
