@@ -17,7 +17,7 @@ from yimatong.domain.ledger import GENESIS, canonical, event_hash
 from yimatong.errors import AppError
 from yimatong.ledger import merkle, outbox
 from yimatong.storage import ledger_meta
-from yimatong.storage.counters import next_counter
+from yimatong.storage.counters import next_ledger_seqs
 from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Counter, Event, PendingEvent, Project, table
 
@@ -44,6 +44,7 @@ class NewEvent:
 ORDER_LOCK_KEY = 7240530  # the sequencer's advisory lock: whoever holds it gives the ledger its order
 _PENDING = table(PendingEvent)
 _INSERT_PENDING = insert(_PENDING)
+_INSERT_ONE_PENDING = insert(_PENDING).returning(_PENDING.c.id)
 # The oldest queued events taken off the queue in one statement (DELETE … RETURNING, both databases): only the
 # holder of the ledger's order deletes from the queue, so what it takes is exactly what it sequences.
 _TAKE_PENDING = (delete(_PENDING)
@@ -112,10 +113,14 @@ def prepare(session: Session, actor: Actor, items: list[NewEvent], known: dict[s
 def enqueue(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamespace]:
     """Queue prepared events in `pending_events`, ids ascending in emit order (the sequencer keeps it)."""
     _check_head(session)
-    ids = dialect_of(session).reserve_ids(session, "pending_events_id_seq", len(rows))
     t = now()
-    queued = [row | {"id": pid, "queued_at": t} for pid, row in zip(ids, rows, strict=True)]
-    session.execute(_INSERT_PENDING, queued)
+    if len(rows) == 1:  # the usual case: the id from the sequence as it inserts (one round trip, not two)
+        queued = [rows[0] | {"queued_at": t}]
+        queued[0]["id"] = session.execute(_INSERT_ONE_PENDING, queued).scalar_one()
+    else:
+        ids = dialect_of(session).reserve_ids(session, "pending_events_id_seq", len(rows))
+        queued = [row | {"id": pid, "queued_at": t} for pid, row in zip(ids, rows, strict=True)]
+        session.execute(_INSERT_PENDING, queued)
     return [SimpleNamespace(**row, seq=None) for row in queued]
 
 
@@ -137,9 +142,7 @@ def integrate(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamesp
     ledger's order (SQLite's writer, or the sequencer's lock): the ledger counter it advances is then taken by
     nobody else, seq is gap-free and events commit in seq order, so a feed reader never sees seq n+1 before n.
     A batch reserves its seqs with one counter update and reads the previous hash once."""
-    last = next_counter(session, "ledger", len(rows))
-    first = last - len(rows) + 1
-    prev = GENESIS if first == 1 else _hash_at(session, first - 1)
+    first, prev = _advance(session, len(rows))
     alg, format_2 = ledger_meta.hash_alg(session, has_events=first > 1), ledger_meta.format_2_from(session)
     out = []
     for seq, row in enumerate(rows, start=first):
@@ -155,6 +158,15 @@ def integrate(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamesp
     events = [SimpleNamespace(**row) for row in out]  # plain records: no ORM state to build per event
     outbox.enqueue_many(session, events)
     return events
+
+
+def _advance(session: Session, n: int) -> tuple[int, str]:
+    """Reserve the next n seqs (the ledger counter): (the first of them, the hash of the seq before it)."""
+    last, prev = next_ledger_seqs(session, n)
+    first = last - n + 1
+    if first == 1:
+        return first, GENESIS
+    return first, str(prev) if prev is not None else _hash_at(session, first - 1)  # raises on a broken chain
 
 
 def divisions_of(session: Session, codes: set[str]) -> dict[str, str]:
