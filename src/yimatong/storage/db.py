@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from yimatong.storage.dialect import dialect_for
+from yimatong.storage.dialect import dialect_for, dialect_of
 from yimatong.storage.files import ensure_private_file, private_file_mode
 
 
@@ -145,3 +147,35 @@ def is_busy(exc: BaseException) -> bool:
     """A write gave up waiting for another one (PostgreSQL lock_timeout, SQLite busy_timeout)."""
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig or exc)
+
+
+# Rows inserted together in one statement at most (a registration's few rows; an import's thousands go table by
+# table, batched by the driver, far below PostgreSQL's 65 535 parameters per statement).
+TOGETHER_MAX_ROWS = 50
+
+
+def insert_together(session: Session, parts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Insert rows into several tables (none needing what another returns). Where a WITH clause may write
+    (PostgreSQL) and the rows are few, in one statement — one round trip instead of one per table: the hot path
+    of registration — else one multi-row insert per table."""
+    parts = [(t, rows) for t, rows in parts if rows]
+    if (len(parts) < 2 or not dialect_of(session).writable_ctes
+            or sum(len(rows) for _, rows in parts) > TOGETHER_MAX_ROWS
+            or any(row.keys() != rows[0].keys() for _, rows in parts for row in rows)):
+        for t, rows in parts:
+            session.execute(insert(t), rows)
+        return
+    params = {f"p{i}_{j}_{col}": value for i, (_, rows) in enumerate(parts) for j, row in enumerate(rows)
+              for col, value in row.items()}
+    session.execute(_together(tuple((t, len(rows), tuple(rows[0])) for t, rows in parts)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _together(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
+    """The statement of `insert_together` for one shape (tables, row counts, columns), built once: one
+    single-row INSERT per row with a bound parameter per value, all but the last in the WITH clause — a form
+    SQLAlchemy compiles once and caches (a multi-row VALUES it compiles on every call)."""
+    inserts = [insert(t).values({c: bindparam(f"p{i}_{j}_{c}", type_=t.c[c].type) for c in cols})
+               for i, (t, n, cols) in enumerate(shape) for j in range(n)]
+    *first, last = inserts
+    return last.add_cte(*(stmt.cte(f"w{k}") for k, stmt in enumerate(first)))
