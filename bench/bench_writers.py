@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,11 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fresh_app, pg_database  # noqa: E402
 
+import yimatong  # noqa: E402
 from yimatong.config import Settings  # noqa: E402
 from yimatong.core.context import Actor, App  # noqa: E402
 from yimatong.profiles.loader import load_profile  # noqa: E402
 from yimatong.projects import registry  # noqa: E402
 from yimatong.uow import run  # noqa: E402
+
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 ACTOR = Actor("bench", "admin")
 DIVISIONS = ["430702", "430703", "430721", "430722", "430723", "430724", "430725", "430726"]
@@ -42,6 +44,7 @@ BODY = {"name": "基准项目", "year": "2026", "approval_type": "01", "project_
 
 
 def _client(url: str, data_dir: str, mode: str, client: int, n: int, go: Any, out: Any) -> None:
+    assert mode != "baseline" or not yimatong.__file__.startswith(str(SRC)), "the baseline runs this code"
     app = App(Settings(data_dir=Path(data_dir), database_url=url, deliver_webhooks=False), load_profile("changde"))
     division = DIVISIONS[client % len(DIVISIONS)]
     work = _bare if mode == "bare" else _register
@@ -77,17 +80,16 @@ def rate(url: str, data_dir: str, mode: str, clients: int, total: int, src: str 
     go, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_client, args=(url, data_dir, mode, c, total // clients, go, out))
              for c in range(clients)]
-    saved = os.environ.get("PYTHONPATH")
+    # A spawned process starts with its parent's sys.path (not PYTHONPATH: the parent's list replaces it), so the
+    # other code goes first in ours while the clients start.
+    saved = list(sys.path)
     if src:
-        os.environ["PYTHONPATH"] = src
+        sys.path.insert(0, src)
     try:
         for p in procs:
             p.start()
     finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+        sys.path[:] = saved
     time.sleep(3)  # every client has connected and warmed up (they wait for `go`)
     go.set()
     results = [out.get(timeout=1800) for _ in procs]
