@@ -149,33 +149,29 @@ def is_busy(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig or exc)
 
 
-# Rows inserted together in one statement at most (a registration's few rows; an import's thousands go table by
-# table, batched by the driver, far below PostgreSQL's 65 535 parameters per statement).
-TOGETHER_MAX_ROWS = 50
-
-
 def insert_together(session: Session, parts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
     """Insert rows into several tables (none needing what another returns). Where a WITH clause may write
-    (PostgreSQL) and the rows are few, in one statement — one round trip instead of one per table: the hot path
-    of registration — else one multi-row insert per table."""
+    (PostgreSQL), the tables given one row each go in one statement — one round trip instead of one per table:
+    the hot path of registration; a table given several rows gets its own multi-row insert, so that their ids
+    follow their order (the parts of a WITH clause run in no defined order). Elsewhere one insert per table."""
     parts = [(t, rows) for t, rows in parts if rows]
-    if (len(parts) < 2 or not dialect_of(session).writable_ctes
-            or sum(len(rows) for _, rows in parts) > TOGETHER_MAX_ROWS
-            or any(row.keys() != rows[0].keys() for _, rows in parts for row in rows)):
-        for t, rows in parts:
+    single = [(t, rows) for t, rows in parts if len(rows) == 1] if dialect_of(session).writable_ctes else []
+    if len(single) < 2:
+        single = []
+    for t, rows in parts:
+        if not any(t is s for s, _ in single):
             session.execute(insert(t), rows)
-        return
-    params = {f"p{i}_{j}_{col}": value for i, (_, rows) in enumerate(parts) for j, row in enumerate(rows)
-              for col, value in row.items()}
-    session.execute(_together(tuple((t, len(rows), tuple(rows[0])) for t, rows in parts)), params)
+    if single:
+        params = {f"p{i}_{col}": value for i, (_, rows) in enumerate(single) for col, value in rows[0].items()}
+        session.execute(_together(tuple((t, tuple(rows[0])) for t, rows in single)), params)
 
 
 @functools.lru_cache(maxsize=64)
-def _together(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]) -> Any:
-    """The statement of `insert_together` for one shape (tables, row counts, columns), built once: one
-    single-row INSERT per row with a bound parameter per value, all but the last in the WITH clause — a form
-    SQLAlchemy compiles once and caches (a multi-row VALUES it compiles on every call)."""
-    inserts = [insert(t).values({c: bindparam(f"p{i}_{j}_{c}", type_=t.c[c].type) for c in cols})
-               for i, (t, n, cols) in enumerate(shape) for j in range(n)]
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+    """The statement of `insert_together` for one shape (tables and their columns), built once: single-row
+    INSERTs with a bound parameter per value, all but the last in the WITH clause — a form SQLAlchemy compiles
+    once and caches (a multi-row VALUES it compiles on every call)."""
+    inserts = [insert(t).values({c: bindparam(f"p{i}_{c}", type_=t.c[c].type) for c in cols})
+               for i, (t, cols) in enumerate(shape)]
     *first, last = inserts
     return last.add_cte(*(stmt.cte(f"w{k}") for k, stmt in enumerate(first)))
