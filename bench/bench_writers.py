@@ -2,9 +2,10 @@
 in 8 divisions against 1 client, and codes per second against a bare counter-increment loop, in one run.
 
 Each client is its own process (as `ymt serve --workers N` or several hosts are), registering through the unit of
-work (`uow.run`: the same path as the API, with the ledger sequencer after each commit). The baseline of the same
-run is the same measurement with the code before the sequencer (`--baseline`, the `src` of a checkout of main:
-every write took the writers' lock and appended the ledger inside its transaction), in the same database.
+work (`uow.run`: the same path as the API; the writer sequences in its own transaction when the sequencer's lock
+is free, else right after its commit). The baseline of the same run is the same measurement with other code
+(`--baseline`, the `src` of another checkout: the code before the sequencer, or main before a change), in the
+same database. The last line gives statements sent and client CPU per operation.
 
     .venv/bin/python bench/bench_writers.py [--quick] [--pg URL] [--baseline /work/main/src]
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,17 +21,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fresh_app, pg_database  # noqa: E402
 
+import yimatong  # noqa: E402
 from yimatong.config import Settings  # noqa: E402
 from yimatong.core.context import Actor, App  # noqa: E402
 from yimatong.profiles.loader import load_profile  # noqa: E402
 from yimatong.projects import registry  # noqa: E402
 from yimatong.uow import run  # noqa: E402
+
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 ACTOR = Actor("bench", "admin")
 DIVISIONS = ["430702", "430703", "430721", "430722", "430723", "430724", "430725", "430726"]
@@ -41,14 +44,17 @@ BODY = {"name": "基准项目", "year": "2026", "approval_type": "01", "project_
 
 
 def _client(url: str, data_dir: str, mode: str, client: int, n: int, go: Any, out: Any) -> None:
+    assert mode != "baseline" or not yimatong.__file__.startswith(str(SRC)), "the baseline runs this code"
     app = App(Settings(data_dir=Path(data_dir), database_url=url, deliver_webhooks=False), load_profile("changde"))
     division = DIVISIONS[client % len(DIVISIONS)]
     work = _bare if mode == "bare" else _register
     work(app, division, 0, 5, mode)  # warm the engine and the statements, untimed
+    statements = [0]
+    event.listen(app.db.engine, "before_cursor_execute", lambda *_: statements.__setitem__(0, statements[0] + 1))
     go.wait()
-    start = time.time()
+    start, cpu = time.time(), time.process_time()
     work(app, division, 5, n, mode)
-    out.put((start, time.time(), n))
+    out.put((start, time.time(), n, statements[0], time.process_time() - cpu))
     app.close()
 
 
@@ -65,31 +71,33 @@ def _bare(app: App, division: str, first: int, n: int, mode: str) -> None:  # no
                            "DO UPDATE SET value = counters.value + 1 RETURNING value"), {"s": "bare:" + division}).one()
 
 
-def rate(url: str, data_dir: str, mode: str, clients: int, total: int, src: str | None = None) -> float:
+def rate(url: str, data_dir: str, mode: str, clients: int, total: int, src: str | None = None
+         ) -> tuple[float, float, float]:
     """Operations per second of `clients` processes doing `total` operations together (with the code in `src`
-    when given: spawned processes import it first)."""
+    when given: spawned processes import it first), statements sent and client CPU milliseconds per
+    operation."""
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_client, args=(url, data_dir, mode, c, total // clients, go, out))
              for c in range(clients)]
-    saved = os.environ.get("PYTHONPATH")
+    # A spawned process starts with its parent's sys.path (not PYTHONPATH: the parent's list replaces it), so the
+    # other code goes first in ours while the clients start.
+    saved = list(sys.path)
     if src:
-        os.environ["PYTHONPATH"] = src
+        sys.path.insert(0, src)
     try:
         for p in procs:
             p.start()
     finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
+        sys.path[:] = saved
     time.sleep(3)  # every client has connected and warmed up (they wait for `go`)
     go.set()
     results = [out.get(timeout=1800) for _ in procs]
     for p in procs:
         p.join()
     start, end = min(r[0] for r in results), max(r[1] for r in results)
-    return sum(r[2] for r in results) / (end - start)
+    ops = sum(r[2] for r in results)
+    return ops / (end - start), sum(r[3] for r in results) / ops, 1000 * sum(r[4] for r in results) / ops
 
 
 def main() -> None:
@@ -105,13 +113,15 @@ def main() -> None:
     baseline = args.baseline if args.baseline and Path(args.baseline, "yimatong").is_dir() else None
     modes = ["bare", *(["baseline"] if baseline else []), "sequencer"]
     rows: dict[tuple[str, int], float] = {}
+    costs: dict[tuple[str, int], tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         url = pg_database(pg, "ymt_bench_writers")
         fresh_app(url, Path(tmp) / "d").close()
         for clients in (1, 8):
             for mode in modes:
-                rows[(mode, clients)] = rate(url, str(Path(tmp) / "d"), mode, clients, total,
-                                             baseline if mode == "baseline" else None)
+                rows[(mode, clients)], *cost = rate(url, str(Path(tmp) / "d"), mode, clients, total,
+                                                    baseline if mode == "baseline" else None)
+                costs[(mode, clients)] = (cost[0], cost[1])
     print(f"PostgreSQL, {total} operations per measurement, each client a process; baseline: {baseline}")
     print(f"{'clients':>7} " + " ".join(f"{m + '/s':>12}" for m in modes)
           + " " + " ".join(f"{m + '/bare':>15}" for m in modes[1:]))
@@ -119,6 +129,9 @@ def main() -> None:
         print(f"{clients:>7} " + " ".join(f"{rows[(m, clients)]:>12.1f}" for m in modes) + " "
               + " ".join(f"{rows[(m, clients)] / rows[('bare', clients)]:>15.2f}" for m in modes[1:]))
     print("8 clients / 1 client: " + ", ".join(f"{m} {rows[(m, 8)] / rows[(m, 1)]:.2f}" for m in modes))
+    print("per operation (1 client; 8 clients): " + "; ".join(
+        f"{m} {costs[(m, 1)][0]:.1f}/{costs[(m, 8)][0]:.1f} statements, {costs[(m, 1)][1]:.2f}/{costs[(m, 8)][1]:.2f} ms CPU"
+        for m in modes))
     sys.stdout.flush()
 
 

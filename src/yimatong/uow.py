@@ -104,24 +104,32 @@ class UnitOfWork:
 
     # --- events -------------------------------------------------------------------------------------------------
     def emit(self, payload: Payload, code: str | None, *, confidentiality: str = Confidentiality.INTERNAL,
-             owner_role: str | None = None) -> None:
-        """Buffer a ledger event; it is appended with the others when the unit of work ends."""
-        self._events.append(ledger.NewEvent(payload.TYPE, code, payload.data(), str(confidentiality), owner_role))
+             owner_role: str | None = None, division: str | None = None) -> None:
+        """Buffer a ledger event; it is appended with the others when the unit of work ends. `division`: the
+        project's, when the command has it at hand for a project it did not lock (one it created)."""
+        self._events.append(ledger.NewEvent(payload.TYPE, code, payload.data(), str(confidentiality), owner_role,
+                                            division))
 
-    def flush_events(self) -> None:
-        """Append what is buffered now (inside the transaction): long imports do so per batch."""
+    def flush_events(self, *, last: bool = False) -> None:
+        """Append what is buffered now (inside the transaction): long imports do so per batch. `last`: nothing
+        is written after it, so the writer may sequence its events in its own transaction (`ledger.record`)."""
         if self._events:
             events, self._events = self._events, []
-            recorded = ledger.record(self.session, self.actor, events)
+            # the divisions of the projects this unit locked, as flushed: not read again for the events
+            known = {p.code: p.division for p in self._touched.values()}
+            settings = self.app.settings
+            batch = max(1, settings.sequencer_batch) if last and settings.sequence_after_commit else 0
+            recorded = ledger.record(self.session, self.actor, events, known=known, sequence_batch=batch)
             self.appended += recorded
-            if recorded and recorded[-1].seq is None:
-                self.last_queued = recorded[-1].id
+            if recorded:
+                # sequenced already (SQLite; or here, with whatever this unit had queued before): nothing left
+                self.last_queued = recorded[-1].id if recorded[-1].seq is None else None
 
     def finish(self) -> None:
         for project in self._touched.values():
             project.updated_at, project.updated_by = self.now, self.actor.name
         self.session.flush()
-        self.flush_events()
+        self.flush_events(last=True)
 
 
 def require_active(project: Project) -> None:

@@ -22,7 +22,7 @@ from yimatong.profiles.loader import load_profile
 from yimatong.projects import registry
 from yimatong.stages import service as stages
 from yimatong.storage.models import Event, PendingEvent
-from yimatong.uow import run, transaction
+from yimatong.uow import UnitOfWork, run, transaction
 
 ADMIN = Actor("seq-test", "admin")
 DIVISIONS = ["430702", "430703", "430721", "430722", "430723", "430724", "430725", "430726"]
@@ -201,3 +201,35 @@ def test_one_sequencer_at_a_time(ymt: App) -> None:
         assert sequencer.drain(off) == 1  # the lock went with the holder's commit
     finally:
         off.close()
+
+
+def test_two_processes_and_a_rolled_back_append_keep_one_verifiable_tree(settings: Settings) -> None:
+    """Appenders keep the Merkle frontier of their last append (registration's hot path): two processes (two
+    engines) take turns, and one append is rolled back after its events were hashed into the tree — each
+    process must notice the tree it remembers is not the ledger's any more. Every stored node recomputes from
+    the events (verify), and the feed is gap-free."""
+    one, two = App(settings, load_profile("changde")), App(settings, load_profile("changde"))
+    try:
+        base = _head(one)
+        for i in range(5):
+            run(one, ADMIN, lambda uow, i=i: registry.register(uow, BODY | {"name": f"甲{i}"}))
+            run(two, ADMIN, lambda uow, i=i: registry.register(uow, BODY | {"name": f"乙{i}"}))
+
+        def fails_after_its_append(uow: UnitOfWork) -> None:
+            registry.register(uow, BODY | {"name": "回滚"})
+            uow.flush_events(last=True)  # hashed into the ledger and the tree in this transaction …
+            raise RuntimeError("… which then rolls back")
+
+        with pytest.raises(RuntimeError):
+            run(one, ADMIN, fails_after_its_append)
+        for i in range(3):  # the other process takes the seq the rolled-back append had, then this one goes on
+            run(two, ADMIN, lambda uow, i=i: registry.register(uow, BODY | {"name": f"丙{i}"}))
+            run(one, ADMIN, lambda uow, i=i: registry.register(uow, BODY | {"name": f"丁{i}"}))
+        seen = _feed(one, base)
+        assert [e["seq"] for e in seen] == list(range(base + 1, base + 17))
+        assert "回滚" not in {e["data"]["project"]["name"] for e in seen}
+        report = _verify(one)
+        assert report.ok, report.as_dict()
+    finally:
+        one.close()
+        two.close()

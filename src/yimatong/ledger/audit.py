@@ -18,8 +18,8 @@ from yimatong.core import pagination
 from yimatong.core.context import Actor, App, now, rfc3339
 from yimatong.domain.ledger import GENESIS, record_hash
 from yimatong.errors import invalid
-from yimatong.ledger import log
 from yimatong.storage import ledger_meta
+from yimatong.storage.counters import next_counter
 from yimatong.storage.models import AuditRecord, Counter
 
 INTERFACES = ("api", "web", "cli")
@@ -50,7 +50,7 @@ def _append(session: Session, actor: Actor | str, action: str, obj: str, interfa
     if interface not in INTERFACES:
         raise ValueError(f"interface must be one of {INTERFACES}")
     name = actor.name if isinstance(actor, Actor) else str(actor)
-    seq = log.next_counter(session, COUNTER)  # row-locked to commit: the audit chain has one order too
+    seq = next_counter(session, COUNTER)  # row-locked to commit: the audit chain has one order too
     prev = GENESIS
     if seq > 1:
         prev = session.execute(select(AuditRecord.hash).where(AuditRecord.seq == seq - 1)).scalar() or GENESIS

@@ -17,15 +17,18 @@ from yimatong.domain.ledger import GENESIS, canonical, event_hash
 from yimatong.errors import AppError
 from yimatong.ledger import merkle, outbox
 from yimatong.storage import ledger_meta
-from yimatong.storage.counters import next_counter
+from yimatong.storage.counters import next_ledger_seqs
 from yimatong.storage.dialect import dialect_of
 from yimatong.storage.models import Counter, Event, PendingEvent, Project, table
 
-# Statements of the hot path built once (building them per call cost as much as running them).
-_HASH_AT = select(Event.hash).where(Event.seq == bindparam("seq"))
-_INSERT_EVENTS = insert(table(Event))
-_HEAD = (select(Counter.value, Event.hash).outerjoin(Event, Event.seq == Counter.value)
-         .where(Counter.scope == "ledger"))
+# Statements of the hot path built once (building them per call cost as much as running them), on the tables
+# (Core): a statement on mapped attributes goes through the ORM's compile and result machinery on every call.
+_EVENTS, _COUNTERS = table(Event), table(Counter)
+_HASH_AT = select(_EVENTS.c.hash).where(_EVENTS.c.seq == bindparam("seq"))
+_INSERT_EVENTS = insert(_EVENTS)
+_HEAD = (select(_COUNTERS.c.value, _EVENTS.c.hash).outerjoin(_EVENTS, _EVENTS.c.seq == _COUNTERS.c.value)
+         .where(_COUNTERS.c.scope == "ledger"))
+_PROJECTS = table(Project)
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,20 @@ class NewEvent:
     data: dict[str, Any]
     confidentiality: str = "internal"
     owner_role: str | None = None
+    division: str | None = None  # the project's division when the emitter knows it (else read at record time)
 
 
 ORDER_LOCK_KEY = 7240530  # the sequencer's advisory lock: whoever holds it gives the ledger its order
 _PENDING = table(PendingEvent)
 _INSERT_PENDING = insert(_PENDING)
-_NEXT_PENDING = (select(_PENDING.c.id, _PENDING.c.type, _PENDING.c.code, _PENDING.c.actor, _PENDING.c.at,
-                        _PENDING.c.data, _PENDING.c.confidentiality, _PENDING.c.owner_role, _PENDING.c.division)
-                 .order_by(_PENDING.c.id).limit(bindparam("n")))
+_INSERT_ONE_PENDING = insert(_PENDING).returning(_PENDING.c.id)
+# The oldest queued events taken off the queue in one statement (DELETE … RETURNING, both databases): only the
+# holder of the ledger's order deletes from the queue, so what it takes is exactly what it sequences.
+_TAKE_PENDING = (delete(_PENDING)
+                 .where(_PENDING.c.id.in_(select(_PENDING.c.id).order_by(_PENDING.c.id).limit(bindparam("n"))))
+                 .returning(_PENDING.c.id, _PENDING.c.type, _PENDING.c.code, _PENDING.c.actor, _PENDING.c.at,
+                            _PENDING.c.data, _PENDING.c.confidentiality, _PENDING.c.owner_role,
+                            _PENDING.c.division))
 
 
 def append(session: Session, type_: str, code: str | None, actor: Actor, data: dict[str, Any],
@@ -62,23 +71,40 @@ def append_many(session: Session, actor: Actor, items: list[NewEvent]) -> list[S
     return integrate(session, prepare(session, actor, items))
 
 
-def record(session: Session, actor: Actor, items: list[NewEvent]) -> list[SimpleNamespace]:
-    """The unit of work's append. With one writer at a time (SQLite) the events go into the ledger at once;
-    otherwise they are queued in the writer's transaction, without any lock, and the sequencer gives them
-    their seq once committed (records come back with seq None)."""
+def record(session: Session, actor: Actor, items: list[NewEvent], *, known: dict[str, str] | None = None,
+           sequence_batch: int = 0) -> list[SimpleNamespace]:
+    """The unit of work's append. With one writer at a time (SQLite) the events go into the ledger at once.
+    Otherwise, when the writer may sequence (`sequence_batch` > 0: its last append before the commit) and the
+    sequencer's lock is free, it takes the lock (without waiting: it holds row locks) and integrates, in its
+    own transaction, everything queued and committed before — and what it queued itself — and then its events:
+    the lock is held from here to the commit, so events still commit in seq order, and the writer saves the
+    separate sequencing transaction after its commit. Else the events are queued without any lock, and the
+    sequencer gives them their seq once committed (records come back with seq None). `known`: divisions by
+    code the caller has at hand (the projects it wrote), not read again."""
     if not items:
         return []
-    rows = prepare(session, actor, items)
-    if dialect_of(session).single_writer:
+    rows = prepare(session, actor, items, known)
+    dialect = dialect_of(session)
+    if dialect.single_writer:
+        return integrate(session, rows)
+    if sequence_batch > 0 and dialect.try_lock(session, ORDER_LOCK_KEY):
+        while integrate_pending(session, sequence_batch) == sequence_batch:
+            pass  # a full batch: more may be queued
         return integrate(session, rows)
     return enqueue(session, rows)
 
 
-def prepare(session: Session, actor: Actor, items: list[NewEvent]) -> list[dict[str, Any]]:
+def prepare(session: Session, actor: Actor, items: list[NewEvent], known: dict[str, str] | None = None
+            ) -> list[dict[str, Any]]:
     """Everything of the events but seq, prev_hash and hash, fixed when the writer emits them: the time, the
-    canonical text of the data (hashed as stored), the project's division (district scope)."""
+    canonical text of the data (hashed as stored), the project's division (district scope): as the event
+    carries it, or from `known`, else read."""
     at = rfc3339(now())
-    divisions = divisions_of(session, {item.code for item in items if item.code})
+    divisions = dict(known or {})
+    divisions |= {item.code: item.division for item in items if item.code and item.division is not None}
+    missing = {item.code for item in items if item.code and item.code not in divisions}
+    if missing:
+        divisions |= divisions_of(session, missing)
     return [{"type": item.type, "code": item.code, "actor": actor.name, "at": at,
              "data": canonical(item.data).decode(), "confidentiality": item.confidentiality,
              "owner_role": item.owner_role, "division": divisions.get(item.code or "")} for item in items]
@@ -87,22 +113,26 @@ def prepare(session: Session, actor: Actor, items: list[NewEvent]) -> list[dict[
 def enqueue(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamespace]:
     """Queue prepared events in `pending_events`, ids ascending in emit order (the sequencer keeps it)."""
     _check_head(session)
-    ids = dialect_of(session).reserve_ids(session, "pending_events_id_seq", len(rows))
     t = now()
-    queued = [row | {"id": pid, "queued_at": t} for pid, row in zip(ids, rows, strict=True)]
-    session.execute(_INSERT_PENDING, queued)
+    if len(rows) == 1:  # the usual case: the id from the sequence as it inserts (one round trip, not two)
+        queued = [rows[0] | {"queued_at": t}]
+        queued[0]["id"] = session.execute(_INSERT_ONE_PENDING, queued).scalar_one()
+    else:
+        ids = dialect_of(session).reserve_ids(session, "pending_events_id_seq", len(rows))
+        queued = [row | {"id": pid, "queued_at": t} for pid, row in zip(ids, rows, strict=True)]
+        session.execute(_INSERT_PENDING, queued)
     return [SimpleNamespace(**row, seq=None) for row in queued]
 
 
 def integrate_pending(session: Session, limit: int) -> int:
     """Sequence up to `limit` queued events, oldest id first, and drop them from the queue. The caller holds
     the sequencer's lock (or is SQLite's writer). Returns how many were sequenced."""
-    rows = [dict(r._mapping) for r in session.execute(_NEXT_PENDING, {"n": limit})]
+    rows = sorted((dict(r._mapping) for r in session.execute(_TAKE_PENDING, {"n": limit})), key=lambda r: r["id"])
     if not rows:
         return 0
-    ids = [row.pop("id") for row in rows]
+    for row in rows:
+        del row["id"]
     integrate(session, rows)
-    session.execute(delete(_PENDING).where(_PENDING.c.id.in_(ids)))
     return len(rows)
 
 
@@ -112,10 +142,8 @@ def integrate(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamesp
     ledger's order (SQLite's writer, or the sequencer's lock): the ledger counter it advances is then taken by
     nobody else, seq is gap-free and events commit in seq order, so a feed reader never sees seq n+1 before n.
     A batch reserves its seqs with one counter update and reads the previous hash once."""
-    last = next_counter(session, "ledger", len(rows))
-    first = last - len(rows) + 1
-    prev = GENESIS if first == 1 else _hash_at(session, first - 1)
-    alg, format_2 = ledger_meta.hash_alg(session), ledger_meta.format_2_from(session)
+    first, prev = _advance(session, len(rows))
+    alg, format_2 = ledger_meta.hash_alg(session, has_events=first > 1), ledger_meta.format_2_from(session)
     out = []
     for seq, row in enumerate(rows, start=first):
         stored = json.loads(row["data"])  # hash what the database will give back, not the Python objects
@@ -125,10 +153,20 @@ def integrate(session: Session, rows: list[dict[str, Any]]) -> list[SimpleNamesp
         prev = h
     # A Core insert: events are write-once, the ORM's identity tracking buys nothing on this hot path.
     session.execute(_INSERT_EVENTS, out)
-    merkle.append_leaves(session, first, [str(row["hash"]) for row in out])  # the verifiable log (RFC 9162)
+    merkle.append_leaves(session, first, [str(row["hash"]) for row in out], alg=alg,  # RFC 9162's log
+                         prev_hash=None if first == 1 else str(out[0]["prev_hash"]))
     events = [SimpleNamespace(**row) for row in out]  # plain records: no ORM state to build per event
     outbox.enqueue_many(session, events)
     return events
+
+
+def _advance(session: Session, n: int) -> tuple[int, str]:
+    """Reserve the next n seqs (the ledger counter): (the first of them, the hash of the seq before it)."""
+    last, prev = next_ledger_seqs(session, n)
+    first = last - n + 1
+    if first == 1:
+        return first, GENESIS
+    return first, str(prev) if prev is not None else _hash_at(session, first - 1)  # raises on a broken chain
 
 
 def divisions_of(session: Session, codes: set[str]) -> dict[str, str]:
@@ -136,8 +174,8 @@ def divisions_of(session: Session, codes: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     todo = list(codes)
     for i in range(0, len(todo), 5000):
-        for code, division in session.execute(select(Project.code, Project.division).where(
-                Project.code.in_(todo[i:i + 5000]))):
+        for code, division in session.execute(select(_PROJECTS.c.code, _PROJECTS.c.division).where(
+                _PROJECTS.c.code.in_(todo[i:i + 5000]))):
             out[code] = division
     return out
 

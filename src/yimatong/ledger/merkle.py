@@ -3,10 +3,11 @@ and proofs in O(log n) rows. The pure algorithms are `domain.merkle`; see there 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Engine, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from yimatong.domain import merkle
@@ -30,20 +31,40 @@ class TreeBroken(AppError):
 STORED_FROM = 2
 
 
-def append_leaves(session: Session, first_seq: int, hashes: Sequence[str]) -> None:
+# The frontier of the last tree this process appended to, per engine: (alg, size, hash of leaf `size`, nodes).
+# It is a pure function of the leaves 1 … size, and the hash of event `size` fixes all of them (each event hash
+# covers the previous one), so an entry is valid exactly when the caller's previous hash — read from the
+# database in its transaction — is the one it was made for: no invalidation is needed, not even when that
+# transaction rolled back or another process appended meanwhile (the sizes or hashes then differ).
+_FRONTIER: weakref.WeakKeyDictionary[Engine, tuple[str, int, str, dict[tuple[int, int], bytes]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def append_leaves(session: Session, first_seq: int, hashes: Sequence[str], *, alg: str | None = None,
+                  prev_hash: str | None = None) -> None:
     """Add the events seq first_seq … (their hashes, hex, in seq order) to the tree, in the caller's
     transaction. The caller holds the ledger's order (the counter row lock, or the sequencer): leaves are
     appended in seq order with no gap, and the events before first_seq are readable in this transaction.
-    Reads the old tree's frontier (≤ log n nodes), writes about one row per four leaves."""
+    Reads the old tree's frontier (≤ log n nodes) — unless `prev_hash`, the hash of event first_seq - 1 as
+    read in this transaction, is the one this process's last append ended with (the sequencer's usual case:
+    no read) — and writes about one row per four leaves."""
     if not hashes:
         return
-    alg = ledger_meta.hash_alg(session)
+    alg = alg or ledger_meta.hash_alg(session)
     size = first_seq - 1
-    known = _fetch(session, merkle.frontier(size), alg)
+    engine = session.get_bind()
+    cached = _FRONTIER.get(engine) if isinstance(engine, Engine) else None
+    if cached is not None and prev_hash is not None and cached[:3] == (alg, size, prev_hash):
+        known = dict(cached[3])
+    else:
+        known = _fetch(session, merkle.frontier(size), alg)
     new = merkle.append(alg, known, size, [merkle.leaf_bytes(h) for h in hashes])
     rows = [{"level": lv, "idx": i, "hash": h.hex()} for lv, i, h in new if lv >= STORED_FROM]
     if rows:
         session.execute(_INSERT, rows)
+    if isinstance(engine, Engine):
+        end = size + len(hashes)
+        _FRONTIER[engine] = (alg, end, hashes[-1], {key: known[key] for key in merkle.frontier(end)})
 
 
 def _fetch(session: Session, keys: Iterable[tuple[int, int]], alg: str) -> dict[tuple[int, int], bytes]:

@@ -22,6 +22,7 @@ from yimatong.domain.policy import Action
 from yimatong.errors import Conflict, Invalid, NotFound, invalid
 from yimatong.projects.views import project_snapshot, project_view
 from yimatong.storage.counters import next_counter
+from yimatong.storage.db import insert_together
 from yimatong.storage.models import Project, ProjectRef, ProjectSource, Stage, StageRecord, table
 from yimatong.uow import UnitOfWork, require_active
 
@@ -122,7 +123,7 @@ def register_many(uow: UnitOfWork, items: list[tuple[dict[str, Any], dict[str, s
     for pid, (i, _, row), srcs in zip(ids, todo, sources, strict=True):
         project = SimpleNamespace(id=pid, **row)
         out[i] = project
-        uow.emit(ev.ProjectRegistered(project=project_snapshot(project, srcs)), project.code)
+        uow.emit(ev.ProjectRegistered(project=project_snapshot(project, srcs)), project.code, division=project.division)
     return out
 
 
@@ -177,15 +178,13 @@ def _insert_new_rows(session: Session, app: Any, actor_name: str, projects: list
         refs = [("investment_code", data["investment_code"])] if data.get("investment_code") else []
         refs = list(dict.fromkeys(refs + [(r["kind"], r["value"]) for r in data.get("refs") or []]))
         ref_rows += [{"project_id": pid, "kind": k, "value": v} for k, v in refs]
-    for model, rows in ((ProjectSource, source_rows), (ProjectRef, ref_rows)):
-        if rows:
-            session.execute(insert(table(model)), rows)
     key, day = app.profile.stages[0].key, localtime.local_date(t, app.profile.tz).isoformat()  # the intake date people read
-    session.execute(insert(table(Stage)), [{"project_id": pid, "key": key, "status": "done", "finished_at": day,
-                                               "updated_by": actor_name, "updated_at": t} for pid, _ in projects])
-    session.execute(insert(table(StageRecord)), [
-        {"project_id": pid, "key": key, "status": "done", "previous_status": "pending", "finished_at": day,
-         "actor": actor_name, "at": t, "data": {}} for pid, _ in projects])
+    stage_rows = [{"project_id": pid, "key": key, "status": "done", "finished_at": day, "updated_by": actor_name,
+                   "updated_at": t} for pid, _ in projects]
+    record_rows = [{"project_id": pid, "key": key, "status": "done", "previous_status": "pending",
+                    "finished_at": day, "actor": actor_name, "at": t, "data": {}} for pid, _ in projects]
+    insert_together(session, [(table(ProjectSource), source_rows), (table(ProjectRef), ref_rows),
+                              (table(Stage), stage_rows), (table(StageRecord), record_rows)])
     return per_project
 
 

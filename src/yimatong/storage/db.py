@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from yimatong.storage.dialect import dialect_for
+from yimatong.storage.dialect import dialect_for, dialect_of
 from yimatong.storage.files import ensure_private_file, private_file_mode
 
 
@@ -30,11 +32,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, begin: str = "IMMEDIATE", wait_seconds: float = 60.0) -> Engine:
+def make_engine(url: str, begin: str = "IMMEDIATE", wait_seconds: float = 60.0,
+                bound_lock_waits: bool = False) -> Engine:
+    """`bound_lock_waits` (PostgreSQL): every lock a statement of this engine waits for is waited for at most
+    wait_seconds (the connection's `lock_timeout`), then the statement fails as busy (a 503 with Retry-After).
+    Set once per connection rather than by a `SET LOCAL` in every transaction: that was one round trip more
+    in every write (registration's hot path); a transaction that needs another bound still sets its own."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, begin, wait_seconds)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    args = {"options": f"-c lock_timeout={max(1, int(wait_seconds * 1000))}"} if bound_lock_waits else {}
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=args)
 
 
 def _sqlite_engine(url: str, begin: str, wait_seconds: float) -> Engine:
@@ -96,7 +104,7 @@ class Database:
     def __init__(self, url: str, write_wait_seconds: float = 60.0) -> None:
         self.url = normalize_url(url)
         self.write_wait_ms = max(1, int(write_wait_seconds * 1000))
-        self.engine = make_engine(self.url, wait_seconds=write_wait_seconds)
+        self.engine = make_engine(self.url, wait_seconds=write_wait_seconds, bound_lock_waits=True)
         self.read_engine = make_engine(self.url, "DEFERRED") if is_sqlite(self.engine) else self.engine
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
         self._read_factory = sessionmaker(self.read_engine, expire_on_commit=False)
@@ -125,7 +133,7 @@ class Database:
         ones that must not run twice at once (signing-key rotation, `ymt init`'s hash choice) — never the
         ordinary writers."""
         with self._queued(), self._factory() as session, session.begin():
-            self.sql.bound_lock_waits(session, self.write_wait_ms)  # a busy row answers 503, never hangs
+            # a busy row answers 503, never hangs: the engine's connections bound every lock wait (lock_timeout)
             if exclusive:
                 self.sql.lock_for_writers(session, WRITER_LOCK_KEY, self.write_wait_ms)
             yield session
@@ -168,3 +176,31 @@ def is_busy(exc: BaseException) -> bool:
     """A write gave up waiting for another one (PostgreSQL lock_timeout, SQLite busy_timeout)."""
     orig = getattr(exc, "orig", None)
     return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig or exc)
+
+
+def insert_together(session: Session, parts: Sequence[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Insert rows into several tables (none needing what another returns). Where a WITH clause may write
+    (PostgreSQL), the tables given one row each go in one statement — one round trip instead of one per table:
+    the hot path of registration; a table given several rows gets its own multi-row insert, so that their ids
+    follow their order (the parts of a WITH clause run in no defined order). Elsewhere one insert per table."""
+    parts = [(t, rows) for t, rows in parts if rows]
+    single = [(t, rows) for t, rows in parts if len(rows) == 1] if dialect_of(session).writable_ctes else []
+    if len(single) < 2:
+        single = []
+    for t, rows in parts:
+        if not any(t is s for s, _ in single):
+            session.execute(insert(t), rows)
+    if single:
+        params = {f"p{i}_{col}": value for i, (_, rows) in enumerate(single) for col, value in rows[0].items()}
+        session.execute(_together(tuple((t, tuple(rows[0])) for t, rows in single)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+    """The statement of `insert_together` for one shape (tables and their columns), built once: single-row
+    INSERTs with a bound parameter per value, all but the last in the WITH clause — a form SQLAlchemy compiles
+    once and caches (a multi-row VALUES it compiles on every call)."""
+    inserts = [insert(t).values({c: bindparam(f"p{i}_{c}", type_=t.c[c].type) for c in cols})
+               for i, (t, cols) in enumerate(shape)]
+    *first, last = inserts
+    return last.add_cte(*(stmt.cte(f"w{k}") for k, stmt in enumerate(first)))

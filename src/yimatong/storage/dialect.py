@@ -202,6 +202,9 @@ class Dialect:
     #: True where one writer at a time is the database's own rule (SQLite): the ledger is appended inside the
     #: writer's transaction; elsewhere writers queue their events for the sequencer (`ledger.sequencer`)
     single_writer: ClassVar[bool] = False
+    #: True where a statement may carry an INSERT/UPDATE in a WITH clause and read beside it (PostgreSQL): two
+    #: round trips of a hot path in one (the ledger's counter and the previous hash, `ledger.log`)
+    writable_ctes: ClassVar[bool] = False
 
     def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
         """n fresh values of `sequence`, ascending (the caller assigns them in its own order)."""
@@ -434,6 +437,8 @@ class PostgresDialect(Dialect):
         # then expects a few rows, takes a bitmap scan and sorts every due head to return 50 of them.
         session.execute(_NO_BITMAP)
         session.execute(_NO_SEQSCAN)
+
+    writable_ctes = True
 
     @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:

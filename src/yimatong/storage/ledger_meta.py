@@ -45,9 +45,17 @@ def put(session: Session, key: str, value: str) -> None:
         _CACHE.setdefault(engine, {}).pop(key, None)
 
 
-def hash_alg(session: Session) -> str:
-    """The ledger's hash algorithm; a database that never recorded one is sha256 (what it was written with)."""
-    return get(session, HASH_ALG) or DEFAULT_ALG
+def hash_alg(session: Session, *, has_events: bool = False) -> str:
+    """The ledger's hash algorithm; a database that never recorded one is sha256 (what it was written with).
+    `has_events`: the caller knows the ledger has events (the appender, from its counter). An absent choice is
+    then final — `choose_hash` records sha256 for a ledger with events — so it is kept like a recorded one
+    instead of being read again on every append."""
+    value = get(session, HASH_ALG)
+    if value is None and has_events:
+        engine = session.get_bind()
+        if isinstance(engine, Engine):
+            _CACHE.setdefault(engine, {})[HASH_ALG] = DEFAULT_ALG
+    return value or DEFAULT_ALG
 
 
 def format_2_from(session: Session) -> int:
