@@ -25,6 +25,7 @@ from bench_pages import populate  # noqa: E402
 from common import fresh_app  # noqa: E402
 
 from yimatong.core.context import Actor, local_today  # noqa: E402
+from yimatong.core.visibility import View  # noqa: E402
 from yimatong.ledger import merkle  # noqa: E402
 from yimatong.parcels import store as parcels  # noqa: E402
 from yimatong.projects import registry  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
             """Warnings as a page shows them after a change: the update, the first page, the counts by kind."""
             t = time.perf_counter()
             with app.db.read() as s:
-                supervision.page(s, app, None, None, 100, None)
+                supervision.page(s, app, View.of(app, None), None, None, 100, None)
             with app.db.read() as s:
                 stored.counts(s)
             return time.perf_counter() - t

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from conftest import project_body
 from yimatong.config import Settings
 from yimatong.core.context import Actor, App, local_today
+from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.errors import AppError
 from yimatong.parcels import store as parcels
@@ -43,7 +44,7 @@ def _full(app: App) -> list[str]:
 
 def _stored(app: App) -> list[str]:
     with app.db.read() as session:
-        items = supervision.all_warnings(session, app)
+        items = supervision.all_warnings(session, app, View.of(app, ACTOR))
     with app.db.read() as session:  # the counts kept with every update are those of the stored list
         assert stored.counts(session) == supervision.count_by_kind(items)
     return _key(items)

@@ -102,3 +102,37 @@ def test_spatial_warnings_follow_every_change_that_moves_them(client, registrar_
     assert spatial() == {c}
     assert client.patch(f"/api/v1/projects/{c}", json={"division": "430702"}, headers=h).status_code == 200
     assert spatial() == set()  # moved to the district its parcel lies in
+
+
+def test_a_reader_limited_to_a_district_sees_its_warnings_and_figures_only(client, ymt, registrar_headers) -> None:
+    """District scope (a token or user limited to divisions) holds for warnings and statistics as for projects:
+    a 鼎城区 reader does not learn 武陵区's project codes, names and areas from the warnings, their xlsx, the
+    statistics, the OGC warnings layer or the web pages."""
+    import io
+
+    import openpyxl
+
+    from yimatong.accounts import tokens
+
+    h = registrar_headers
+    wuling = register(client, h, name="武陵区批而未供项目", division="430702")["code"]
+    put_stage(client, h, wuling, "land_approval", finished_at=ago(800))
+    dingcheng = register(client, h, name="鼎城区批而未供项目", division="430703", area_m2=5000.0)["code"]
+    put_stage(client, h, dingcheng, "land_approval", finished_at=ago(800))
+    with ymt.db.write() as s:
+        scoped = {"Authorization": f"Bearer {tokens.create(s, '鼎城区只读', 'viewer', divisions=['430703'])}"}
+    everyone = {w["code"] for w in client.get("/api/v1/warnings", headers=h).json()["items"]}
+    assert {wuling, dingcheng} <= everyone
+    seen = client.get("/api/v1/warnings", headers=scoped).json()["items"]
+    assert seen and {w["code"] for w in seen} == {dingcheng}
+    asked = client.get("/api/v1/warnings", params={"division": "430702"}, headers=scoped).json()["items"]
+    assert asked == []  # asking for another district is no way around the scope
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get("/api/v1/warnings.xlsx", headers=scoped).content)).active
+    cells = {str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None}
+    assert dingcheng in cells and wuling not in cells and "武陵区批而未供项目" not in cells
+    stats = client.get("/api/v1/stats", params={"group_by": "division"}, headers=scoped).json()
+    assert [i["key"] for i in stats["items"]] == ["430703"] and stats["total"]["count"] == 1
+    stock = client.get("/api/v1/stats", params={"group_by": "approved_not_supplied"}, headers=scoped).json()
+    assert stock["total"]["count"] == 1 and stock["total"]["area_m2"] == 5000.0
+    layer = client.get("/ogc/collections/warnings/items", headers=scoped).json()["features"]
+    assert {f["properties"]["code"] for f in layer} <= {dingcheng}

@@ -204,7 +204,7 @@ def export_warnings(file: Path = typer.Argument(..., help="输出 xlsx")) -> Non
 
     output_file(file, (".xlsx",))
     with service() as ymt:
-        n = supervision.export_warnings(ymt, file)
+        n = supervision.export_warnings(ymt, View.of(ymt, cli_actor()), file)
         _audit(ymt, "export.warnings", file)
     typer.echo(f"已导出 {n} 条预警到 {file}")
 

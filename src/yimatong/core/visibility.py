@@ -45,6 +45,14 @@ class View:
         """Sees every row of every table (privileged and not limited to divisions)."""
         return self.all_results and self.actor is not None and not self.policy.scoped(self.actor)
 
+    @property
+    def divisions(self) -> list[str] | None:
+        """The divisions the actor is limited to, None for the whole city: for rows that carry a division of
+        their own rather than a project (stored warnings, statistics)."""
+        if self.actor is None or not self.policy.scoped(self.actor):
+            return None
+        return sorted(self.actor.divisions)
+
     def projects(self) -> ColumnElement[bool]:
         """Projects inside the actor's district scope."""
         if self.actor is None or not self.policy.scoped(self.actor):

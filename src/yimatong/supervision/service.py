@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core import pagination
 from yimatong.core.context import App, local_today
+from yimatong.core.visibility import View
 from yimatong.domain import supervision as rules
 from yimatong.errors import invalid
 from yimatong.formats.xlsx_out import Column, Table, filter_text
@@ -24,34 +25,55 @@ from yimatong.supervision.facts import _facts, _spatial_issues
 GROUPS = ("division", "stage", "year", "supply_type", "zone", "approved_not_supplied")
 
 
-def all_warnings(session: Session, app: App, kind: str | None = None, division: str | None = None,
+def all_warnings(session: Session, app: App, view: View, kind: str | None = None, division: str | None = None,
                  today: dt.date | None = None) -> list[rules.Warning]:
-    """Every warning (of a kind, of a division), as stored for every process and brought up to date first
-    (`stored.refresh`). A `today` other than the local date is computed afresh (a view of another day)."""
+    """Every warning the reader may see (of a kind, of a division), as stored for every process and brought up to
+    date first (`stored.refresh`). A `today` other than the local date is computed afresh (a view of another
+    day). A reader limited to some divisions sees theirs only, as with projects."""
     if kind is not None and kind not in rules.KINDS:
         raise invalid("kind", f"kind 应为 {', '.join(rules.KINDS)}")
     if today is not None and today != local_today(app.profile):
-        return compute(session, app, kind, division, today)
+        return [w for w in compute(session, app, kind, division, today) if _in(view, w)]
     stored.refresh(app)
     with app.db.read() as fresh:  # a session that began after the update (SQLite's snapshot is per transaction)
-        return stored.load(fresh, kind, division)
+        return stored.load(fresh, kind, division, divisions=view.divisions)
 
 
-def ready_warnings(session: Session, app: App, wait: float = 0.0  # noqa: ARG001 - read afresh
-                   ) -> tuple[list[rules.Warning] | None, bool]:
-    """The stored warnings and whether they are current. When they are not, they are brought up to date in the
-    background and awaited for at most `wait` seconds (an incremental update is done by then; the first full
-    computation of a large library is not); after that the stored ones are returned as they are, or None if
-    there are none yet. For pages."""
+def _in(view: View, w: rules.Warning) -> bool:
+    return view.divisions is None or w.division in view.divisions
+
+
+def ready_warnings(session: Session, app: App, view: View, wait: float = 0.0,  # noqa: ARG001 - read afresh
+                   code: str | None = None) -> tuple[list[rules.Warning] | None, bool]:
+    """The stored warnings the reader may see (of one project: `code`) and whether they are current. When they
+    are not, they are brought up to date in the background and awaited for at most `wait` seconds (an
+    incremental update is done by then; the first full computation of a large library is not); after that the
+    stored ones are returned as they are, or None if there are none yet. For pages."""
+    current = _ready(app, wait)
+    with app.db.read() as fresh:
+        if not current and not stored.ever_computed(fresh):
+            return None, False
+        return stored.load(fresh, divisions=view.divisions, code=code), current
+
+
+def ready_counts(app: App, view: View) -> tuple[dict[str, int] | None, bool]:
+    """Warnings by kind the reader may see, as `ready_warnings` without waiting — counted in the database, not
+    by loading every warning (the dashboard, at 160 000 warnings)."""
+    current = _ready(app, 0.0)
+    with app.db.read() as fresh:
+        if not current and not stored.ever_computed(fresh):
+            return None, False
+        return stored.counts(fresh, view.divisions), current
+
+
+def _ready(app: App, wait: float) -> bool:
     with app.db.read() as fresh:
         current = stored.is_current(fresh, app)
     if not current:
         refresh_in_background(app).join(wait)
-    with app.db.read() as fresh:
-        current = stored.is_current(fresh, app)
-        if not current and not stored.ever_computed(fresh):
-            return None, False
-        return stored.load(fresh), current
+        with app.db.read() as fresh:
+            current = stored.is_current(fresh, app)
+    return current
 
 
 def count_by_kind(items: list[rules.Warning]) -> dict[str, int]:
@@ -103,7 +125,7 @@ def _spatial(session: Session, app: App, division: str | None) -> list[rules.War
     return _spatial_issues(session, app, division)
 
 
-def page(session: Session, app: App, kind: str | None, division: str | None,  # noqa: ARG001 - read afresh
+def page(session: Session, app: App, view: View, kind: str | None, division: str | None,  # noqa: ARG001
          limit: int, cursor: str | None) -> dict[str, Any]:
     """One page of the stored warnings, read with LIMIT/OFFSET (not the whole list) after bringing them up to
     date: what every process answers right after a change."""
@@ -113,20 +135,21 @@ def page(session: Session, app: App, kind: str | None, division: str | None,  # 
     start = pagination.decode_id(cursor) or 0
     stored.refresh(app)
     with app.db.read() as fresh:
-        chunk = stored.load(fresh, kind, division, offset=start, limit=limit + 1)
+        chunk = stored.load(fresh, kind, division, offset=start, limit=limit + 1, divisions=view.divisions)
     more, chunk = len(chunk) > limit, chunk[:limit]
     return {"items": [w.as_dict() for w in chunk], "next_cursor": pagination.encode(start + limit) if more else None}
 
 
-def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
+def stats(session: Session, app: App, view: View, group_by: str) -> dict[str, Any]:
+    """Active projects the reader may see (their divisions only, when limited), counted and summed by a key."""
     if group_by not in GROUPS:
         raise invalid("group_by", f"group_by 应为 {', '.join(GROUPS)}")
     if group_by == "approved_not_supplied":
-        return approved_not_supplied_stock(session, app)
+        return approved_not_supplied_stock(session, app, view)
     column: Any = {"division": Project.division, "stage": Project.current_stage, "year": Project.year,
                    "supply_type": Project.supply_type, "zone": Project.zone}[group_by]
     stmt = (select(column, func.count(Project.id), func.coalesce(func.sum(Project.area_m2), 0.0))
-            .where(Project.status == "active").group_by(column).order_by(column))
+            .where(Project.status == "active", view.projects()).group_by(column).order_by(column))
     rows = session.execute(stmt).all()
     items: list[dict[str, Any]] = [{"key": "" if k is None else str(k), "label": _label(app, group_by, k),
                                     "count": int(n), "area_m2": round(float(a), 2)} for k, n, a in rows]
@@ -137,9 +160,10 @@ def stats(session: Session, app: App, group_by: str) -> dict[str, Any]:
                                                              "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
 
 
-def approved_not_supplied_stock(session: Session, app: App, today: dt.date | None = None) -> dict[str, Any]:
+def approved_not_supplied_stock(session: Session, app: App, view: View, today: dt.date | None = None
+                                ) -> dict[str, Any]:
     """批而未供 stock by the approval's age (≤ 2 years, 2–5, > 5 by the profile's bands): count and area."""
-    facts = list(_facts(session, app, None).values())
+    facts = [f for f in _facts(session, app, None).values() if view.divisions is None or f.division in view.divisions]
     items = rules.stock_by_age(facts, today or local_today(app.profile), app.profile.supervision.approved_not_supplied_age_bands)
     return {"group_by": "approved_not_supplied", "items": items,
             "total": {"count": sum(i["count"] for i in items), "area_m2": round(sum(i["area_m2"] for i in items), 2)}}
@@ -164,13 +188,13 @@ WARNING_COLUMNS = [Column("预警类型", 14), Column("级别", 6, "int"), Colum
                    Column("面积（亩）", 12, "real"), Column("说明", 60)]
 
 
-def export_warnings(app: App, path: Path, kind: str | None = None, division: str | None = None,
+def export_warnings(app: App, view: View, path: Path, kind: str | None = None, division: str | None = None,
                     items: list[rules.Warning] | None = None, shown_filters: dict[str, str] | None = None) -> int:
-    """The warnings (all, or those given — the web page's filtered list) into xlsx with a title row naming the
-    filter and the local export time, a frozen header, an autofilter, dates and areas typed."""
+    """The warnings the reader may see (all, or those given — the web page's filtered list) into xlsx with a
+    title row naming the filter and the local export time, a frozen header, an autofilter, dates and areas typed."""
     if items is None:
         with app.db.read() as session:
-            items = all_warnings(session, app, kind, division)
+            items = all_warnings(session, app, view, kind, division)
         shown_filters = shown_filters or {"预警类型": rules.KIND_LABELS.get(kind or "", ""),
                                           "行政区划": app.profile.label("division", division or "") or (division or "")}
     table = Table(str(path), "预警清单", f"{app.profile.city}预警清单", filter_text(shown_filters or {}, {}),

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,14 +302,20 @@ def _delete(session: Session, stmt: Any, delta: Counter[str]) -> None:
 
 
 def load(session: Session, kind: str | None = None, division: str | None = None, *, offset: int = 0,
-         limit: int | None = None) -> list[rules.Warning]:
-    """The stored warnings in the list's order: by kind, the higher level first, the oldest first, by code."""
+         limit: int | None = None, divisions: Sequence[str] | None = None, code: str | None = None
+         ) -> list[rules.Warning]:
+    """The stored warnings in the list's order: by kind, the higher level first, the oldest first, by code.
+    `divisions`: only those of a reader limited to them (`View.divisions`); `code`: one project's."""
     stmt = select(StoredWarning.kind, StoredWarning.level, StoredWarning.code, StoredWarning.since,
                   StoredWarning.detail, StoredWarning.name, StoredWarning.division, StoredWarning.area_m2)
     if kind:
         stmt = stmt.where(StoredWarning.kind == kind)
     if division:
         stmt = stmt.where(StoredWarning.division == division)
+    if divisions is not None:
+        stmt = stmt.where(StoredWarning.division.in_(divisions))
+    if code is not None:  # both sources named: the (source, code) index answers
+        stmt = stmt.where(StoredWarning.source.in_(("rules", "spatial")), StoredWarning.code == code)
     stmt = stmt.order_by(StoredWarning.rank, StoredWarning.since_order, StoredWarning.code, StoredWarning.parcel_id,
                          StoredWarning.ord, StoredWarning.id).offset(offset)
     if limit is not None:
@@ -317,9 +323,15 @@ def load(session: Session, kind: str | None = None, division: str | None = None,
     return [rules.Warning(k, lv, c, s, d, n, dv, a) for k, lv, c, s, d, n, dv, a in session.execute(stmt)]
 
 
-def counts(session: Session) -> dict[str, int]:
-    """Warnings by kind, as kept with every update (not counted again: 160 000 rows took 35 ms)."""
+def counts(session: Session, divisions: Sequence[str] | None = None) -> dict[str, int]:
+    """Warnings by kind, as kept with every update (not counted again: 160 000 rows took 35 ms); for a reader
+    limited to some divisions, counted in theirs."""
     out = dict.fromkeys(rules.KINDS, 0)
+    if divisions is not None:
+        for kind, number in session.execute(select(StoredWarning.kind, func.count()).where(
+                StoredWarning.division.in_(divisions)).group_by(StoredWarning.kind)):
+            out[kind] = int(number)
+        return out
     for key, n in session.execute(select(WarningState.key, WarningState.value).where(
             WarningState.key.like(COUNT + "%"))):
         out[key.removeprefix(COUNT)] = int(n)

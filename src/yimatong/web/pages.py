@@ -126,12 +126,12 @@ def dashboard(request: Request) -> Response:
     actor = _actor(request)
     app = _ymt(request)
     with app.db.read() as session:
-        by = {g: supervision.stats(session, app, g) for g in ("stage", "division", "year")}
-        # never wait for the warnings: right after a start they take seconds at 100 000 projects; the page
-        # then shows 计算中 and asks /web/warning-counts until they are ready
-        warns, _ = supervision.ready_warnings(session, app)
-        recent = feed.recent(session, View.of(app, actor))
-    counts = supervision.count_by_kind(warns) if warns is not None else None
+        view = View.of(app, actor)
+        by = {g: supervision.stats(session, app, view, g) for g in ("stage", "division", "year")}
+        recent = feed.recent(session, view)
+    # never wait for the warnings: right after a start they take seconds at 100 000 projects; the page then
+    # shows 计算中 and asks /web/warning-counts until they are ready
+    counts, _ = supervision.ready_counts(app, view)
     return render(request, "dashboard.html", "dashboard", stats=by, warning_counts=counts,
                   kind_labels=rules.KIND_LABELS, recent=recent)
 
@@ -144,11 +144,10 @@ def warning_counts(request: Request) -> Response:
     if auth.current_actor(request) is None:
         return Response(status_code=401)
     app = _ymt(request)
-    with app.db.read() as session:
-        warns, fresh = supervision.ready_warnings(session, app)
-    if warns is None:
+    counts, fresh = supervision.ready_counts(app, View.of(app, auth.current_actor(request)))
+    if counts is None:
         return JSONResponse({"ready": False, "fresh": False}, status_code=202)
-    return JSONResponse({"ready": True, "fresh": fresh, "counts": supervision.count_by_kind(warns)})
+    return JSONResponse({"ready": True, "fresh": fresh, "counts": counts})
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -289,8 +288,8 @@ def one_code(request: Request, code: str) -> Response:
     for r in data["results"]:
         by_stage.setdefault(r["stage"], []).append(r)
     with app.db.read() as session:  # the project's warnings, spatial ones (永久基本农田 …) first, as at hand now
-        warns, _ = supervision.ready_warnings(session, app, wait=1.0)
-    mine = sorted((w for w in warns or [] if w.code == code), key=lambda w: (w.kind != "spatial_conflict", -w.level))
+        warns, _ = supervision.ready_warnings(session, app, View.of(app, actor), wait=1.0, code=code)
+    mine = sorted(warns or [], key=lambda w: (w.kind != "spatial_conflict", -w.level))
     parcel_m2 = sum(float(f["properties"].get("area_m2") or 0) for f in data["parcels"]["features"])
     return render(request, "one_code.html", "code", data=data, segments=segments, results_by_stage=by_stage,
                   groups=GROUPS, ref_labels=refs.LABELS | {"supervision_no": "电子监管号"},
@@ -503,12 +502,12 @@ class WarningQuery:
 def warnings_page(request: Request, kind: str | None = None, division: str | None = None, level: str | None = None,
                   q: str | None = None, sort: str | None = None, size: str | None = None,
                   page_no: str | None = Query(None, alias="page")) -> Response:
-    _actor(request)
+    actor = _actor(request)
     app = _ymt(request)
     wq = WarningQuery.of(kind, division, level, q)
     with app.db.read() as session:
         # waits a moment for current figures; a large library shows the previous ones meanwhile (and says so)
-        warns, fresh = supervision.ready_warnings(session, app, wait=1.5)
+        warns, fresh = supervision.ready_warnings(session, app, View.of(app, actor), wait=1.5)
     items = [w for w in warns or [] if wq.keeps(w)]
     paging = listing.Paging.of(page_no, size, sort, list(WARNING_SORTS), "default")
     filters = wq.params()
@@ -528,11 +527,12 @@ def warnings_xlsx(request: Request, kind: str | None = None, division: str | Non
     app = _ymt(request)
     wq = WarningQuery.of(kind, division, level, q)
     with app.db.read() as session:
-        items = [w for w in supervision.all_warnings(session, app) if wq.keeps(w)]
+        view = View.of(app, actor)
+        items = [w for w in supervision.all_warnings(session, app, view) if wq.keeps(w)]
     folder = tempfile.mkdtemp(prefix=gc.EXPORT_PREFIX, dir=gc.export_root())
     try:  # issue 10.8: the folder goes now, whatever happens; the open file is streamed, then closed
         tmp = Path(folder) / "warnings.xlsx"
-        supervision.export_warnings(app, tmp, items=items, shown_filters=wq.shown(app))
+        supervision.export_warnings(app, view, tmp, items=items, shown_filters=wq.shown(app))
         data = tmp.open("rb")
     finally:
         gc.remove_dir(folder)

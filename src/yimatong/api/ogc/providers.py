@@ -408,8 +408,7 @@ class WarningsProvider(Provider):
 
     def _all(self, session: Session, view: View, crs: crslib.Crs) -> list[tuple[Feature, Feature]]:
         """(feature in the storage CRS for filtering, feature in the response CRS) of every visible warning."""
-        warns = [w for w in supervision.all_warnings(session, self.app)
-                 if view.policy.in_scope(view.actor, w.division)]
+        warns = supervision.all_warnings(session, self.app, view)
         codes = sorted({w.code for w in warns})
         points = _project_points(session, view, codes)
         seen: dict[tuple[str, str], int] = {}

@@ -13,6 +13,7 @@ from yimatong.api.deps import get_app, requires
 from yimatong.api.routes import audit as audit_routes
 from yimatong.api.schemas import responses
 from yimatong.core.context import Actor, App
+from yimatong.core.visibility import View
 from yimatong.domain.policy import Action
 from yimatong.supervision import service as supervision
 
@@ -28,9 +29,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
                         "每项含 kind、level、code、since、detail（写明规则与依据）、area_m2。“今天”按本地日期计。")
 def warnings(kind: str | None = Query(None), division: str | None = Query(None, max_length=12),
              limit: int = Query(50, ge=1, le=1000), cursor: str | None = Query(None),
-             app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
+             app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
-        return supervision.page(session, app, kind, division, limit, cursor)
+        return supervision.page(session, app, View.of(app, actor), kind, division, limit, cursor)
 
 
 @router.get("/warnings.xlsx", responses=responses(401, 422) | {200: {"content": {XLSX: {}},
@@ -41,7 +42,7 @@ def warnings_xlsx(request: Request, kind: str | None = Query(None),
                   app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warnings.xlsx"
-        supervision.export_warnings(app, path, kind, division)
+        supervision.export_warnings(app, View.of(app, actor), path, kind, division)
         data = path.read_bytes()
     audit_routes.record(app, request, actor, "export.warnings", f"warnings.xlsx?{request.url.query}")
     return Response(data, media_type=XLSX, headers={
@@ -52,6 +53,6 @@ def warnings_xlsx(request: Request, kind: str | None = Query(None),
             description="按行政区划、当前阶段、年度、供地类型或功能区统计有效项目的数量与面积；group_by=approved_not_supplied "
                         "给出批而未供存量按批准年限（2年以内、2–5年、5年以上）的数量与面积。")
 def stats(group_by: str = Query("division", description="division、stage、year、supply_type、zone、approved_not_supplied"),
-          app: App = Depends(get_app), _: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
+          app: App = Depends(get_app), actor: Actor = Depends(requires(Action.READ))) -> dict[str, Any]:
     with app.db.read() as session:
-        return supervision.stats(session, app, group_by)
+        return supervision.stats(session, app, View.of(app, actor), group_by)
