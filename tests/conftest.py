@@ -49,6 +49,8 @@ _DATABASE_MARKS = ("is_pg(", "TEST_DB", "YMT_TEST_DATABASE")
 
 
 def _meets_the_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("any_database"):  # its subject answers the same on any database (said per test)
+        return False
     if _DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
         return True
     return _module_reads_the_choice(str(item.fspath))

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, text, update
 
@@ -61,6 +62,7 @@ def test_an_expired_and_a_revoked_token_are_401_saying_which(live_server) -> Non
     assert call(live_server, create(live_server, "--name", "审批系统", "--role", "approval_system")).status_code == 200
 
 
+@pytest.mark.any_database  # CLI flow and token rules: the same on every database
 def test_list_shows_everything_but_the_secret(live_server) -> None:
     token = create(live_server, "--name", "登记平台", "--role", "registration_platform", "--division", "430702",
                    "--division", "430703", "--section", "cadastre", "--expires-in", "90")
@@ -81,6 +83,7 @@ def test_list_shows_everything_but_the_secret(live_server) -> None:
     assert listed(live_server)["登记平台"]["last_used_at"] == used["last_used_at"]
 
 
+@pytest.mark.any_database  # CLI flow and token rules: the same on every database
 def test_default_and_maximum_lifetime(live_server) -> None:
     create(live_server, "--name", "默认", "--role", "viewer")
     expires = datetime.fromisoformat(listed(live_server)["默认"]["expires_at"].replace("Z", "+00:00"))
@@ -94,6 +97,7 @@ def test_default_and_maximum_lifetime(live_server) -> None:
         assert out.returncode != 0 and needle in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
 
 
+@pytest.mark.any_database  # CLI flow and token rules: the same on every database
 def test_rotation_keeps_name_role_and_scope(live_server) -> None:
     old = create(live_server, "--name", "一张图", "--role", "base_platform", "--division", "430702")
     before = listed(live_server)["一张图"]

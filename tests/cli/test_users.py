@@ -28,6 +28,7 @@ def accounts(env: dict[str, str]) -> dict[str, dict]:
     return {u["username"]: u for u in json.loads(out.stdout)}
 
 
+@pytest.mark.any_database  # CLI flow and token rules: the same on every database
 def test_an_administrator_manages_accounts(env) -> None:
     made = ymt(env, "user", "create", "--username", "zhou", "--role", "registrar", "--display-name", "周科长",
                "--division", "430703", "--section", "planning", "--password-stdin", input="First-pass-2026\n")
