@@ -27,10 +27,12 @@ from typing import Any
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench_ogc import wait_ready  # noqa: E402
 from bench_spatial import load, make_parcels  # noqa: E402
 from common import free_port, fresh_app, pg_database  # noqa: E402
 
+from browser.waiting import wait_js as _wait_js  # noqa: E402
 from yimatong.accounts import users  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -64,15 +66,9 @@ DOTS = """() => { const seen = new Map();
 
 
 def wait_js(page: Any, expression: str, timeout: float = 300.0) -> Any:
-    """Polled through the DevTools protocol: the page's CSP refuses `wait_for_function`'s eval."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(expression)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(expression)
-        time.sleep(0.02)
+    """The tests' poll through the DevTools protocol (the page's CSP refuses `wait_for_function`'s eval), with a
+    benchmark's patience: a million parcels' first tiles take minutes on a loaded machine."""
+    return _wait_js(page, expression, timeout)
 
 
 def jump(page: Any, lon: float, lat: float, zoom: float) -> dict[str, Any]:

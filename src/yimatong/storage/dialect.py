@@ -185,11 +185,6 @@ class Dialect:
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         """Serialise the writers that take `key` (released at commit); give up after wait_ms."""
 
-    def bound_lock_waits(self, session: Session, wait_ms: int) -> None:
-        """Every lock this write transaction waits for (a project row, a serial counter, a unique key another
-        writer is inserting) is waited for at most wait_ms, then the statement fails as busy (a 503 with
-        Retry-After), never an unbounded wait. SQLite bounds its one lock by busy_timeout already."""
-
     def try_lock(self, session: Session, key: int) -> bool:  # noqa: ARG002 - PostgreSQL's uses them
         """Take the lock `key` until commit if no other transaction holds it; False (at once) if one does.
         SQLite's writer has the whole database already."""
@@ -444,10 +439,6 @@ class PostgresDialect(Dialect):
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:
         session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
         session.execute(_ADVISORY, {"key": key})
-
-    @override
-    def bound_lock_waits(self, session: Session, wait_ms: int) -> None:
-        session.execute(text(f"SET LOCAL lock_timeout = {int(wait_ms)}"))
 
     @override
     def try_lock(self, session: Session, key: int) -> bool:
