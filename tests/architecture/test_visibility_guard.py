@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "yimatong"
-GUARDED = {"Result", "ResultFile", "Event", "Parcel", "ProjectParcel", "ProjectRef"}
+GUARDED = {"Result", "ResultFile", "Event", "Parcel", "ProjectParcel", "ProjectRef", "TileMark", "TileCell"}
 ALLOWED = {
     "core/visibility.py": "the visibility layer itself",
     "ledger/log.py": "appending (the previous hash) and verifying (every event, every file) see the whole ledger",
@@ -26,6 +26,9 @@ ALLOWED = {
                              "them through supervision/service.py, filtered on the way out",
     "parcels/spatial.py": "the whole-library spatial screening of supervision (all_issues); per-project checks "
                           "use the view",
+    "parcels/cells.py": "the map's dot cells are kept from every event and every parcel link; a tile reads them "
+                        "through the clauses of View.marked (cell_rows) and the parcels they leave out through "
+                        "the View",
     "projects/registry.py": "write commands read a project's references to keep them unique and carry them over "
                             "in a merge; nothing read there is shown",
     "delivery/queue.py": "loads the events of claimed deliveries; who receives which event was decided by the "

@@ -24,6 +24,7 @@ from yimatong.delivery import worker as delivery
 from yimatong.domain.profile import digits_only
 from yimatong.ledger import sequencer
 from yimatong.ops import gc
+from yimatong.parcels import cells
 from yimatong.profiles.loader import load_profile
 from yimatong.supervision import service as supervision
 from yimatong.web import audit_page, forms, pages, public
@@ -77,9 +78,10 @@ def create_app(settings: Settings | None = None, ymt: App | None = None) -> Fast
 
 
 def _start_background(ymt: App) -> list[Callable[[], Awaitable[None]]]:
-    """Background work of `ymt serve`: warm the supervision warnings, the ledger sequencer (PostgreSQL), collect
-    leftover files (issue 10.8), and deliver webhooks (by default)."""
+    """Background work of `ymt serve`: warm the supervision warnings and the map's dot cells, the ledger
+    sequencer (PostgreSQL), collect leftover files (issue 10.8), and deliver webhooks (by default)."""
     supervision.refresh_in_background(ymt)
+    cells.refresh_in_background(ymt)
     background = [stop for stop in (sequencer.start_in_process(ymt),) if stop is not None]
     background.append(gc.start_in_process(ymt))
     if ymt.settings.deliver_webhooks:

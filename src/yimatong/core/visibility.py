@@ -95,6 +95,21 @@ class View:
             by_result = or_(ProjectRef.result_id.is_(None), ProjectRef.result_id.in_(self.visible_result_ids()))
         return and_(by_result, self._project_in_scope(ProjectRef.project_id))
 
+    def marked(self, division: Any, conf: Any, owner_role: Any) -> ColumnElement[bool]:
+        """Rows kept for parcels whose links all share one division and one confidentiality (`tile_marks`,
+        `tile_cells`: `conf` is the links' confidentiality, `public` for links without a result, `owner_role` the
+        role that submitted a restricted result): such a parcel is seen by exactly the readers who see its links,
+        so these are the clauses of `links` on those columns."""
+        if self.actor is None:
+            own: ColumnElement[bool] = conf == Confidentiality.PUBLIC
+        elif self.all_results:
+            own = true()
+        else:
+            own = or_(conf != Confidentiality.RESTRICTED, owner_role == self.actor.role)
+        if self.actor is None or not self.policy.scoped(self.actor):
+            return own
+        return and_(own, division.in_(sorted(self.actor.divisions)))
+
     def events(self) -> ColumnElement[bool]:
         """Ledger events in the change feed: confidentiality as recorded with the event, and district scope
         through the event's project (events without a project are city-wide: hidden from scoped actors)."""

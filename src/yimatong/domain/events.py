@@ -8,6 +8,7 @@ with `VERSION = 2`, which writes `"v": 2` into its data; data without `"v"` is v
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -256,3 +257,15 @@ PAYLOADS: dict[str, type[Payload]] = {cls.TYPE: cls for cls in (
     ProjectRegistered, ProjectUpdated, ProjectVoided, ProjectMerged, ProjectSplit, StageChanged, ResultAdded,
     ParcelAttached, ReviewOpened, ReviewResolved, ImportCompleted, LedgerKeyRotated, JointReviewOpened,
     JointReviewOpinion, JointReviewClosed, StageSuspended, RegistrationReady)}
+
+
+def codes_named(type_: str, code: str | None, data: str) -> set[str]:
+    """The project codes an event changes: its own, and a merge's `into` or a split's children (whose parcels and
+    stages it moved). Stores kept from the ledger (stored warnings, the map's cells) re-read these projects."""
+    named = {code} if code else set()
+    if type_ in (ProjectMerged.TYPE, ProjectSplit.TYPE):
+        payload = json.loads(data)
+        if isinstance(payload.get("into"), str):
+            named.add(payload["into"])
+        named.update(c for c in payload.get("children") or () if isinstance(c, str))
+    return named

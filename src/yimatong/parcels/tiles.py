@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core.visibility import View
 from yimatong.ledger import merkle
+from yimatong.parcels import cells
 from yimatong.storage.dialect import Dialect, TileSpec, dialect_of
 from yimatong.storage.models import ControlLayerFeature, Event, Project, ProjectParcel
 from yimatong.storage.models import Parcel as ParcelRow
@@ -35,10 +36,24 @@ def parcel_source(view: View) -> Any:
 
 
 def parcel_tile(session: Session, view: View, z: int, x: int, y: int, polygon_zoom: int,
-                tms: str = "WebMercatorQuad") -> bytes:
+                tms: str = "WebMercatorQuad", *, stored: bool = True) -> bytes:
+    """The parcel tile z/x/y as the caller may see it. Dots up to `cells.MAX_ZOOM` come from the stored cells
+    when they are current for the ledger this session reads (the route asks for them to be brought up to date
+    first: `prepare`), with the few parcels the cells leave out read beside them. `stored=False`: from the
+    parcels alone (the reference the stored cells are checked against)."""
     spec = TileSpec(z, x, y, "parcels", "parcels", points=z < polygon_zoom, tms=tms)
     dialect = dialect_of(session)
+    if stored and cells.serves(z, polygon_zoom) and cells.is_current(session):
+        return dialect.mvt_cells(session, _cell_statement(dialect, view, spec), spec, cells.tile_params(z, x, y, tms))
     return dialect.mvt(session, _statement(dialect, view, spec), spec)
+
+
+def prepare(app: Any, z: int, polygon_zoom: int) -> None:
+    """Before a tile's read transaction: bring the stored cells up to date when the tile is drawn from them
+    (nothing to do but two reads when they are; the tile falls back to the parcels when another process is
+    updating them)."""
+    if cells.serves(z, polygon_zoom):
+        cells.refresh(app)
 
 
 def control_tile(session: Session, z: int, x: int, y: int, tms: str = "WebMercatorQuad") -> bytes:
@@ -77,6 +92,15 @@ def _statement(dialect: Dialect, view: View, spec: TileSpec) -> Select[Any]:
     cached = _STATEMENTS.get(key)
     if cached is None or cached[0] is not view.policy:  # the policy is kept alive with it: its id stays its own
         cached = _remember(key, view.policy, dialect.tile_statement(parcel_rows(view, spec.points), spec))
+    return cached[1]
+
+
+def _cell_statement(dialect: Dialect, view: View, spec: TileSpec) -> Any:
+    key = (dialect.name, "cells", _visibility_key(view), spec.shape())
+    cached = _STATEMENTS.get(key)
+    if cached is None or cached[0] is not view.policy:
+        mixed = parcel_rows(view, True).where(ParcelRow.id.in_(cells.mixed_parcels()))
+        cached = _remember(key, view.policy, dialect.cell_tile_statement(mixed, cells.cell_rows(view), spec))
     return cached[1]
 
 

@@ -43,11 +43,13 @@ from sqlalchemy import (
     not_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from typing_extensions import override
 
+from yimatong.domain import tilegrid
 from yimatong.storage.models import Parcel
 
 BBox = tuple[float, float, float, float]
@@ -56,8 +58,8 @@ SPATIAL_TABLES = ("parcels", "control_features")
 SPATIAL_FUNCTIONS = {"s_intersects": "ST_Intersects", "s_within": "ST_Within", "s_contains": "ST_Contains",
                      "s_equals": "ST_Equals", "s_touches": "ST_Touches", "s_crosses": "ST_Crosses",
                      "s_overlaps": "ST_Overlaps"}
-MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world (EPSG:3857), metres
-EARTH_RADIUS = 6378137.0
+MERCATOR_HALF = tilegrid.MERCATOR_HALF  # half the Web Mercator world (EPSG:3857), metres
+EARTH_RADIUS = tilegrid.EARTH_RADIUS
 
 
 GEOGRAPHIC_TMS = "CGCS2000Quad"  # the geographic tile matrix set in EPSG:4490 (see TileSpec)
@@ -78,13 +80,13 @@ class TileSpec:
     y: int
     layer: str
     table: str = "parcels"
-    extent: int = 4096
+    extent: int = tilegrid.EXTENT
     buffer: int = 64
     points: bool = False
     # 32 of 4 096 units: a 512-pixel tile holds 128 × 128 cells, one dot per 4 × 4 pixels — the map draws a dot of
     # 1.5–8 px by its count, so finer cells only add features nobody can tell apart (at 1 000 000 parcels a city
     # tile of 8-unit cells was 2.5 MB, every one of its dots decoded and drawn by the browser)
-    cell: int = 32
+    cell: int = tilegrid.CELL  # the grid the stored cells count in (parcels/cells.py)
     tms: str = "WebMercatorQuad"
 
     @property
@@ -233,6 +235,16 @@ class Dialect:
         tile grid and simplified by it."""
         raise NotImplementedError
 
+    def cell_tile_statement(self, source: Select[Any], cells: Select[Any], spec: TileSpec) -> Any:
+        """A dot tile (`spec.points`) from stored cells and parcels together: `cells` gives counted cells of the
+        tile (`_cx`, `_cy`, `id`, `n`, `stage`; parcels/cells.py), `source` the parcels the cells leave out, as
+        for `tile_statement`; the two are merged per cell and stage (counts added, the lowest id kept)."""
+        raise NotImplementedError
+
+    def mvt_cells(self, session: Session, stmt: Any, spec: TileSpec, params: dict[str, Any]) -> bytes:
+        """The tile of a `cell_tile_statement`; `params` binds the cells' position."""
+        raise NotImplementedError
+
     # --- upserts ------------------------------------------------------------------------------------------------
     _insert: ClassVar[Any] = None  # the dialect's INSERT construct with ON CONFLICT
 
@@ -338,11 +350,29 @@ class SQLiteDialect(Dialect):
     @override
     def mvt(self, session: Session, stmt: Select[Any], spec: TileSpec) -> bytes:
         rows = session.execute(stmt, spec.params()).mappings().all()
-        features = _cells(rows, spec) if spec.points else _polygons(rows, spec)
-        if not features:  # as ST_AsMVT over no rows: an empty tile (the route answers 204)
-            return b""
-        return mapbox_vector_tile.encode([{"name": spec.layer, "features": features}],
-                                         default_options={"extents": spec.extent, "y_coord_down": True})
+        features = list(_cells(rows, spec).values()) if spec.points else _polygons(rows, spec)
+        return _encode(features, spec)
+
+    @override
+    def cell_tile_statement(self, source: Select[Any], cells: Select[Any], spec: TileSpec) -> Any:
+        return self.tile_statement(source, spec), cells
+
+    @override
+    def mvt_cells(self, session: Session, stmt: Any, spec: TileSpec, params: dict[str, Any]) -> bytes:
+        live, stored = stmt
+        merged = _cells(session.execute(live, spec.params()).mappings().all(), spec)
+        half = spec.cell / 2
+        for row in session.execute(stored, params).mappings():
+            attrs = {k: v for k, v in row.items() if k not in ("_cx", "_cy", "id", "n") and v is not None}
+            key = (row["_cx"], row["_cy"], *sorted(attrs.items()))
+            cell = merged.get(key)
+            if cell is None:
+                merged[key] = {"geometry": shapely.Point(row["_cx"] * spec.cell + half, row["_cy"] * spec.cell + half),
+                               "id": row["id"], "properties": attrs | {"n": row["n"]}}
+            else:
+                cell["properties"]["n"] += row["n"]
+                cell["id"] = min(cell["id"], row["id"])
+        return _encode(list(merged.values()), spec)
 
 
 # pg_advisory_xact_lock(key): released at commit or rollback.
@@ -423,6 +453,26 @@ class PostgresDialect(Dialect):
         return bytes(out) if out is not None else b""
 
     @override
+    def cell_tile_statement(self, source: Select[Any], cells: Select[Any], spec: TileSpec) -> Any:
+        box_ = func.ST_MakeEnvelope(*_bound("b"), 4490)
+        t = spec.table
+        live = _pg_cell_groups(source.where(literal_column(f"{t}.geom").op("&&")(box_)), spec)
+        stored = cells.subquery("c")
+        names = ["_cx", "_cy", "id", "n", *(c.name for c in live.c if c.name not in ("_cx", "_cy", "id", "n"))]
+        both = union_all(select(*(live.c[n] for n in names)), select(*(stored.c[n] for n in names))).subquery("u")
+        attrs = [both.c[n] for n in names[4:]]
+        half = spec.cell / 2
+        point = func.ST_MakePoint(both.c._cx * spec.cell + half, both.c._cy * spec.cell + half)
+        tile = (select(point.label("geom"), func.min(both.c.id).label("id"), func.sum(both.c.n).cast(Integer).label("n"), *attrs)
+                .group_by(both.c._cx, both.c._cy, *attrs).subquery("t"))
+        return select(func.ST_AsMVT(literal_column("t"), spec.layer, spec.extent, "geom", "id")).select_from(tile)
+
+    @override
+    def mvt_cells(self, session: Session, stmt: Any, spec: TileSpec, params: dict[str, Any]) -> bytes:
+        out = session.execute(stmt, spec.params() | params).scalar()
+        return bytes(out) if out is not None else b""
+
+    @override
     def for_update(self, stmt: Select[Any], of: Any) -> Select[Any]:
         return stmt.with_for_update(of=of)
 
@@ -461,7 +511,7 @@ def _bound(prefix: str) -> list[Any]:
     return [bindparam(f"{prefix}_{k}", type_=Float) for k in ("minx", "miny", "maxx", "maxy")]
 
 
-def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
+def _pg_cell_groups(rows: Select[Any], spec: TileSpec) -> Any:
     """Low-zoom rows as grid-cell points in tile coordinates (the centre of each row's box, in Web Mercator by
     its formula: no reprojection of polygons), one per cell and attribute values, with their count `n`."""
     t = spec.table
@@ -478,11 +528,18 @@ def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
     cy = func.floor((maxy - my) * scale / spec.cell).cast(Integer).label("_cy")
     inner = rows.add_columns(cx, cy).subquery("s")
     attrs = [c for c in inner.c if c.name not in ("id", "_cx", "_cy")]
-    half = spec.cell / 2
-    point = func.ST_MakePoint(inner.c._cx * spec.cell + half, inner.c._cy * spec.cell + half)
-    return (select(point.label("geom"), func.min(inner.c.id).label("id"), func.count().label("n"), *attrs)
+    return (select(inner.c._cx, inner.c._cy, func.min(inner.c.id).label("id"), func.count().label("n"), *attrs)
             .where(inner.c._cx.between(-1, spec.extent // spec.cell), inner.c._cy.between(-1, spec.extent // spec.cell))
-            .group_by(inner.c._cx, inner.c._cy, *attrs).subquery("t"))
+            .group_by(inner.c._cx, inner.c._cy, *attrs).subquery("g"))
+
+
+def _pg_cells(rows: Select[Any], spec: TileSpec) -> Any:
+    """The cells of `_pg_cell_groups` as points at their centres, the rows of ST_AsMVT."""
+    groups = _pg_cell_groups(rows, spec)
+    attrs = [c for c in groups.c if c.name not in ("id", "n", "_cx", "_cy")]
+    half = spec.cell / 2
+    point = func.ST_MakePoint(groups.c._cx * spec.cell + half, groups.c._cy * spec.cell + half)
+    return select(point.label("geom"), groups.c.id, groups.c.n, *attrs).subquery("t")
 
 
 def _tile_xy(lon: Any, lat: Any, spec: TileSpec) -> tuple[Any, Any]:
@@ -501,9 +558,17 @@ def _attrs(row: Any) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("id", "_g", "minx", "miny", "maxx", "maxy") and v is not None}
 
 
-def _cells(rows: Any, spec: TileSpec) -> list[dict[str, Any]]:
+def _encode(features: list[dict[str, Any]], spec: TileSpec) -> bytes:
+    if not features:  # as ST_AsMVT over no rows: an empty tile (the route answers 204)
+        return b""
+    return mapbox_vector_tile.encode([{"name": spec.layer, "features": features}],
+                                     default_options={"extents": spec.extent, "y_coord_down": True})
+
+
+def _cells(rows: Any, spec: TileSpec) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Rows as grid-cell points keyed by (column, row, attributes), with their count `n` and lowest id."""
     if not rows:
-        return []
+        return {}
     lon = np.array([(r["minx"] + r["maxx"]) / 2 for r in rows])
     lat = np.array([(r["miny"] + r["maxy"]) / 2 for r in rows])
     px, py = _tile_xy(lon, lat, spec)
@@ -523,7 +588,7 @@ def _cells(rows: Any, spec: TileSpec) -> list[dict[str, Any]]:
         else:
             cell["properties"]["n"] += 1
             cell["id"] = min(cell["id"], row["id"])
-    return list(cells.values())
+    return cells
 
 
 def _polygons(rows: Any, spec: TileSpec) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -590,6 +591,63 @@ class WarningState(Base):
     """What the stored warnings are current for: `seq` (the last ledger event applied), `day`, `layers`."""
 
     __tablename__ = "warning_state"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+# --- The map's dot cells (migration 0016, parcels/cells.py) ------------------------------------------------------
+
+
+class TileMark(Base):
+    """What the dot of one linked parcel depends on, kept from the ledger: its latest project (`project_id`,
+    `stage`, `division`), the confidentiality of its links (`conf`, with the submitting role of a restricted
+    result in `owner_role`) and its cell at the finest stored level of each tile matrix set. `plain`: all its
+    links share one division and one confidentiality, so any reader sees all of them or none — the only parcels
+    counted in `tile_cells`; the others are read with the full visibility rules for every tile."""
+
+    __tablename__ = "tile_marks"
+    parcel_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    plain: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    division: Mapped[str] = mapped_column(String(16), nullable=False)
+    conf: Mapped[str] = mapped_column(String(16), nullable=False)
+    owner_role: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    stage: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    m_col: Mapped[int] = mapped_column(Integer, nullable=False)  # WebMercatorQuad cell at the finest level
+    m_row: Mapped[int] = mapped_column(Integer, nullable=False)
+    g_col: Mapped[int] = mapped_column(Integer, nullable=False)  # CGCS2000Quad cell at the finest level
+    g_row: Mapped[int] = mapped_column(Integer, nullable=False)
+    __table_args__ = (Index("ix_tile_marks_project", "project_id"),
+                      Index("ix_tile_marks_mixed", "plain", "parcel_id"),
+                      Index("ix_tile_marks_m", "m_col", "m_row"),
+                      Index("ix_tile_marks_g", "g_col", "g_row"))
+
+
+class TileCell(Base):
+    """The plain parcels of one grid cell (`domain/tilegrid.py`) that share division, confidentiality and stage:
+    their count `n` and lowest parcel id (the dot's feature id). `tile_col`/`tile_row`: the zoom-(level - 7) tile
+    the cell lies in, for the tile's lookup."""
+
+    __tablename__ = "tile_cells"
+    tms: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    col: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    division: Mapped[str] = mapped_column(String(16), primary_key=True)
+    conf: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(40), primary_key=True)  # "" for a project without a stage
+    tile_col: Mapped[int] = mapped_column(Integer, nullable=False)
+    tile_row: Mapped[int] = mapped_column(Integer, nullable=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+    min_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    __table_args__ = (Index("ix_tile_cells_tile", "tms", "level", "tile_col", "tile_row"),)
+
+
+class TileCellState(Base):
+    """What the cells are current for: `seq`, the last ledger event applied."""
+
+    __tablename__ = "tile_cell_state"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(200), nullable=False)
 

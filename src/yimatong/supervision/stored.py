@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, App, local_today
 from yimatong.domain import supervision as rules
+from yimatong.domain.events import codes_named
 from yimatong.parcels import spatial as spatial_checks
 from yimatong.storage.models import (
     ControlLayerFeature,
@@ -188,7 +189,7 @@ def _apply_events(session: Session, app: App, after: int, head: int, today: dt.d
         if not rows:
             break
         for _, etype, code, data in rows:
-            named = _codes_of(etype, code, data)
+            named = codes_named(etype, code, data)
             codes |= named
             if etype not in NOT_SPATIAL:
                 spatial |= named
@@ -200,16 +201,6 @@ def _apply_events(session: Session, app: App, after: int, head: int, today: dt.d
         _replace_rules(session, app, ids, today, delta)
     if spatial and not spatial_done:
         _replace_spatial_near(session, app, spatial, _project_ids(session, spatial), delta)
-
-
-def _codes_of(etype: str, code: str | None, data: str) -> set[str]:
-    named = {code} if code else set()
-    if etype in ("project.merged", "project.split"):
-        payload = json.loads(data)
-        if isinstance(payload.get("into"), str):
-            named.add(payload["into"])
-        named.update(c for c in payload.get("children") or () if isinstance(c, str))
-    return named
 
 
 def _project_ids(session: Session, codes: Iterable[str]) -> list[int]:

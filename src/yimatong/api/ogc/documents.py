@@ -11,6 +11,7 @@ from yimatong.api.ogc import crs as crslib
 from yimatong.api.ogc.filtering import Queryable
 from yimatong.api.ogc.params import DEFAULT_LIMIT, MAX_LIMIT
 from yimatong.api.ogc.providers import Provider
+from yimatong.domain import tilegrid
 from yimatong.storage.dialect import GEOGRAPHIC_TMS
 
 F1 = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
@@ -146,7 +147,8 @@ def tileset(base: str, p: Provider, tms: str, layer_props: dict[str, dict[str, A
                       "minTileMatrix": "0", "maxTileMatrix": str(MAX_ZOOM),
                       "propertiesSchema": {"type": "object", "properties": layer_props}}]
     if p.id == "parcels":
-        doc["description"] = (f"第 {polygon_zoom} 级以下每个地块为其外包框中心的点，按 8 个瓦片单位的格网合并，n 为格内地块数；"
+        doc["description"] = (f"第 {polygon_zoom} 级以下每个地块为其外包框中心的点，按 {tilegrid.CELL} 个瓦片单位（瓦片共 "
+                              f"{tilegrid.EXTENT} 单位）的格网合并，n 为格内地块数，id 为格内最小地块编号；"
                               f"第 {polygon_zoom} 级起为按瓦片格网简化的面")
     return doc
 

@@ -102,6 +102,9 @@ class Provider:
     def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:  # noqa: ARG002
         raise NotFound(f"图层 {self.id} 没有矢量瓦片", [("collectionId", "此图层不提供瓦片")])
 
+    def prepare_tile(self, z: int) -> None:
+        """Work before a tile's read transaction (bringing a store it is drawn from up to date)."""
+
     def tile_state(self, session: Session, view: View) -> tuple[Any, ...]:
         """What a tile's content depends on besides the caller (for its ETag)."""
         return tiles.ledger_state(session, view)
@@ -208,6 +211,10 @@ class ParcelsProvider(Provider):
     @override
     def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:
         return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom, tms)
+
+    @override
+    def prepare_tile(self, z: int) -> None:
+        tiles.prepare(self.app, z, self.app.settings.tile_polygon_zoom)
 
 
 _ALL_SPATIAL = ("s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches", "s_crosses",

@@ -229,6 +229,7 @@ def tile(collection_id: str, tms_id: str, tile_matrix: str, tile_row: str, tile_
     y = _tile_index(tile_row, "tileRow", height)
     x = _tile_index(tile_col, "tileCol", width)
     view = View.of(app, actor)
+    p.prepare_tile(z)
     with app.db.read() as session:
         etag = _etag(p, tms_id, z, x, y, view, p.tile_state(session, view), app.settings.tile_polygon_zoom)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
