@@ -33,7 +33,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, bindparam, delete, false, func, insert, literal, literal_column, select, true, tuple_
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from yimatong.core.context import Actor, App
@@ -112,6 +127,19 @@ def tile_params(z: int, x: int, y: int, tms: str) -> dict[str, int]:
             "c_col0": col0, "c_col1": col1, "c_row0": row0, "c_row1": row1}
 
 
+def marked_parcels(view: View, latest_stage: Any, latest_code: Any | None) -> Select[Any]:
+    """The visible parcels with `id`, `stage` (and `code` unless None) read from their marks: a plain parcel's
+    visibility by `View.marked`, its stage and project from the mark; a parcel that is not plain by the full rules
+    (`View.parcels`, and the given subqueries of its latest visible project — evaluated for those rows only)."""
+    by_mark = and_(TileMark.plain, view.marked(TileMark.division, TileMark.conf, TileMark.owner_role))
+    columns = [Parcel.id.label("id"), case((TileMark.plain, TileMark.stage), else_=latest_stage).label("stage")]
+    stmt = select(*columns).select_from(Parcel).join(TileMark, TileMark.parcel_id == Parcel.id)
+    if latest_code is not None:
+        stmt = (stmt.add_columns(case((TileMark.plain, Project.code), else_=latest_code).label("code"))
+                .join(Project, Project.id == TileMark.project_id))
+    return stmt.where(or_(by_mark, and_(TileMark.plain == false(), view.parcels())))
+
+
 def mixed_parcels() -> Any:
     """Ids of the parcels the cells leave out (not plain): read with the full visibility rules."""
     return select(TileMark.parcel_id).where(TileMark.plain == false())
@@ -142,14 +170,22 @@ def refresh(app: App) -> bool:
         lock.release()
 
 
+_THREADS: dict[str, threading.Thread] = {}
+
+
 def refresh_in_background(app: App) -> threading.Thread:
-    """At start-up: the first build after an upgrade, or the events since the last run."""
+    """`refresh` in a thread, one at a time per database (at start-up: the first build after an upgrade or the
+    events since the last run; after a tile found the cells behind)."""
     def run() -> None:
         with contextlib.suppress(Exception):
             refresh(app)
 
-    thread = threading.Thread(target=run, name="ymt-tile-cells", daemon=True)
-    thread.start()
+    with _RUNNING_LOCK:
+        running = _THREADS.get(app.db.url)
+        if running is not None and running.is_alive():
+            return running
+        thread = _THREADS[app.db.url] = threading.Thread(target=run, name="ymt-tile-cells", daemon=True)
+        thread.start()
     return thread
 
 

@@ -25,26 +25,35 @@ from yimatong.storage.models import Parcel as ParcelRow
 MAX_ZOOM = 22
 
 
+def _latest(view: View, column: Any) -> Any:
+    """The column of a parcel's latest project among the links the caller may see."""
+    return (view.link_query(column).join(Project, Project.id == ProjectParcel.project_id)
+            .where(ProjectParcel.parcel_id == ParcelRow.id).order_by(Project.id.desc()).limit(1)).scalar_subquery()
+
+
 def parcel_source(view: View) -> Any:
     """id, stage and code of every visible parcel (the tile's rows before the tile's box is applied)."""
-    latest = (view.link_query(Project.current_stage).join(Project, Project.id == ProjectParcel.project_id)
-              .where(ProjectParcel.parcel_id == ParcelRow.id).order_by(Project.id.desc()).limit(1))
-    code = (view.link_query(Project.code).join(Project, Project.id == ProjectParcel.project_id)
-            .where(ProjectParcel.parcel_id == ParcelRow.id).order_by(Project.id.desc()).limit(1))
-    return view.parcel_query(ParcelRow.id.label("id"), latest.scalar_subquery().label("stage"),
-                             code.scalar_subquery().label("code"))
+    return view.parcel_query(ParcelRow.id.label("id"), _latest(view, Project.current_stage).label("stage"),
+                             _latest(view, Project.code).label("code"))
 
 
 def parcel_tile(session: Session, view: View, z: int, x: int, y: int, polygon_zoom: int,
-                tms: str = "WebMercatorQuad", *, stored: bool = True) -> bytes:
-    """The parcel tile z/x/y as the caller may see it. Dots up to `cells.MAX_ZOOM` come from the stored cells
-    when they are current for the ledger this session reads (the route asks for them to be brought up to date
-    first: `prepare`), with the few parcels the cells leave out read beside them. `stored=False`: from the
-    parcels alone (the reference the stored cells are checked against)."""
+                tms: str = "WebMercatorQuad", *, stored: bool = True, app: Any = None) -> bytes:
+    """The parcel tile z/x/y as the caller may see it, from what `parcels/cells.py` keeps when it is current for
+    the ledger this session reads: dots up to `cells.MAX_ZOOM` from the stored cells (with the few parcels the
+    cells leave out read beside them), other tiles with each plain parcel's visibility, stage and project from
+    its mark (one join instead of three correlated subqueries). Otherwise from the parcels with the full rules —
+    the reference (`stored=False`) — and, given the `app`, the cells are brought up to date in the background.
+    The route brings them up to date before a dot tile's read transaction (`prepare`)."""
     spec = TileSpec(z, x, y, "parcels", "parcels", points=z < polygon_zoom, tms=tms)
     dialect = dialect_of(session)
-    if stored and cells.serves(z, polygon_zoom) and cells.is_current(session):
-        return dialect.mvt_cells(session, _cell_statement(dialect, view, spec), spec, cells.tile_params(z, x, y, tms))
+    if stored and cells.is_current(session):
+        if cells.serves(z, polygon_zoom):
+            params = cells.tile_params(z, x, y, tms)
+            return dialect.mvt_cells(session, _cell_statement(dialect, view, spec), spec, params)
+        return dialect.mvt(session, _statement(dialect, view, spec, marked=True), spec)
+    if stored and app is not None:
+        cells.refresh_in_background(app)
     return dialect.mvt(session, _statement(dialect, view, spec), spec)
 
 
@@ -87,11 +96,16 @@ def _visibility_key(view: View) -> tuple[Any, ...]:
     return (id(view.policy), None if actor is None else (actor.role, tuple(sorted(actor.divisions))))
 
 
-def _statement(dialect: Dialect, view: View, spec: TileSpec) -> Select[Any]:
-    key = (dialect.name, "parcels", _visibility_key(view), spec.shape())
+def _statement(dialect: Dialect, view: View, spec: TileSpec, *, marked: bool = False) -> Select[Any]:
+    key = (dialect.name, "marked" if marked else "parcels", _visibility_key(view), spec.shape())
     cached = _STATEMENTS.get(key)
     if cached is None or cached[0] is not view.policy:  # the policy is kept alive with it: its id stays its own
-        cached = _remember(key, view.policy, dialect.tile_statement(parcel_rows(view, spec.points), spec))
+        if marked:
+            code = None if spec.points else _latest(view, Project.code)
+            source = cells.marked_parcels(view, _latest(view, Project.current_stage), code)
+        else:
+            source = parcel_rows(view, spec.points)
+        cached = _remember(key, view.policy, dialect.tile_statement(source, spec))
     return cached[1]
 
 

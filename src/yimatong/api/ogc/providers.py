@@ -210,7 +210,7 @@ class ParcelsProvider(Provider):
 
     @override
     def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:
-        return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom, tms)
+        return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom, tms, app=self.app)
 
     @override
     def prepare_tile(self, z: int) -> None:
