@@ -75,6 +75,10 @@ log = logging.getLogger(__name__)
 
 SYSTEM = Actor("system:tiles", "admin")
 MAX_ZOOM = 11  # the finest zoom served from cells; from 12 a tile holds a few thousand parcels: read directly
+# The finest zoom whose tiles read parcels through their marks. Measured at 1 000 000 parcels (PostGIS, one
+# district tile): z12 dots 28 ms against 43 by the full rules, z13 12 against 17, z14 3.5 against 4.6; at z16
+# (a dozen parcels) both take under a millisecond and checking that the marks are current costs 0.4 ms more.
+MARKS_MAX_ZOOM = 14
 FINEST = tilegrid.level_of(MAX_ZOOM)
 COARSEST = tilegrid.level_of(0)
 GRIDS = ((tilegrid.TMS_IDS[tilegrid.MERCATOR], tilegrid.MERCATOR, TileMark.m_col, TileMark.m_row),
@@ -100,8 +104,12 @@ def _state(session: Session) -> int | None:
 
 
 def is_current(session: Session) -> bool:
-    """The cells hold every event of the ledger as this session reads it."""
-    return _state(session) == merkle.size(session)
+    """The cells hold every event of the ledger as this session reads it (one round trip: it precedes every
+    tile, some of which take a millisecond)."""
+    state = select(TileCellState.value).where(TileCellState.key == "seq").scalar_subquery()
+    head = select(func.max(Event.seq)).scalar_subquery()
+    have, seq = session.execute(select(state, head)).one()
+    return have not in (None, "") and int(have) == int(seq or 0)
 
 
 def cell_rows(view: View) -> Select[Any]:

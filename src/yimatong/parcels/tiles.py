@@ -41,12 +41,13 @@ def parcel_tile(session: Session, view: View, z: int, x: int, y: int, polygon_zo
                 tms: str = "WebMercatorQuad", *, stored: bool = True, app: Any = None) -> bytes:
     """The parcel tile z/x/y as the caller may see it, from what `parcels/cells.py` keeps when it is current for
     the ledger this session reads: dots up to `cells.MAX_ZOOM` from the stored cells (with the few parcels the
-    cells leave out read beside them), other tiles with each plain parcel's visibility, stage and project from
-    its mark (one join instead of three correlated subqueries). Otherwise from the parcels with the full rules —
+    cells leave out read beside them), other tiles up to `cells.MARKS_MAX_ZOOM` with each plain parcel's
+    visibility, stage and project from its mark (one join instead of three correlated subqueries). Otherwise from the parcels with the full rules —
     the reference (`stored=False`) — and, given the `app`, the cells are brought up to date in the background.
     The route brings them up to date before a dot tile's read transaction (`prepare`)."""
     spec = TileSpec(z, x, y, "parcels", "parcels", points=z < polygon_zoom, tms=tms)
     dialect = dialect_of(session)
+    stored = stored and z <= cells.MARKS_MAX_ZOOM
     if stored and cells.is_current(session):
         if cells.serves(z, polygon_zoom):
             params = cells.tile_params(z, x, y, tms)
