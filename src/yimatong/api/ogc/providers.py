@@ -185,7 +185,8 @@ class ParcelsProvider(Provider):
     def page(self, session: Session, view: View, q: ItemsQuery, where: list[ColumnElement[bool]],
              filter_json: dict[str, Any] | None) -> Page:
         if where:  # filtered: the page, its count and its projects in one statement, visibility probed per hit
-            rows = session.execute(view.parcel_page(where, q.limit, q.offset, *_FEATURE_COLUMNS)).all()
+            rows = session.execute(view.parcel_page(where, q.limit, q.offset, *_FEATURE_COLUMNS,
+                                                    lateral=_lateral(session))).all()
             if rows:
                 return Page(self._build(rows, q.crs), int(rows[0][len(_FEATURE_COLUMNS)]))
         ids = view.parcel_query(Parcel.id).where(*where)
@@ -197,7 +198,8 @@ class ParcelsProvider(Provider):
     def _features(self, session: Session, view: View, ids: list[int], crs: crslib.Crs) -> list[Feature]:
         if not ids:
             return []
-        return self._build(session.execute(view.parcels_by_id(ids, *_FEATURE_COLUMNS)).all(), crs)
+        return self._build(session.execute(view.parcels_by_id(ids, *_FEATURE_COLUMNS, lateral=_lateral(session))).all(),
+                           crs)
 
     def _build(self, rows: Sequence[Any], crs: crslib.Crs) -> list[Feature]:
         """Features from rows of `View.parcel_page` or `View.parcels_by_id`: a parcel's rows follow each other,
@@ -232,6 +234,11 @@ class ParcelsProvider(Provider):
     @override
     def tile(self, session: Session, view: View, z: int, x: int, y: int, tms: str) -> bytes:
         return tiles.parcel_tile(session, view, z, x, y, self.app.settings.tile_polygon_zoom, tms)
+
+
+def _lateral(session: Session) -> bool:
+    """Whether the database joins LATERAL subqueries (PostgreSQL; SQLite has none)."""
+    return dialect_of(session).name == "postgresql"
 
 
 _FEATURE_COLUMNS = (Parcel.id, Parcel.parcel_no, Parcel.name, Parcel.area_m2, Parcel.created_at, Parcel.geom_wkb)
