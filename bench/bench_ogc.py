@@ -10,7 +10,10 @@ the same predicates in its own spelling: `INTERSECTS(geom, SRID=4490;POLYGON(...
 and in JSON a GeoJSON literal with a `crs` member. Before anything is timed, both servers' ids for every filter are
 compared with a brute-force answer (Shapely over every parcel of the table).
 
-    .venv/bin/python bench/bench_ogc.py [--quick] [--mode plain|cql|both] --pg URL
+    .venv/bin/python bench/bench_ogc.py [--quick] [--mode plain|cql|both] [--db-prefix P] --pg URL
+
+The table is loaded into a new database `P_<random>` on the server of URL (P: `ymt_bench_ogc` unless
+`--db-prefix` says otherwise), dropped at the end unless `--keep`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from urllib.parse import urlparse
 import httpx
 import shapely
 from shapely import wkb
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_spatial import load, make_parcels  # noqa: E402
@@ -248,16 +251,25 @@ def time_filters(s: Servers, q: int) -> list[str]:
     return lines
 
 
+def drop_database(admin_url: str, url: str) -> None:
+    eng = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"))
+    eng.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--pg", required=True)
     ap.add_argument("--mode", choices=["plain", "cql", "both"], default="both")
+    ap.add_argument("--db-prefix", default="ymt_bench_ogc", help="name prefix of the database made for the run")
+    ap.add_argument("--keep", action="store_true", help="keep the database made for the run")
     args = ap.parse_args()
     n, q = (20_000, 100) if args.quick else (100_000, 500)
     qf = 30 if args.quick else 200
     ensure_venv()
-    url = pg_database(args.pg, "ymt_bench_ogc")
+    url = pg_database(args.pg, args.db_prefix)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     mine = theirs = None
     checks: list[str] = []
@@ -307,6 +319,8 @@ def main() -> None:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
+            if not args.keep:
+                drop_database(args.pg, url)
     print(f"load average at end: {os.getloadavg()}")
     if mine and theirs:
         print(f"{n} parcels in PostGIS; {q} item pages of 100 features at random offsets, one client; each server "

@@ -37,11 +37,12 @@ from sqlalchemy import select
 from api.helpers import add_result, put_stage, register
 from conftest import make_token
 from spatial.spatial_helpers import DINGCHENG, WULING, square
+from yimatong.accounts import tokens
 from yimatong.core.context import Actor
 from yimatong.core.visibility import View
 from yimatong.parcels import files as parcel_files
 from yimatong.parcels import tiles
-from yimatong.storage.models import Event
+from yimatong.storage.models import Event, Parcel
 
 F3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
 CQL = "http://www.opengis.net/spec/cql2/1.0/conf/"
@@ -289,6 +290,45 @@ def test_a_filter_never_reveals_a_hidden_parcel(client, world) -> None:
         assert (len(items(client, h, "parcels", filter=near)["features"]) == 1) is sees
         assert (items(client, h, "parcels", filter="name = '秘密地块'")["numberMatched"] == 1) is sees
         assert (items(client, h, "parcels", filter=f"NOT (id <> {pid})")["numberMatched"] == 1) is sees
+
+
+def test_filtered_pages_show_what_the_view_shows(ymt, client, world) -> None:
+    """A filtered page applies visibility per hit (View.parcel_page) rather than through `View.parcels()`: for a
+    reader who may not see the restricted result, one limited to a district and a privileged one, every filtered
+    page, its numberMatched and its features' project properties are those of the view; a hidden parcel is not
+    served alone either (View.parcels_by_id)."""
+    with ymt.db.write() as session:
+        scoped = tokens.create(session, "区县读者", "viewer", divisions=["430703"])
+    readers = {"viewer": (world["h"]["viewer"], Actor("v", "viewer")),
+               "scoped": ({"Authorization": f"Bearer {scoped}"}, Actor("s", "viewer", divisions=frozenset({"430703"}))),
+               "registrar": (world["h"]["registrar"], Actor("r", "registrar"))}
+    secret = world["secret_parcel"]
+    everywhere = "S_INTERSECTS(geometry, BBOX(111.0, 28.5, 112.5, 29.9))"
+    for name, (h, actor) in readers.items():
+        with ymt.db.read() as session:
+            seen = set(session.execute(View.of(ymt, actor).parcel_query(Parcel.id)).scalars())
+        assert (secret in seen) is (name == "registrar")
+        plain = {f["id"]: f for f in items(client, h, "parcels")["features"]}
+        assert set(plain) == seen, name
+        if name == "scoped":
+            assert {f["properties"]["division"] for f in plain.values()} == {"430703"}
+        for flt in (everywhere, "id > 0", "area_m2 >= 0 OR name IS NULL", f"id = {secret} OR id > 0"):
+            body = items(client, h, "parcels", filter=flt)
+            assert body["numberMatched"] == len(seen) == len(body["features"]), (name, flt)
+            assert {f["id"]: f["properties"] for f in body["features"]} == {k: f["properties"] for k, f in plain.items()}
+            paged, offset = [], 0
+            while page := items(client, h, "parcels", filter=flt, limit=2, offset=offset)["features"]:
+                paged += [f["id"] for f in page]
+                offset += 2
+            assert paged == sorted(seen), (name, flt)
+        near = items(client, h, "parcels", filter=f"id = {secret}")
+        assert (near["numberMatched"], len(near["features"])) == ((1, 1) if name == "registrar" else (0, 0))
+        one = client.get(f"/ogc/collections/parcels/items/{secret}", headers=h)
+        assert one.status_code == (200 if name == "registrar" else 404), name
+        for pid, f in plain.items():  # one feature alone carries the same properties as in a page
+            assert client.get(f"/ogc/collections/parcels/items/{pid}", headers=h).json()["properties"] == f["properties"]
+    codes = {f["properties"]["code"] for f in items(client, world["h"]["viewer"], "parcels", filter=everywhere)["features"]}
+    assert world["secret"] not in codes and set(world["codes"]) <= codes
 
 
 # --- Tiles --------------------------------------------------------------------------------------------------------
