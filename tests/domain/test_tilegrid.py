@@ -1,4 +1,4 @@
-"""The dot grid (domain/tilegrid.py): a point's cell at level z + 7 is the cell a zoom-z tile puts it in, and a
+"""The dot grid (domain/tilegrid.py): a point's cell at level z + 6 is the cell a zoom-z tile puts it in, and a
 cell's parent holds it — the two facts the stored cells rest on (parcels/cells.py)."""
 
 from __future__ import annotations

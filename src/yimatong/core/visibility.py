@@ -233,6 +233,7 @@ class View:
                 Project.division)
         links = (select(*cols).select_from(ProjectParcel).join(Project, Project.id == ProjectParcel.project_id)
                  .where(self.links()))
+        lp: Any
         if lateral:
             lp = links.where(ProjectParcel.parcel_id == Parcel.id).offset(0).lateral("links")
             on: ColumnElement[bool] = true()
@@ -241,6 +242,7 @@ class View:
             on = lp.c.parcel_id == Parcel.id
         return (stmt.add_columns(lp.c.code, lp.c.current_stage, lp.c.division).join(lp, on)
                 .order_by(Parcel.id, lp.c.project_id))
+
 
 def aliased_link() -> Any:
     """A second name for the link table, for the EXISTS of `View.parcels` (inside queries that join it)."""

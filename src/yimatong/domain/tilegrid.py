@@ -1,7 +1,7 @@
 """The grid of the map's dots: at low zoom each parcel is a point at the centre of its box, merged per grid cell.
 
 A tile of zoom z holds `CELLS_PER_TILE` × `CELLS_PER_TILE` cells (`TileSpec.cell` units of its 4 096), and the tiles
-of a tile matrix set are aligned on one grid per zoom: a cell of a zoom-z tile is the cell of *level* z + 7 of the
+of a tile matrix set are aligned on one grid per zoom: a cell of a zoom-z tile is the cell of *level* z + 6 of the
 whole matrix set (level L has 2^L cells across WebMercatorQuad's world, 2^(L+1) across CGCS2000Quad's two level-0
 tiles). A cell of level L is the union of four cells of level L + 1 (x // 2, y // 2), so counts kept at the finest
 level add up to every coarser one exactly. That is what lets the store of cell counts (`parcels/cells.py`) answer
@@ -21,9 +21,12 @@ MERCATOR_HALF = 20037508.342789244  # half the Web Mercator world (EPSG:3857), m
 EARTH_RADIUS = 6378137.0
 MAX_MERCATOR_LAT = 85.06  # Web Mercator's limit, as the tile encoders clip
 EXTENT = 4096             # tile units per tile side (MVT's default extent)
-CELL = 32                 # tile units per grid cell: 128 × 128 cells per tile, one dot per 4 × 4 pixels
+# tile units per grid cell: 64 × 64 cells per tile, one dot per 8 × 8 pixels of a 512-pixel tile. With 32 units
+# (4 × 4 px) a county view at 1 000 000 parcels was ~100 000 dots, and decoding and drawing them in the browser
+# took over a second of each step (bench_map); the map draws a dot of 1.5-8 px by its count.
+CELL = 64
 CELLS_PER_TILE = EXTENT // CELL
-LEVEL_OFFSET = CELLS_PER_TILE.bit_length() - 1  # log2(128) = 7: a zoom-z tile's cells are those of level z + 7
+LEVEL_OFFSET = CELLS_PER_TILE.bit_length() - 1  # log2(64) = 6: a zoom-z tile's cells are those of level z + 6
 MERCATOR = "WebMercatorQuad"
 GEOGRAPHIC = "CGCS2000Quad"
 TMS_IDS = {MERCATOR: 0, GEOGRAPHIC: 1}  # as stored (a small integer per row)
@@ -67,6 +70,6 @@ def coarser(col: int, row: int, levels: int = 1) -> tuple[int, int]:
 
 
 def tile_cell_range(x: int, y: int) -> tuple[int, int, int, int]:
-    """The cells a zoom-z tile (x, y) draws, at level z + 7: its own 128 × 128 and one ring around them (the
+    """The cells a zoom-z tile (x, y) draws, at level z + 6: its own 64 × 64 and one ring around them (the
     tile's buffer, so a dot on a tile's edge is drawn whole on both sides): first/last column, first/last row."""
     return x * CELLS_PER_TILE - 1, (x + 1) * CELLS_PER_TILE, y * CELLS_PER_TILE - 1, (y + 1) * CELLS_PER_TILE

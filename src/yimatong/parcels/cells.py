@@ -8,7 +8,7 @@ Two tables (migration 0016), brought up to date by `refresh` from the events aft
   its links' confidentiality, its cell at the finest stored level of each tile matrix set. A parcel is *plain*
   when all its links share one division and one confidentiality: every reader then sees all of its links or none
   (`View.marked` says who), and its dot's stage is its latest project's for everyone who sees it.
-- `tile_cells`: per tile matrix set, level (zoom + 7, `domain/tilegrid.py`), cell, division, confidentiality and
+- `tile_cells`: per tile matrix set, level (zoom + 6, `domain/tilegrid.py`), cell, division, confidentiality and
   stage, the number of plain parcels and the lowest parcel id. The finest level is counted from the marks, each
   coarser one from the four cells under it, so an update re-counts only the cells the changed parcels were or
   are in, level by level.
@@ -98,9 +98,18 @@ def serves(z: int, polygon_zoom: int) -> bool:
 
 # --- reading ----------------------------------------------------------------------------------------------------
 
+# The grid the stored cells were counted in: a store counted in another (a changed cell size or finest zoom) is
+# not current and is built again in full. Stored with the position: "<grid>:<seq>".
+GRID = f"{tilegrid.CELL}/{tilegrid.EXTENT}/{MAX_ZOOM}"
+
+
+def _position(value: str | None) -> int | None:
+    grid, _, seq = (value or "").rpartition(":")
+    return int(seq) if grid == GRID and seq.isdigit() else None
+
+
 def _state(session: Session) -> int | None:
-    value = session.execute(select(TileCellState.value).where(TileCellState.key == "seq")).scalar()
-    return int(value) if value not in (None, "") else None
+    return _position(session.execute(select(TileCellState.value).where(TileCellState.key == "seq")).scalar())
 
 
 def is_current(session: Session) -> bool:
@@ -109,11 +118,11 @@ def is_current(session: Session) -> bool:
     state = select(TileCellState.value).where(TileCellState.key == "seq").scalar_subquery()
     head = select(func.max(Event.seq)).scalar_subquery()
     have, seq = session.execute(select(state, head)).one()
-    return have not in (None, "") and int(have) == int(seq or 0)
+    return _position(have) == int(seq or 0)
 
 
 def cell_rows(view: View) -> Select[Any]:
-    """The stored cells of one tile the caller may see, in the tile's cell coordinates (`_cx`, `_cy`: -1 … 128,
+    """The stored cells of one tile the caller may see, in the tile's cell coordinates (`_cx`, `_cy`: -1 … 64,
     the ring outside being the tile's buffer), with `id`, `n` and `stage`; the tile's position is bound
     (`tile_params`)."""
     def b(name: str) -> Any:
@@ -214,7 +223,7 @@ def update(uow: UnitOfWork) -> bool:
             _build_all(session)
         elif touched:
             _update_parcels(session, sorted(touched))
-    session.merge(TileCellState(key="seq", value=str(head)))
+    session.merge(TileCellState(key="seq", value=f"{GRID}:{head}"))
     return True
 
 

@@ -83,7 +83,7 @@ class TileSpec:
     extent: int = tilegrid.EXTENT
     buffer: int = 64
     points: bool = False
-    # 32 of 4 096 units: a 512-pixel tile holds 128 × 128 cells, one dot per 4 × 4 pixels — the map draws a dot of
+    # 64 of 4 096 units: a 512-pixel tile holds 64 × 64 cells, one dot per 8 × 8 pixels — the map draws a dot of
     # 1.5–8 px by its count, so finer cells only add features nobody can tell apart (at 1 000 000 parcels a city
     # tile of 8-unit cells was 2.5 MB, every one of its dots decoded and drawn by the browser)
     cell: int = tilegrid.CELL  # the grid the stored cells count in (parcels/cells.py)
@@ -202,6 +202,9 @@ class Dialect:
     #: True where a statement may carry an INSERT/UPDATE in a WITH clause and read beside it (PostgreSQL): two
     #: round trips of a hot path in one (the ledger's counter and the previous hash, `ledger.log`)
     writable_ctes: ClassVar[bool] = False
+    #: True where a subquery may be joined LATERAL (PostgreSQL; SQLite has none): per-row index probes the
+    #: planner cannot turn into a scan of the whole table (`View.parcel_page`)
+    lateral_joins: ClassVar[bool] = False
 
     def reserve_ids(self, session: Session, sequence: str, n: int) -> list[int]:
         """n fresh values of `sequence`, ascending (the caller assigns them in its own order)."""
@@ -490,6 +493,7 @@ class PostgresDialect(Dialect):
         session.execute(_NO_SEQSCAN)
 
     writable_ctes = True
+    lateral_joins = True
 
     @override
     def lock_for_writers(self, session: Session, key: int, wait_ms: int) -> None:

@@ -625,7 +625,7 @@ class TileMark(Base):
 
 class TileCell(Base):
     """The plain parcels of one grid cell (`domain/tilegrid.py`) that share division, confidentiality and stage:
-    their count `n` and lowest parcel id (the dot's feature id). `tile_col`/`tile_row`: the zoom-(level - 7) tile
+    their count `n` and lowest parcel id (the dot's feature id). `tile_col`/`tile_row`: the zoom-(level - 6) tile
     the cell lies in, for the tile's lookup."""
 
     __tablename__ = "tile_cells"

@@ -244,8 +244,7 @@ class ParcelsProvider(Provider):
 
 
 def _lateral(session: Session) -> bool:
-    """Whether the database joins LATERAL subqueries (PostgreSQL; SQLite has none)."""
-    return dialect_of(session).name == "postgresql"
+    return dialect_of(session).lateral_joins
 
 
 _FEATURE_COLUMNS = (Parcel.id, Parcel.parcel_no, Parcel.name, Parcel.area_m2, Parcel.created_at, Parcel.geom_wkb)

@@ -26,7 +26,7 @@ from yimatong.storage.dialect import dialect_of
 # OGC API exception rules: 400 for unknown or invalid parameters, 404 for what does not exist (or is not visible)
 router = APIRouter(prefix="/ogc", tags=["OGC API"], responses=responses(400, 401, 404))
 DOC_PARAMS = {"f"}
-TILE_FORMAT = 1  # bump when the tile layout changes: old ETags must not match
+TILE_FORMAT = 2  # bump when the tile layout changes: old ETags must not match (2: dots per 64-unit cell)
 READ = Depends(requires(Action.READ))
 
 
