@@ -52,7 +52,7 @@ def _centres(ymt) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
 
 def _compare_every_tile(ymt) -> int:  # type: ignore[no-untyped-def]
     """Stored against computed, every reader, both matrix sets, every zoom to the street (dots from the cells up to
-    11, from the marks at 12, polygons from the marks from 13); the number of parcels seen."""
+    12, polygons through the marks at 13-14, by the full rules beyond); the number of parcels seen."""
     tiles.prepare(ymt, 5, POLYGON_ZOOM)
     seen = 0
     with ymt.db.read() as session:

@@ -74,10 +74,13 @@ from yimatong.uow import run as uow_run
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor("system:tiles", "admin")
-MAX_ZOOM = 11  # the finest zoom served from cells; from 12 a tile holds a few thousand parcels: read directly
+# The finest zoom served from cells (the last dot zoom below the Changde profile's polygon zoom, 13). At 1 000 000
+# parcels (PostGIS, one district tile) a z12 dot tile took 30 ms through the marks, 43 ms by the full rules; a
+# district view needs a dozen of them, which kept the map's z12 step over a second.
+MAX_ZOOM = 12
 # The finest zoom whose tiles read parcels through their marks. Measured at 1 000 000 parcels (PostGIS, one
-# district tile): z12 dots 28 ms against 43 by the full rules, z13 12 against 17, z14 3.5 against 4.6; at z16
-# (a dozen parcels) both take under a millisecond and checking that the marks are current costs 0.4 ms more.
+# district tile): z13 polygons 12 ms against 17 by the full rules, z14 3.5 against 4.6; at z16 (a dozen parcels)
+# both take under a millisecond and checking that the marks are current costs 0.4 ms more.
 MARKS_MAX_ZOOM = 14
 FINEST = tilegrid.level_of(MAX_ZOOM)
 COARSEST = tilegrid.level_of(0)
