@@ -79,12 +79,15 @@ def jump(page: Any, lon: float, lat: float, zoom: float) -> dict[str, Any]:
     return wait_js(page, "window.__bench")  # type: ignore[no-any-return]
 
 
+WORKERS = 1  # `ymt serve --workers` (the --workers option)
+
+
 def start_serve(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "YMT_DATABASE_URL": url, "YMT_DATA_DIR": str(tmp / "ymt-data"), "YMT_DELIVER_WEBHOOKS": "0",
            "YMT_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "ymt"), "serve", "--host", "127.0.0.1", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL)
+                             str(port), "--workers", str(WORKERS)], env=env, stdout=subprocess.DEVNULL)
     return proc, wait_ready(proc, f"http://127.0.0.1:{port}", "/readyz", "ymt serve")
 
 
@@ -209,7 +212,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reuse", help="the URL of a database loaded by an earlier run (skips the load)")
+    ap.add_argument("--workers", type=int, default=1, help="ymt serve's worker processes")
     args = ap.parse_args()
+    global WORKERS  # noqa: PLW0603 - one run, one setting
+    WORKERS = args.workers
     print(f"load average at start: {os.getloadavg()}", flush=True)
     out: list[str] = []
     if args.reuse:
